@@ -1,0 +1,88 @@
+"""Published targets the built-in model must reproduce, and the check against them.
+
+``data/calibration_targets.csv`` holds CLARITY AD and TRAILBLAZER-ALZ 2 results
+with their sources, the scenario file that reproduces each trial, and the
+tolerance. :func:`evaluate_targets` runs those scenarios and compares.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from qsp import paths
+from qsp.model import Model
+from qsp.trial import load_scenario, run_trial
+
+COMPARISON_MEASURES = ("amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct")  # "X vs placebo" rows
+
+
+def load_targets() -> pd.DataFrame:
+    """The calibration targets table."""
+    return pd.read_csv(paths.CALIBRATION_TARGETS, dtype={"apoe4_copies": "string"})
+
+
+def scenario_path(name: str):
+    """Path of a shipped scenario file by stem (``clarity_ad``)."""
+    return paths.SCENARIOS_DIR / f"{name}.yaml"
+
+
+def model_value(result_json: dict, row) -> float | None:
+    """The model's number for one target row, read from a trial's RESULT.json."""
+    measure = row["measure"]
+    week = float(row["week"])
+    if measure in COMPARISON_MEASURES:
+        drug, _, ref = row["arm"].partition(" vs ")
+        block = result_json["comparisons"][f"{drug} vs {ref}"]
+        weeks = result_json["arms"][drug]["weeks"]
+        series = block[measure]
+    else:
+        arm = result_json["arms"][row["arm"]]
+        weeks = arm["weeks"]
+        apoe = row.get("apoe4_copies")
+        if measure == "aria_e_pct" and isinstance(apoe, str) and apoe:
+            series = arm["aria_e_pct_by_apoe4"][apoe]
+        else:
+            series = arm[measure]
+    return series[weeks.index(week)]
+
+
+def evaluate_targets(
+    model: Model | None = None,
+    parameter_overrides: dict[str, float] | None = None,
+    n_per_arm: int | None = None,
+    results: dict[str, dict] | None = None,
+) -> pd.DataFrame:
+    """Targets with the model's values, differences and pass/fail.
+
+    ``n_per_arm`` overrides the scenarios' arm size (smaller is faster, noisier);
+    ``results`` receives each scenario's RESULT.json by scenario name.
+    """
+    targets = load_targets()
+    cache: dict[str, dict] = {} if results is None else results
+    for name in targets["scenario"].unique():
+        if name not in cache:
+            scenario = load_scenario(scenario_path(name))
+            if n_per_arm is not None:
+                scenario = scenario.model_copy(update={"n_per_arm": n_per_arm})
+            cache[name] = run_trial(scenario, model=model, parameter_overrides=parameter_overrides).to_json()
+    values = [model_value(cache[row["scenario"]], row) for _, row in targets.iterrows()]
+    out = targets.copy()
+    out["model"] = [math.nan if v is None else v for v in values]
+    out["difference"] = out["model"] - out["value"]
+    out["pass"] = out["difference"].abs() <= out["tolerance"]
+    return out
+
+
+def format_report(table: pd.DataFrame) -> str:
+    """Model vs published, side by side, one line per target."""
+    lines = [f"{'trial':<18} {'arm':<22} {'measure':<22} {'APOE4':<5} {'wk':>3} {'published':>9} {'model':>8} {'tol':>5}  result"]
+    for _, r in table.iterrows():
+        apoe = r["apoe4_copies"] if isinstance(r["apoe4_copies"], str) else ""
+        lines.append(
+            f"{r['trial']:<18} {r['arm']:<22} {r['measure']:<22} {apoe:<5} {int(r['week']):>3} "
+            f"{r['value']:>9.2f} {r['model']:>8.2f} {r['tolerance']:>5g}  {'pass' if r['pass'] else 'FAIL'}"
+        )
+    lines.append(f"{int(table['pass'].sum())} of {len(table)} targets within tolerance")
+    return "\n".join(lines)

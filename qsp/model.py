@@ -1,0 +1,137 @@
+"""Model loading and per-thread RoadRunner instances.
+
+Every model text goes through :func:`qsp.sbml_gate.check_sbml_text` first.
+Compiled models are cached per thread: a RoadRunner instance holds mutable
+simulation state and is never shared between threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+
+import libsbml
+import numpy as np
+import roadrunner
+
+from qsp import paths
+from qsp.errors import ModelRefused
+from qsp.sbml_gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
+from qsp.solver import DEFAULT_SOLVER, SolverOptions
+
+roadrunner.Logger.setLevel(roadrunner.Logger.LOG_FATAL)  # failures surface as exceptions, not console noise
+
+_thread_local = threading.local()
+
+
+def antimony_to_sbml(text: str, max_bytes: int = MAX_MODEL_BYTES) -> str:
+    """Compile Antimony text to an SBML string, or raise ModelRefused with antimony's message."""
+    import antimony
+
+    if len(text.encode("utf-8")) > max_bytes:
+        raise ModelRefused(f"Antimony text too large, limit {max_bytes:,} bytes")
+    antimony.clearPreviousLoads()
+    if antimony.loadAntimonyString(text) < 0:
+        raise ModelRefused(f"Antimony error: {antimony.getLastError().strip()}")
+    module = antimony.getMainModuleName()
+    sbml = antimony.getSBMLString(module)
+    if not sbml:
+        raise ModelRefused("Antimony produced no SBML")
+    return sbml
+
+
+@dataclass(frozen=True)
+class Model:
+    """A checked SBML model: its text, hash and ids; hands out per-thread runners."""
+
+    sbml: str
+    name: str = "model"
+    solver: SolverOptions = DEFAULT_SOLVER
+    sha256: str = field(init=False)
+    parameter_ids: tuple[str, ...] = field(init=False)  # settable global parameters
+    rule_ids: tuple[str, ...] = field(init=False)  # assignment-rule variables
+    species_ids: tuple[str, ...] = field(init=False)
+    defaults: dict[str, float] = field(init=False, hash=False, compare=False)
+
+    def __post_init__(self):
+        doc = libsbml.readSBMLFromString(self.sbml)
+        fatal = [
+            doc.getError(i).getMessage().strip()
+            for i in range(doc.getNumErrors())
+            if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR
+        ]
+        sbml_model = doc.getModel()
+        if fatal or sbml_model is None:
+            raise ModelRefused("SBML could not be read: " + ("; ".join(fatal[:3]) or "no model element"))
+        rules = {
+            sbml_model.getRule(i).getVariable()
+            for i in range(sbml_model.getNumRules())
+            if sbml_model.getRule(i).isAssignment()
+        }
+        params = [p for p in sbml_model.getListOfParameters()]
+        object.__setattr__(self, "sha256", sha256_text(self.sbml))
+        object.__setattr__(self, "rule_ids", tuple(sorted(rules)))
+        object.__setattr__(self, "parameter_ids", tuple(p.getId() for p in params if p.getId() not in rules))
+        object.__setattr__(
+            self, "species_ids", tuple(s.getId() for s in sbml_model.getListOfSpecies())
+        )
+        object.__setattr__(
+            self,
+            "defaults",
+            {p.getId(): p.getValue() for p in params if p.getId() not in rules},
+        )
+
+    def runner(self, selections: tuple[str, ...] = ()) -> roadrunner.RoadRunner:
+        """This thread's RoadRunner for this model (compiled once per thread), reset.
+
+        ``selections`` become the time-course selections (``time`` first).
+        """
+        cache = getattr(_thread_local, "runners", None)
+        if cache is None:
+            cache = _thread_local.runners = {}
+        key = (self.sha256, self.solver)
+        entry = cache.get(key)
+        if entry is None:
+            try:
+                rr = roadrunner.RoadRunner(self.sbml)
+            except Exception as exc:  # roadrunner raises bare RuntimeErrors
+                raise ModelRefused(f"roadrunner could not compile the model: {exc}") from exc
+            self.solver.apply(rr)
+            ids = list(rr.model.getGlobalParameterIds())
+            entry = cache[key] = {"rr": rr, "index": {pid: i for i, pid in enumerate(ids)}, "sel": None}
+        rr = entry["rr"]
+        wanted = ("time", *selections)
+        if selections and entry["sel"] != wanted:
+            rr.timeCourseSelections = list(wanted)
+            entry["sel"] = wanted
+        rr.reset()
+        return rr
+
+    def parameter_index(self, ids) -> np.ndarray:
+        """Indices of global parameters for ``ExecutableModel.setGlobalParameterValues``."""
+        self.runner()
+        index = _thread_local.runners[(self.sha256, self.solver)]["index"]
+        missing = [i for i in ids if i not in index]
+        if missing:
+            raise ModelRefused(f"model has no parameter(s) {missing}")
+        return np.array([index[i] for i in ids], dtype=np.int32)
+
+
+def load_sbml_model(text: str | bytes, name: str = "uploaded", max_bytes: int = MAX_MODEL_BYTES) -> Model:
+    """Check an untrusted SBML text through the gate and load it."""
+    return Model(check_sbml_text(text, max_bytes=max_bytes), name=name)
+
+
+@functools.lru_cache(maxsize=1)
+def load_builtin_model() -> Model:
+    """The built-in AD continuum model, from the SBML file kept in the repository."""
+    return load_sbml_model(paths.BUILTIN_SBML.read_text(encoding="utf-8"), name="ad_continuum")
+
+
+def compile_builtin_model() -> str:
+    """Regenerate models_sbml/ad_continuum.xml from its Antimony source; return the SBML."""
+    sbml = antimony_to_sbml(paths.BUILTIN_ANTIMONY.read_text(encoding="utf-8"))
+    paths.BUILTIN_SBML.write_text(sbml, encoding="utf-8")
+    load_builtin_model.cache_clear()
+    return sbml

@@ -1,0 +1,209 @@
+"""Virtual populations: realistic covariates, each patient placed on their own disease trajectory.
+
+Each candidate gets covariates (age, sex, weight, APOE4 copies) drawn jointly
+from early-AD trial baseline distributions and random effects (IIV) from the
+parameter table. Their untreated natural history is simulated from amyloid
+onset over 60 years; the baseline is a time point drawn uniformly among those
+where the candidate meets the inclusion criteria, so amyloid, tau and the
+clinical scores are those of one consistent trajectory, not independent draws.
+Every candidate has its own random stream (seed, index): results do not depend
+on how candidates are chunked or distributed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from qsp import constants as C
+from qsp.errors import InvalidInput
+from qsp.parameters import iiv_sd
+from qsp.simulate import ETA_PARAMETERS, Engine
+from qsp.validation import validate
+
+# Covariate distributions of early symptomatic AD trial populations (see data/README.md).
+AGE_MEAN_YR = 73.0  # CLARITY AD / TRAILBLAZER-ALZ 2 baseline mean age 71-75
+AGE_SD_YR = 7.5  # baseline SD 7-8
+AGE_SHIFT_PER_APOE4_YR = -2.0  # assumption: carriers are younger at trial entry
+AGE_BOUNDS_YR = (50.0, 95.0)  # truncation of the age distribution
+FEMALE_FRACTION = 0.55  # 52-58% women
+APOE4_PROBS = (0.31, 0.53, 0.16)  # APOE4 copies 0/1/2 in early-AD trials
+WEIGHT_MEAN_KG = {"F": 66.0, "M": 80.0}  # assumption, centred on the lecanemab popPK median 73.7 kg
+WEIGHT_SD_KG = {"F": 12.0, "M": 13.0}  # assumption
+WEIGHT_BOUNDS_KG = (40.0, 150.0)
+
+HISTORY_YEARS = 60.0  # natural history simulated from amyloid onset
+HISTORY_STEP_YEARS = 0.1  # resolution of the baseline time point
+MAX_CANDIDATES_PER_PATIENT = 40  # give up when criteria are this hard to meet
+
+Range = tuple[float | None, float | None]
+
+
+class Criteria(BaseModel):
+    """Inclusion criteria; every field optional. Ranges are [min, max], None = unbounded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amyloid_cl: Range | None = None
+    tau: tuple[Literal["very_low", "low_medium", "high"], ...] | None = None
+    mmse: Range | None = None
+    age: Range | None = None
+    apoe4_copies: tuple[Literal[0, 1, 2], ...] | None = None
+    stage: tuple[Literal["preclinical", "mci", "mild_dementia", "moderate_dementia", "severe_dementia"], ...] | None = None
+
+    @field_validator("amyloid_cl", "mmse", "age")
+    @classmethod
+    def _ordered(cls, value):
+        if value is not None and None not in value and value[0] > value[1]:
+            raise ValueError(f"range minimum {value[0]} is above its maximum {value[1]}")
+        return value
+
+    @field_validator("tau", "apoe4_copies", "stage")
+    @classmethod
+    def _non_empty(cls, value):
+        if value is not None and len(value) == 0:
+            raise ValueError("an empty set admits nobody; leave the key out to admit all")
+        return value
+
+
+def parse_criteria(value, field: str = "population") -> Criteria:
+    """Criteria from a mapping (scenario ``population:``) or None."""
+    if value is None:
+        return Criteria()
+    if isinstance(value, Criteria):
+        return value
+    return validate(Criteria, value, prefix=field)
+
+
+def _in_range(x: np.ndarray, bounds: Range | None) -> np.ndarray:
+    ok = np.ones_like(x, dtype=bool)
+    if bounds is not None:
+        lo, hi = bounds
+        if lo is not None:
+            ok &= x >= lo
+        if hi is not None:
+            ok &= x <= hi
+    return ok
+
+
+def _in_groups(x: np.ndarray, groups: dict[str, tuple[float, float]], allowed) -> np.ndarray:
+    ok = np.zeros_like(x, dtype=bool)
+    for name in allowed:
+        lo, hi = groups[name]
+        ok |= (x >= lo) & (x < hi)
+    return ok
+
+
+def stage_of(cdrsb: float) -> str:
+    """Clinical stage for a CDR-SB value (O'Bryant 2008 cut-points)."""
+    for name, (lo, hi) in C.STAGES.items():
+        if lo <= cdrsb < hi:
+            return name
+    return "severe_dementia"
+
+
+def tau_group_of(tau_suvr: float) -> str:
+    """TRAILBLAZER-ALZ 2 tau group of a flortaucipir SUVr."""
+    for name, (lo, hi) in C.TAU_GROUPS.items():
+        if lo <= tau_suvr < hi:
+            return name
+    return "high"
+
+
+def draw_covariates(rng: np.random.Generator) -> dict:
+    """Age, sex, weight and APOE4 copies for one candidate, drawn jointly."""
+    apoe4 = int(rng.choice(3, p=APOE4_PROBS))
+    sex = "F" if rng.random() < FEMALE_FRACTION else "M"
+    age = float(np.clip(rng.normal(AGE_MEAN_YR + AGE_SHIFT_PER_APOE4_YR * apoe4, AGE_SD_YR), *AGE_BOUNDS_YR))
+    weight = float(np.clip(rng.normal(WEIGHT_MEAN_KG[sex], WEIGHT_SD_KG[sex]), *WEIGHT_BOUNDS_KG))
+    return {C.AGE: round(age, 1), C.SEX: sex, C.WEIGHT_KG: round(weight, 1), C.APOE4: apoe4}
+
+
+def draw_etas(rng: np.random.Generator, sd: dict[str, float] | None = None) -> dict[str, float]:
+    """Random effects for one candidate from the parameter table's IIV SDs (log scale)."""
+    sd = iiv_sd() if sd is None else sd
+    return {eta: float(rng.normal(0.0, sd.get(eta, 0.0))) for eta in ETA_PARAMETERS}
+
+
+def _eligible(history: np.ndarray, criteria: Criteria) -> np.ndarray:
+    amyloid = history[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
+    tau = history[:, C.OBSERVABLES.index(C.TAU_SUVR)]
+    mmse = history[:, C.OBSERVABLES.index(C.MMSE)]
+    cdrsb = history[:, C.OBSERVABLES.index(C.CDRSB)]
+    ok = _in_range(amyloid, criteria.amyloid_cl) & _in_range(mmse, criteria.mmse)
+    if criteria.tau is not None:
+        ok &= _in_groups(tau, C.TAU_GROUPS, criteria.tau)
+    if criteria.stage is not None:
+        ok &= _in_groups(cdrsb, C.STAGES, criteria.stage)
+    return ok
+
+
+def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine, years: np.ndarray) -> dict | None:
+    """Candidate ``index`` of stream ``seed``: a patient dict, or None when never eligible."""
+    rng = np.random.default_rng([seed, index])
+    covariates = draw_covariates(rng)
+    etas = draw_etas(rng)
+    u = rng.random()  # drawn whatever happens, so the stream does not depend on the outcome
+    if criteria.apoe4_copies is not None and covariates[C.APOE4] not in criteria.apoe4_copies:
+        return None
+    if not _in_range(np.array([covariates[C.AGE]]), criteria.age)[0]:
+        return None
+    patient = {**covariates, **etas}
+    run = engine.run(patient, None, years * C.DAYS_PER_YEAR, state=(0.0, 1.0, 0.0))
+    if run.values is None:
+        return None
+    ok = np.flatnonzero(_eligible(run.values, criteria))
+    if ok.size == 0:
+        return None
+    k = int(ok[min(int(u * ok.size), ok.size - 1)])
+    row = run.values[k]
+    amyloid = run.values[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
+    positive = np.flatnonzero(amyloid >= C.AMYLOID_POSITIVE_CL)
+    since_positive = years[k] - years[positive[0]] if positive.size else float("nan")
+    state = {name: float(row[C.OBSERVABLES.index(name)]) for name in (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE)}
+    return {
+        C.PATIENT_ID: f"S{seed}-{index:06d}",
+        **patient,
+        **state,
+        "stage": stage_of(state[C.CDRSB]),
+        "tau_group": tau_group_of(state[C.TAU_SUVR]),
+        "disease_years": float(years[k]),
+        "years_since_amyloid_positive": float(since_positive),
+    }
+
+
+def sample_population(
+    n: int,
+    criteria=None,
+    seed: int = 1,
+    engine: Engine | None = None,
+    start_index: int = 0,
+) -> pd.DataFrame:
+    """``n`` eligible virtual patients (one row each), reproducible from ``seed``.
+
+    >>> pop = sample_population(3, {"mmse": [20, 28], "amyloid_cl": [37, None]}, seed=7)
+    >>> len(pop), bool((pop["mmse"] >= 20).all())
+    (3, True)
+    """
+    if not isinstance(n, int) or n < 1:
+        raise InvalidInput(f"n: number of patients must be a positive integer (got {n!r})")
+    criteria = parse_criteria(criteria)
+    engine = engine or Engine()
+    years = np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
+    rows: list[dict] = []
+    limit = start_index + max(200, MAX_CANDIDATES_PER_PATIENT * n)
+    index = start_index
+    while len(rows) < n and index < limit:
+        patient = candidate_patient(index, seed, criteria, engine, years)
+        if patient is not None:
+            rows.append(patient)
+        index += 1
+    if len(rows) < n:
+        raise InvalidInput(
+            f"population: only {len(rows)} of {n} patients met the inclusion criteria among "
+            f"{index - start_index} candidates; widen the criteria"
+        )
+    return pd.DataFrame(rows)

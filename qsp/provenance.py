@@ -1,0 +1,42 @@
+"""Provenance records: what is needed to re-run a result to the same numbers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+
+PACKAGES = ("libroadrunner", "antimony", "python-libsbml", "numpy", "scipy", "pandas", "pydantic", "lightgbm", "scikit-learn")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the numbers."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def data_sha256(obj) -> str:
+    """sha256 of a JSON-serialisable object (sorted keys), for data hashes."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def provenance_record(model, seed: int | None, scenario: dict | None, parameters: dict[str, float], **extra) -> dict:
+    """The provenance block stored with every result."""
+    from qsp import __version__
+
+    return {
+        "sbml_sha256": model.sha256,
+        "model_name": model.name,
+        "parameters": parameters,
+        "seed": seed,
+        "scenario": scenario,
+        "versions": {"qsp": __version__, **package_versions()},
+        "solver": model.solver.model_dump(),
+        **extra,
+    }

@@ -1,0 +1,132 @@
+"""Simulate virtual patients on a model: one reset + simulate per patient.
+
+The :class:`Engine` holds this thread's RoadRunner and the index arrays that
+set a patient's parameters and disease state through the model's own setters
+(``rr['init(X)']`` would regenerate the model and drop what was set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from qsp import constants as C
+from qsp.errors import SimulationFailed
+from qsp.model import Model, load_builtin_model
+from qsp.regimen import Regimen, parse_regimen, placebo_parameters
+
+# Patient covariates and random effects as model parameters.
+COVARIATE_PARAMETERS = ("weight_kg", "is_female", "age_yr", "apoe4_copies")
+ETA_PARAMETERS = ("eta_cl", "eta_amy_emax", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin")
+PLACEBO_PARAMETERS = placebo_parameters()  # dosing parameters of an untreated patient
+
+
+def patient_parameters(patient) -> dict[str, float]:
+    """Model parameter values for one patient (a mapping with covariates and etas)."""
+    values = {
+        "weight_kg": float(patient[C.WEIGHT_KG]),
+        "is_female": 1.0 if patient[C.SEX] == "F" else 0.0,
+        "age_yr": float(patient[C.AGE]),
+        "apoe4_copies": float(patient[C.APOE4]),
+    }
+    for eta in ETA_PARAMETERS:
+        values[eta] = float(patient.get(eta, 0.0) or 0.0) if hasattr(patient, "get") else 0.0
+    return values
+
+
+@dataclass
+class PatientRun:
+    """One patient's simulated observables at the requested days (rows) or a failure."""
+
+    values: np.ndarray | None  # shape (n_times, len(OBSERVABLES))
+    stopped_day: float | None  # day dosing was stopped by the stop rule
+    error: str | None = None
+
+
+class Engine:
+    """Simulates patients on one model in this thread (build one per thread/worker)."""
+
+    def __init__(self, model: Model | None = None, parameter_overrides: dict[str, float] | None = None):
+        self.model = model or load_builtin_model()
+        self.rr = self.model.runner(C.OBSERVABLES)
+        self.overrides = dict(parameter_overrides or {})
+        species = list(self.rr.model.getFloatingSpeciesIds())
+        self._state_idx = np.array([species.index(s) for s in C.STATE_SPECIES], dtype=np.int32)
+        self._param_ids: tuple[str, ...] | None = None
+        self._param_idx: np.ndarray | None = None
+
+    def _set_parameters(self, values: dict[str, float]) -> None:
+        merged = {**values, **self.overrides}
+        ids = tuple(merged)
+        if ids != self._param_ids:
+            self._param_idx = self.model.parameter_index(ids)
+            self._param_ids = ids
+        self.rr.model.setGlobalParameterValues(self._param_idx, np.fromiter(merged.values(), float, len(merged)))
+
+    def run(
+        self,
+        patient,
+        regimen: Regimen | None,
+        days: np.ndarray,
+        state: tuple[float, float, float] | None = None,
+        stop_noise_cl: np.ndarray | None = None,
+    ) -> PatientRun:
+        """Simulate one patient from day 0 (reset first) and return observables at ``days``.
+
+        ``state`` is (amyloid_cl, tau_suvr, severity) at day 0 (the model's initial
+        values when None); ``stop_noise_cl`` the measurement error (CL) added to
+        amyloid at each stop-rule check, zero when None.
+        """
+        rr = self.rr
+        values = patient_parameters(patient)
+        if regimen is None:
+            values.update(PLACEBO_PARAMETERS)
+        else:
+            values.update(regimen.model_parameters(float(patient[C.WEIGHT_KG])))
+            if stop_noise_cl is not None and regimen.stop_rule is not None:
+                for k, noise in enumerate(stop_noise_cl[: len(regimen.stop_rule.at_weeks)], start=1):
+                    values[f"sr{k}_noise_cl"] = float(noise)
+        for k in range(1, C.MAX_STOP_CHECKS + 1):
+            values.setdefault(f"sr{k}_noise_cl", 0.0)
+        self._set_parameters(values)
+        rr.reset()  # after the parameters: reset re-reads event triggers (the t=0 dose) from them
+        if state is not None:
+            rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(state, dtype=float))
+        try:
+            out = np.asarray(rr.simulate(times=np.asarray(days, dtype=float)))
+        except RuntimeError as exc:  # CVODE failure for this patient: counted by the caller
+            return PatientRun(None, None, error=str(exc).splitlines()[0][:200])
+        stop_day = float(rr["stop_day"])
+        return PatientRun(out[:, 1:], stop_day if stop_day >= 0 else None)
+
+
+def simulate_patient(
+    patient: dict,
+    regimen=None,
+    weeks: float = 78,
+    step_weeks: float = 1,
+    state: tuple[float, float, float] | None = None,
+    model: Model | None = None,
+) -> pd.DataFrame:
+    """Simulate one patient and return a tidy DataFrame (one row per time point).
+
+    ``patient`` holds age, sex, weight_kg, apoe4_copies (and optional eta_*);
+    ``state`` is (amyloid_cl, tau_suvr, cdrsb) at week 0; ``regimen`` a Regimen,
+    a library name, a mapping or None (untreated).
+
+    >>> df = simulate_patient({"age": 72, "sex": "F", "weight_kg": 70, "apoe4_copies": 1},
+    ...                       "lecanemab_q2w", weeks=4, state=(80, 1.3, 3.5))
+    >>> int(df["n_doses"].iloc[-1])
+    3
+    """
+    regimen = parse_regimen(regimen) if regimen is not None else None
+    days = np.arange(0, weeks * C.DAYS_PER_WEEK + 1e-9, step_weeks * C.DAYS_PER_WEEK)
+    run = Engine(model).run(patient, regimen, days, state=state)
+    if run.values is None:
+        raise SimulationFailed(f"simulation failed: {run.error}")
+    df = pd.DataFrame(run.values, columns=list(C.OBSERVABLES))
+    df.insert(0, "week", days / C.DAYS_PER_WEEK)
+    df.insert(1, "day", days)
+    return df

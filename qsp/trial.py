@@ -1,0 +1,386 @@
+"""Virtual trials: arms x population x duration -> per-arm endpoints at assessment weeks.
+
+A scenario is a typed object (:class:`Scenario`) read from YAML or JSON. The
+engine samples ``n_per_arm`` eligible patients per arm (different patients in
+each arm, as in a randomised trial), simulates each under its arm's regimen
+with one reset + simulate, adds measurement noise and dropout when asked, and
+aggregates endpoints. Patients whose simulation fails are counted per arm.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from qsp import constants as C
+from qsp.errors import InvalidInput
+from qsp.model import Model, load_builtin_model
+from qsp.population import Criteria, sample_population
+from qsp.provenance import provenance_record
+from qsp.regimen import Regimen, parse_regimen
+from qsp.simulate import Engine
+from qsp.validation import validate
+
+MAX_PATIENTS_PER_ARM = 100_000  # a trial larger than this belongs on a cluster
+MAX_SCENARIO_BYTES = 1_000_000  # scenario files are small
+CHANGE_ENDPOINTS = (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE)  # reported as change from baseline
+NOISE_STREAM = 1_000_003  # separates the noise/dropout streams from the population stream
+
+
+class Arm(BaseModel):
+    """One arm: a name and a regimen (None = placebo). A regimen may be a library name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=80)
+    regimen: Regimen | None = None
+
+    @field_validator("regimen", mode="before")
+    @classmethod
+    def _named(cls, value):
+        if isinstance(value, str):
+            return parse_regimen(value)
+        return value
+
+
+class Scenario(BaseModel):
+    """A virtual trial design (the YAML/JSON file ``python -m qsp trial`` takes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("trial", min_length=1, max_length=120)
+    seed: int = Field(1, ge=0, le=2**32 - 1)
+    n_per_arm: int = Field(ge=1, le=MAX_PATIENTS_PER_ARM)
+    duration_weeks: float = Field(gt=0, le=520)
+    assess_weeks: tuple[float, ...] = Field(min_length=1, max_length=60)
+    population: Criteria = Criteria()
+    arms: tuple[Arm, ...] = Field(min_length=1, max_length=12)
+    measurement_noise: bool = False
+    dropout_pct_per_year: float = Field(0.0, ge=0, lt=100)
+
+    @field_validator("assess_weeks")
+    @classmethod
+    def _weeks(cls, weeks):
+        if any(w <= 0 for w in weeks):
+            raise ValueError("assessment weeks must be > 0 (week 0 is the baseline)")
+        if list(weeks) != sorted(set(weeks)):
+            raise ValueError("assessment weeks must be strictly increasing")
+        return weeks
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.assess_weeks[-1] > self.duration_weeks:
+            raise ValueError(
+                f"assess_weeks: last assessment (week {self.assess_weeks[-1]:g}) is after "
+                f"duration_weeks ({self.duration_weeks:g})"
+            )
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arms: arm names must be unique (got {names})")
+        return self
+
+
+def parse_scenario(data) -> Scenario:
+    """A Scenario from a mapping, or InvalidInput with one line per problem naming the field."""
+    return validate(Scenario, data)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario from a YAML or JSON file (InvalidInput on any problem)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"scenario: file not found: {path}")
+    if path.stat().st_size > MAX_SCENARIO_BYTES:
+        raise InvalidInput(f"scenario: file larger than {MAX_SCENARIO_BYTES:,} bytes")
+    return scenario_from_text(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def scenario_from_text(text: str) -> Scenario:
+    """Parse YAML or JSON scenario text."""
+    if len(text.encode("utf-8")) > MAX_SCENARIO_BYTES:
+        raise InvalidInput(f"scenario: text larger than {MAX_SCENARIO_BYTES:,} bytes")
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"scenario: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+    return parse_scenario(data)
+
+
+def scenario_to_dict(scenario: Scenario) -> dict:
+    """The scenario as plain data (regimens expanded), suitable for YAML/JSON."""
+    return scenario.model_dump(mode="json", exclude_none=True)
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    """The scenario as YAML text that :func:`scenario_from_text` reads back identically."""
+    return yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False)
+
+
+@dataclass
+class TrialResult:
+    """Endpoints per arm (tidy tables) plus the JSON contract of ``python -m qsp trial``."""
+
+    scenario: Scenario
+    summary: pd.DataFrame  # one row per arm x week: means of changes, % cleared, ARIA-E
+    patients: pd.DataFrame  # one row per patient: arm, baseline, covariates, failure
+    records: pd.DataFrame  # one row per patient x week: true and measured observables
+    provenance: dict
+    screening: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """RESULT.json as documented in the README."""
+        return trial_json(self)
+
+
+def _dropout_weeks(rng: np.random.Generator, pct_per_year: float) -> float:
+    if pct_per_year <= 0:
+        return math.inf
+    rate_per_week = -math.log(1 - pct_per_year / 100.0) / 52.1775
+    return float(rng.exponential(1.0 / rate_per_week))
+
+
+def _enrol(scenario: Scenario, engine: Engine, enrolment_filter, n_total: int) -> tuple[pd.DataFrame, dict]:
+    """Sample the trial population; with a filter, screen until enough patients pass."""
+    if enrolment_filter is None:
+        pool = sample_population(n_total, scenario.population, seed=scenario.seed, engine=engine)
+        return pool, {"screened": n_total, "enrolled": n_total, "screen_per_enrolled": 1.0}
+    accepted: list[pd.DataFrame] = []
+    screened = 0
+    start = 0
+    batch = max(50, n_total)
+    while sum(len(a) for a in accepted) < n_total:
+        candidates = sample_population(batch, scenario.population, seed=scenario.seed, engine=engine, start_index=start)
+        start = int(candidates[C.PATIENT_ID].str.split("-").str[-1].astype(int).max()) + 1
+        keep = np.asarray(enrolment_filter(candidates), dtype=bool)
+        screened += len(candidates)
+        accepted.append(candidates[keep])
+        if screened > 50 * n_total:
+            raise InvalidInput(
+                f"enrichment: only {sum(len(a) for a in accepted)} of {screened} screened patients pass the filter"
+            )
+    pool = pd.concat(accepted, ignore_index=True)
+    screened_needed = screened  # every screened candidate counts, as in a real trial
+    pool = pool.iloc[:n_total].reset_index(drop=True)
+    return pool, {"screened": screened_needed, "enrolled": n_total, "screen_per_enrolled": screened_needed / n_total}
+
+
+def run_trial(
+    scenario: Scenario | dict,
+    model: Model | None = None,
+    parameter_overrides: dict[str, float] | None = None,
+    progress: Callable[[float], None] | None = None,
+    enrolment_filter: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    population: pd.DataFrame | None = None,
+) -> TrialResult:
+    """Run a virtual trial.
+
+    ``parameter_overrides`` replaces population parameter values (for uncertainty
+    propagation); ``enrolment_filter`` maps a candidate table to a boolean mask of
+    patients to enrol (ML enrichment plugs in here); ``population`` supplies the
+    patients (n_arms x n_per_arm rows) instead of sampling them.
+    """
+    if isinstance(scenario, dict):
+        scenario = parse_scenario(scenario)
+    model = model or load_builtin_model()
+    engine = Engine(model, parameter_overrides)
+    n_arms = len(scenario.arms)
+    n_total = n_arms * scenario.n_per_arm
+    if population is None:
+        pool, screening = _enrol(scenario, engine, enrolment_filter, n_total)
+    else:
+        if len(population) < n_total:
+            raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
+        pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
+    weeks = np.array([0.0, *scenario.assess_weeks])
+    days = weeks * C.DAYS_PER_WEEK
+    col = {name: C.OBSERVABLES.index(name) for name in C.OBSERVABLES}
+    noisy = [name for name in C.MEASUREMENT_SD if scenario.measurement_noise]
+
+    record_frames = []
+    patient_rows = []
+    done = 0
+    for a, arm in enumerate(scenario.arms):
+        arm_pool = pool.iloc[a * scenario.n_per_arm : (a + 1) * scenario.n_per_arm]
+        stop_weeks = arm.regimen.stop_rule.at_weeks if arm.regimen and arm.regimen.stop_rule else ()
+        values = np.full((len(arm_pool), len(weeks), len(C.OBSERVABLES)), np.nan)
+        measured = np.full((len(arm_pool), len(weeks), len(CHANGE_ENDPOINTS)), np.nan)
+        observed = np.zeros((len(arm_pool), len(weeks)), dtype=bool)
+        for i, patient in enumerate(arm_pool.to_dict("records")):
+            rng = np.random.default_rng([scenario.seed, NOISE_STREAM, a, i])
+            noise = {
+                name: rng.normal(0.0, C.MEASUREMENT_SD[name], len(weeks)) if name in noisy else np.zeros(len(weeks))
+                for name in CHANGE_ENDPOINTS
+            }
+            stop_noise = (
+                rng.normal(0.0, C.MEASUREMENT_SD[C.AMYLOID_CL], len(stop_weeks))
+                if scenario.measurement_noise
+                else np.zeros(len(stop_weeks))
+            )
+            dropout = _dropout_weeks(rng, scenario.dropout_pct_per_year)
+            state = (patient[C.AMYLOID_CL], patient[C.TAU_SUVR], patient[C.CDRSB])
+            run = engine.run(patient, arm.regimen, days, state=state, stop_noise_cl=stop_noise)
+            ok = run.values is not None
+            if ok:
+                values[i] = run.values
+                for j, name in enumerate(CHANGE_ENDPOINTS):
+                    measured[i, :, j] = run.values[:, col[name]] + noise[name]
+                observed[i] = weeks <= dropout
+            patient_rows.append(
+                {
+                    "arm": arm.name,
+                    **patient,
+                    "failed": not ok,
+                    "error": run.error,
+                    "stopped_week": (run.stopped_day / C.DAYS_PER_WEEK) if run.stopped_day is not None else None,
+                    "dropout_week": dropout if math.isfinite(dropout) else None,
+                }
+            )
+            done += 1
+            if progress is not None and (done % 25 == 0 or done == n_total):
+                progress(done / n_total)
+        record_frames.append(_records(arm.name, arm_pool, weeks, values, measured, observed))
+    records = pd.concat(record_frames, ignore_index=True)
+    patients = pd.DataFrame(patient_rows)
+    summary = summarise(records, patients, scenario)
+    provenance = provenance_record(
+        model,
+        scenario.seed,
+        scenario_to_dict(scenario),
+        {**model.defaults, **(parameter_overrides or {})},
+        kind="trial",
+        parameter_overrides=parameter_overrides or {},
+        enrichment=screening if enrolment_filter is not None else None,
+    )
+    return TrialResult(scenario, summary, patients, records, provenance, screening)
+
+
+def _records(arm, arm_pool, weeks, values, measured, observed) -> pd.DataFrame:
+    n, t = observed.shape
+    frame = {
+        "arm": np.repeat(arm, n * t),
+        C.PATIENT_ID: np.repeat(arm_pool[C.PATIENT_ID].to_numpy(), t),
+        C.APOE4: np.repeat(arm_pool[C.APOE4].to_numpy(), t),
+        "week": np.tile(weeks, n),
+        "observed": observed.reshape(-1),
+    }
+    for k, name in enumerate(C.OBSERVABLES):
+        frame[name] = values[:, :, k].reshape(-1)
+    for k, name in enumerate(CHANGE_ENDPOINTS):
+        frame[f"{name}_measured"] = measured[:, :, k].reshape(-1)
+    return pd.DataFrame(frame)
+
+
+def summarise(records: pd.DataFrame, patients: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Per arm x assessment week: mean change from baseline (observed patients), % cleared, ARIA-E."""
+    rows = []
+    ok = records.dropna(subset=[C.AMYLOID_CL])
+    for arm in scenario.arms:
+        arm_records = ok[ok["arm"] == arm.name]
+        base = arm_records[arm_records["week"] == 0].set_index(C.PATIENT_ID)
+        n_failed = int(patients.loc[patients["arm"] == arm.name, "failed"].sum())
+        for week in scenario.assess_weeks:
+            at = arm_records[arm_records["week"] == week].set_index(C.PATIENT_ID)
+            seen = at[at["observed"]]
+            row = {"arm": arm.name, "week": week, "n": int(len(base)), "n_observed": int(len(seen)), "n_failed": n_failed}
+            for name in CHANGE_ENDPOINTS:
+                change = seen[f"{name}_measured"] - base.loc[seen.index, f"{name}_measured"]
+                row[f"{name}_change"] = float(change.mean()) if len(change) else math.nan
+                row[f"{name}_change_sd"] = float(change.std()) if len(change) > 1 else math.nan
+            row["amyloid_cleared_pct"] = (
+                float(100.0 * (seen[f"{C.AMYLOID_CL}_measured"] < C.AMYLOID_POSITIVE_CL).mean()) if len(seen) else math.nan
+            )
+            row["aria_e_pct"] = float(100.0 * at[C.ARIA_E_RISK].mean()) if len(at) else math.nan
+            for g in C.APOE4_GENOTYPES:
+                group = at[at[C.APOE4] == g]
+                row[f"aria_e_pct_apoe4_{g}"] = float(100.0 * group[C.ARIA_E_RISK].mean()) if len(group) else math.nan
+            row["conc_ug_per_ml_mean"] = float(at[C.CONC_UG_PER_ML].mean()) if len(at) else math.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _num(x) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else round(float(x), 6)
+
+
+def slowing_pct(change_arm: float, change_ref: float) -> float | None:
+    """100 x (1 - change_arm / change_ref); None where undefined (no reference decline).
+
+    >>> slowing_pct(-6.0, -9.0)
+    33.333333
+    """
+    if change_ref is None or not math.isfinite(change_ref) or change_ref == 0 or not math.isfinite(change_arm):
+        return None
+    return _num(100.0 * (1.0 - change_arm / change_ref))
+
+
+def trial_json(result: TrialResult) -> dict:
+    """The RESULT.json structure of the CLI contract."""
+    scenario = result.scenario
+    summary = result.summary
+    patients = result.patients
+    arms = {}
+    for arm in scenario.arms:
+        s = summary[summary["arm"] == arm.name].sort_values("week")
+        p = patients[(patients["arm"] == arm.name) & ~patients["failed"]]
+        arms[arm.name] = {
+            "n": int(len(patients[patients["arm"] == arm.name])),
+            "n_failed": int(patients.loc[patients["arm"] == arm.name, "failed"].sum()),
+            "regimen": arm.regimen.model_dump(mode="json", exclude_none=True) if arm.regimen else None,
+            "weeks": [float(w) for w in s["week"]],
+            "baseline": {
+                name: _num(p[name].mean()) if len(p) else None
+                for name in (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE, C.AGE)
+            },
+            "n_observed": [int(x) for x in s["n_observed"]],
+            "amyloid_cl_change": [_num(x) for x in s["amyloid_cl_change"]],
+            "amyloid_cleared_pct": [_num(x) for x in s["amyloid_cleared_pct"]],
+            "tau_suvr_change": [_num(x) for x in s["tau_suvr_change"]],
+            "iadrs_change": [_num(x) for x in s["iadrs_change"]],
+            "cdrsb_change": [_num(x) for x in s["cdrsb_change"]],
+            "mmse_change": [_num(x) for x in s["mmse_change"]],
+            "aria_e_pct": [_num(x) for x in s["aria_e_pct"]],
+            "aria_e_pct_by_apoe4": {str(g): [_num(x) for x in s[f"aria_e_pct_apoe4_{g}"]] for g in C.APOE4_GENOTYPES},
+        }
+    first = scenario.arms[0].name
+    comparisons = {}
+    for arm in scenario.arms[1:]:
+        a, f = arms[arm.name], arms[first]
+        comparisons[f"{arm.name} vs {first}"] = {
+            "amyloid_cl_difference": [
+                _num(x - y) if x is not None and y is not None else None
+                for x, y in zip(a["amyloid_cl_change"], f["amyloid_cl_change"])
+            ],
+            "iadrs_slowing_pct": [
+                slowing_pct(x, y) if x is not None and y is not None else None
+                for x, y in zip(a["iadrs_change"], f["iadrs_change"])
+            ],
+            "cdrsb_slowing_pct": [
+                slowing_pct(x, y) if x is not None and y is not None else None
+                for x, y in zip(a["cdrsb_change"], f["cdrsb_change"])
+            ],
+        }
+    out = {
+        "scenario": scenario_to_dict(scenario),
+        "provenance": result.provenance,
+        "arms": arms,
+        "comparisons": comparisons,
+    }
+    if result.provenance.get("enrichment"):
+        out["enrichment"] = result.provenance["enrichment"]
+    return json.loads(json.dumps(out, default=_json_default))
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return _num(float(obj))
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
