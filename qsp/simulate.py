@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from qsp import constants as C
-from qsp.errors import SimulationFailed
+from qsp.errors import InvalidInput, SimulationFailed
 from qsp.model import Model, load_builtin_model
 from qsp.regimen import Regimen, parse_regimen, placebo_parameters
 
 # Patient covariates and random effects as model parameters.
 COVARIATE_PARAMETERS = ("weight_kg", "is_female", "age_yr", "apoe4_copies")
-ETA_PARAMETERS = ("eta_cl", "eta_amy_emax", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin")
+ETA_PARAMETERS = ("eta_cl", "z_amy_response", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin")
 PLACEBO_PARAMETERS = placebo_parameters()  # dosing parameters of an untreated patient
 
 
@@ -94,10 +94,17 @@ class Engine:
         rr.reset()  # after the parameters: reset re-reads event triggers (the t=0 dose) from them
         if state is not None:
             rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(state, dtype=float))
+        days = np.asarray(days, dtype=float)
+        if days.size == 0 or days[0] < 0 or np.any(np.diff(days) <= 0):
+            raise InvalidInput("days: output days must be >= 0 and strictly increasing")
+        from_zero = days[0] > 0  # the simulation always starts at day 0 (the first dose)
+        times = np.concatenate([[0.0], days]) if from_zero else days
         try:
-            out = np.asarray(rr.simulate(times=np.asarray(days, dtype=float)))
+            out = np.asarray(rr.simulate(times=times))
         except RuntimeError as exc:  # CVODE failure for this patient: counted by the caller
             return PatientRun(None, None, error=str(exc).splitlines()[0][:200])
+        if from_zero:
+            out = out[1:]
         stop_day = float(rr["stop_day"])
         return PatientRun(out[:, 1:], stop_day if stop_day >= 0 else None)
 

@@ -1,0 +1,241 @@
+"""Command-line interface: ``python -m qsp COMMAND``.
+
+Commands: trial, simulate, population, regimens, validate-targets, calibrate,
+compile-model. Bad input exits with code 2 and one line per problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from qsp import constants as C
+from qsp.errors import InvalidInput, QSPError
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+
+
+def _fail(problems) -> int:
+    for line in problems if isinstance(problems, list) else [problems]:
+        print(f"error: {line}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def _writable(path: str) -> Path:
+    out = Path(path)
+    if not out.parent.exists():
+        raise InvalidInput(f"--out: directory does not exist: {out.parent}")
+    if out.is_dir():
+        raise InvalidInput(f"--out: is a directory, expected a file path: {out}")
+    return out
+
+
+def _regimen_arg(value: str | None):
+    from qsp.regimen import parse_regimen, regimen_library
+
+    if value is None or value in ("none", "placebo", "untreated"):
+        return None
+    if value in regimen_library():
+        return parse_regimen(value)
+    path = Path(value)
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        if not path.is_file():
+            raise InvalidInput(f"--regimen: file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"--regimen: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        return parse_regimen(data, field="regimen")
+    return parse_regimen(value, field="--regimen")
+
+
+def cmd_trial(args) -> int:
+    from qsp.trial import load_scenario, run_trial
+
+    scenario = load_scenario(args.scenario)
+    if args.n_per_arm is not None:
+        if args.n_per_arm < 1:
+            raise InvalidInput(f"--n-per-arm: must be >= 1 (got {args.n_per_arm})")
+        scenario = scenario.model_copy(update={"n_per_arm": args.n_per_arm})
+    out = _writable(args.out)
+
+    def progress(frac):
+        if not args.quiet:
+            print(f"\r{100 * frac:5.1f}% of patients simulated", end="", file=sys.stderr, flush=True)
+
+    result = run_trial(scenario, progress=progress)
+    if not args.quiet:
+        print(file=sys.stderr)
+    out.write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
+    failed = int(result.patients["failed"].sum())
+    print(f"wrote {out} ({len(scenario.arms)} arms x {scenario.n_per_arm} patients, {failed} failed)")
+    return EXIT_OK
+
+
+def cmd_simulate(args) -> int:
+    from qsp.provenance import provenance_record
+    from qsp.model import load_builtin_model
+    from qsp.simulate import simulate_patient
+
+    problems = []
+    if args.sex not in C.SEXES:
+        problems.append(f"--sex: must be F or M (got {args.sex!r})")
+    if args.apoe4 not in C.APOE4_GENOTYPES:
+        problems.append(f"--apoe4: must be 0, 1 or 2 (got {args.apoe4})")
+    if not 30 <= args.age <= 110:
+        problems.append(f"--age: must be between 30 and 110 years (got {args.age})")
+    if not 30 <= args.weight <= 250:
+        problems.append(f"--weight: must be between 30 and 250 kg (got {args.weight})")
+    if not -50 <= args.amyloid <= 250:
+        problems.append(f"--amyloid: must be between -50 and 250 CL (got {args.amyloid})")
+    if not 0.8 <= args.tau <= 4.5:
+        problems.append(f"--tau: must be between 0.8 and 4.5 SUVr (got {args.tau})")
+    if not 0 <= args.cdrsb <= 18:
+        problems.append(f"--cdrsb: must be between 0 and 18 (got {args.cdrsb})")
+    if not 0 < args.weeks <= 52 * 40:
+        problems.append(f"--weeks: must be > 0 and at most 2080 (got {args.weeks})")
+    if not 0 < args.step_weeks <= args.weeks:
+        problems.append(f"--step-weeks: must be > 0 and at most --weeks (got {args.step_weeks})")
+    if problems:
+        return _fail(problems)
+    regimen = _regimen_arg(args.regimen)
+    out = _writable(args.out) if args.out else None
+    patient = {C.AGE: args.age, C.SEX: args.sex, C.WEIGHT_KG: args.weight, C.APOE4: args.apoe4}
+    state = (args.amyloid, args.tau, args.cdrsb)
+    df = simulate_patient(patient, regimen, weeks=args.weeks, step_weeks=args.step_weeks, state=state)
+    if out is None:
+        print(df.to_csv(index=False, float_format="%.6g"), end="")
+    elif out.suffix.lower() == ".json":
+        model = load_builtin_model()
+        record = provenance_record(
+            model, None, None, model.defaults, kind="simulation",
+            patient=patient, state=dict(zip(("amyloid_cl", "tau_suvr", "cdrsb"), state)),
+            regimen=regimen.model_dump(mode="json", exclude_none=True) if regimen else None,
+            weeks=args.weeks, step_weeks=args.step_weeks,
+        )
+        out.write_text(json.dumps({"provenance": record, "trajectory": df.to_dict("list")}, indent=1), encoding="utf-8")
+        print(f"wrote {out}")
+    else:
+        df.to_csv(out, index=False, float_format="%.6g")
+        print(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_population(args) -> int:
+    from qsp.population import sample_population
+    from qsp.trial import load_scenario
+
+    if args.n < 1:
+        return _fail(f"--n: must be >= 1 (got {args.n})")
+    criteria = load_scenario(args.scenario).population if args.scenario else None
+    out = _writable(args.out)
+    pop = sample_population(args.n, criteria, seed=args.seed)
+    pop.to_csv(out, index=False, float_format="%.6g")
+    print(f"wrote {out} ({len(pop)} patients)")
+    return EXIT_OK
+
+
+def cmd_regimens(args) -> int:
+    from qsp.regimen import regimen_descriptions, regimen_library
+
+    desc = regimen_descriptions()
+    for name, regimen in regimen_library().items():
+        print(f"{name:<30} {regimen.describe()}\n{'':<30} source: {desc[name].get('source', '')}")
+    return EXIT_OK
+
+
+def cmd_validate_targets(args) -> int:
+    from qsp.calibration import evaluate_targets, format_report
+
+    table = evaluate_targets(n_per_arm=args.n_per_arm)
+    print(format_report(table))
+    if args.out:
+        _writable(args.out).write_text(table.to_csv(index=False), encoding="utf-8")
+    return EXIT_OK if bool(table["pass"].all()) else EXIT_FAIL
+
+
+def cmd_calibrate(args) -> int:
+    from qsp.calibrate import calibrate
+
+    values = calibrate(args.stage, n_per_arm=args.n_per_arm, maxiter=args.maxiter, write=args.write)
+    print(json.dumps(values, indent=1))
+    return EXIT_OK
+
+
+def cmd_compile_model(args) -> int:
+    from qsp import paths
+    from qsp.model import compile_builtin_model
+
+    compile_builtin_model()
+    print(f"wrote {paths.BUILTIN_SBML}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m qsp", description="Alzheimer's disease continuum QSP core.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("trial", help="run a virtual trial from a YAML/JSON scenario")
+    p.add_argument("scenario", help="scenario file (YAML or JSON)")
+    p.add_argument("--out", required=True, help="RESULT.json to write")
+    p.add_argument("--n-per-arm", type=int, help="override the scenario's n_per_arm")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_trial)
+
+    p = sub.add_parser("simulate", help="simulate one patient")
+    p.add_argument("--regimen", help="library name, regimen YAML/JSON file, or none (default: untreated)")
+    p.add_argument("--age", type=float, default=72.0, help="years (default 72)")
+    p.add_argument("--sex", default="F", help="F or M (default F)")
+    p.add_argument("--weight", type=float, default=70.0, help="kg (default 70)")
+    p.add_argument("--apoe4", type=int, default=1, help="APOE4 copies 0/1/2 (default 1)")
+    p.add_argument("--amyloid", type=float, default=90.0, help="amyloid PET at week 0, CL (default 90)")
+    p.add_argument("--tau", type=float, default=1.3, help="tau PET at week 0, SUVr (default 1.3)")
+    p.add_argument("--cdrsb", type=float, default=3.5, help="CDR-SB at week 0 (default 3.5)")
+    p.add_argument("--weeks", type=float, default=78.0, help="duration in weeks (default 78)")
+    p.add_argument("--step-weeks", type=float, default=1.0, help="output step in weeks (default 1)")
+    p.add_argument("--out", help="CSV (or .json with provenance) to write; stdout when omitted")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("population", help="sample a virtual population to CSV")
+    p.add_argument("--n", type=int, default=100, help="patients (default 100)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--scenario", help="take inclusion criteria from this scenario file")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.set_defaults(func=cmd_population)
+
+    p = sub.add_parser("regimens", help="list the regimen library")
+    p.set_defaults(func=cmd_regimens)
+
+    p = sub.add_parser("validate-targets", help="model vs published trial results; exit 1 if any is out of tolerance")
+    p.add_argument("--n-per-arm", type=int, help="override the calibration scenarios' arm size")
+    p.add_argument("--out", help="also write the table as CSV")
+    p.set_defaults(func=cmd_validate_targets)
+
+    p = sub.add_parser("calibrate", help="re-fit the calibrated parameters to the targets")
+    p.add_argument("--stage", action="append", help="stage(s) to run (default: all, in order)")
+    p.add_argument("--n-per-arm", type=int, default=200)
+    p.add_argument("--maxiter", type=int, default=40)
+    p.add_argument("--write", action="store_true", help="store the result in the model files")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("compile-model", help="regenerate models_sbml/ad_continuum.xml from its Antimony source")
+    p.set_defaults(func=cmd_compile_model)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InvalidInput as exc:
+        return _fail(exc.problems)
+    except QSPError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
