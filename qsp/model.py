@@ -108,10 +108,16 @@ class Model:
         rr.reset()
         return rr
 
+    def runner_state(self) -> dict:
+        """This thread's bookkeeping for the runner (index map, overridden parameters)."""
+        cache = getattr(_thread_local, "runners", None)
+        if cache is None or (self.sha256, self.solver) not in cache:
+            self.runner()
+        return _thread_local.runners[(self.sha256, self.solver)]
+
     def parameter_index(self, ids) -> np.ndarray:
         """Indices of global parameters for ``ExecutableModel.setGlobalParameterValues``."""
-        self.runner()
-        index = _thread_local.runners[(self.sha256, self.solver)]["index"]
+        index = self.runner_state()["index"]
         missing = [i for i in ids if i not in index]
         if missing:
             raise ModelRefused(f"model has no parameter(s) {missing}")

@@ -56,3 +56,24 @@ def draw_parameter_sets(n: int, seed: int, scale: float = 1.0) -> list[dict[str,
             draw[pid] = value * float(np.exp(rng.normal(0.0, sd * scale)))
         out.append(draw)
     return out
+
+
+def markdown_table() -> str:
+    """The parameter table as Markdown (kept in models_sbml/README.md; a test checks it is current)."""
+    table = parameter_table()
+    lines = [
+        "| id | value | unit | kind | description | source | IIV SD (log) | uncertainty SD (log) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for pid, row in table.iterrows():
+        if row["kind"] == "input":
+            continue
+        iiv = "" if pd.isna(row["iiv_sd"]) else f"{row['iiv_sd']:g}"
+        unc = "" if pd.isna(row["uncertainty_sd_log"]) else f"{row['uncertainty_sd_log']:g} ({row['uncertainty_basis']})"
+        lines.append(
+            f"| `{pid}` | {row['value']:.6g} | {row['unit']} | {row['kind']} | {row['description']} | {row['source']} | {iiv} | {unc} |"
+        )
+    inputs = [pid for pid, row in table.iterrows() if row["kind"] == "input"]
+    lines.append("")
+    lines.append("Per-patient and per-regimen inputs (set by the engine for each simulation): " + ", ".join(f"`{p}`" for p in inputs) + ".")
+    return "\n".join(lines)

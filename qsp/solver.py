@@ -17,11 +17,11 @@ class SolverOptions(BaseModel):
 
     def apply(self, runner) -> None:
         """Set these options on a RoadRunner instance's integrator."""
-        integrator = runner.getIntegrator()
-        integrator.setValue("relative_tolerance", self.relative_tolerance)
-        integrator.setValue("absolute_tolerance", self.absolute_tolerance)
-        integrator.setValue("maximum_num_steps", self.maximum_num_steps)
-        integrator.setValue("stiff", self.stiff)
+        integrator = runner.integrator
+        integrator.stiff = self.stiff  # first: switching it rebuilds CVODE with default settings
+        integrator.relative_tolerance = self.relative_tolerance
+        integrator.absolute_tolerance = self.absolute_tolerance
+        integrator.maximum_num_steps = self.maximum_num_steps
 
 
 DEFAULT_SOLVER = SolverOptions()

@@ -1,0 +1,168 @@
+"""Trial engine: the RESULT.json contract, scenario validation, noise, dropout, failures."""
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from qsp import constants as C
+from qsp.errors import InvalidInput
+from qsp.model import load_builtin_model
+from qsp.trial import parse_scenario, run_trial, scenario_from_text, scenario_to_yaml, slowing_pct
+
+BASE = {
+    "name": "unit",
+    "seed": 5,
+    "n_per_arm": 30,
+    "duration_weeks": 52,
+    "assess_weeks": [24, 52],
+    "population": {"amyloid_cl": [37, None], "mmse": [20, 28], "tau": ["low_medium"]},
+    "arms": [
+        {"name": "placebo"},
+        {"name": "donanemab", "regimen": "donanemab_standard"},
+        {"name": "lecanemab", "regimen": {"drug": "lecanemab", "phases": [{"dose": 10, "unit": "mg/kg", "every_weeks": 2}]}},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_trial(BASE)
+
+
+def test_result_json_has_the_contract_keys(result):
+    out = result.to_json()
+    assert set(out) >= {"scenario", "provenance", "arms", "comparisons"}
+    prov = out["provenance"]
+    assert prov["sbml_sha256"] == load_builtin_model().sha256
+    assert prov["seed"] == 5 and prov["scenario"]["name"] == "unit"
+    assert {"libroadrunner", "numpy", "python"} <= set(prov["versions"])
+    assert prov["parameters"]["lec_cl"] == pytest.approx(0.4344)
+    for name in ("placebo", "donanemab", "lecanemab"):
+        arm = out["arms"][name]
+        assert arm["n"] == 30 and arm["n_failed"] == 0
+        assert arm["weeks"] == [24.0, 52.0]
+        assert set(arm["baseline"]) == {"amyloid_cl", "tau_suvr", "iadrs", "cdrsb", "mmse", "age"}
+        for key in ("amyloid_cl_change", "amyloid_cleared_pct", "tau_suvr_change", "iadrs_change", "cdrsb_change", "aria_e_pct"):
+            assert len(arm[key]) == 2 and all(isinstance(v, float) for v in arm[key]), key
+        assert set(arm["aria_e_pct_by_apoe4"]) == {"0", "1", "2"}
+    assert set(out["comparisons"]) == {"donanemab vs placebo", "lecanemab vs placebo"}
+    comp = out["comparisons"]["donanemab vs placebo"]
+    assert set(comp) == {"amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct"}
+
+
+def test_endpoints_are_computed_from_the_records(result):
+    """Arm means in the JSON equal means recomputed from the per-patient records."""
+    out = result.to_json()
+    rec = result.records
+    for arm in ("placebo", "donanemab"):
+        r = rec[rec["arm"] == arm]
+        base = r[r["week"] == 0].set_index(C.PATIENT_ID)[C.IADRS]
+        end = r[r["week"] == 52].set_index(C.PATIENT_ID)[C.IADRS]
+        assert out["arms"][arm]["iadrs_change"][-1] == pytest.approx((end - base).mean(), abs=1e-5)
+        cleared = 100 * (r[r["week"] == 52][C.AMYLOID_CL] < 24.1).mean()
+        assert out["arms"][arm]["amyloid_cleared_pct"][-1] == pytest.approx(cleared)
+    d, p = out["arms"]["donanemab"], out["arms"]["placebo"]
+    comp = out["comparisons"]["donanemab vs placebo"]
+    assert comp["amyloid_cl_difference"][-1] == pytest.approx(d["amyloid_cl_change"][-1] - p["amyloid_cl_change"][-1], abs=1e-5)
+    assert comp["iadrs_slowing_pct"][-1] == pytest.approx(100 * (1 - d["iadrs_change"][-1] / p["iadrs_change"][-1]), abs=1e-4)
+
+
+def test_treatment_beats_placebo(result):
+    out = result.to_json()
+    d, p = out["arms"]["donanemab"], out["arms"]["placebo"]
+    assert d["amyloid_cl_change"][-1] < p["amyloid_cl_change"][-1] - 40
+    assert d["aria_e_pct"][-1] > p["aria_e_pct"][-1]
+    assert d["iadrs_change"][-1] > p["iadrs_change"][-1]  # less decline
+
+
+def test_arms_get_different_patients_and_rerun_is_identical(result):
+    ids = result.patients.groupby("arm")[C.PATIENT_ID].apply(set)
+    assert not (ids["placebo"] & ids["donanemab"])
+    again = run_trial(BASE).to_json()
+    first = result.to_json()
+    first["provenance"].pop("versions"), again["provenance"].pop("versions")
+    assert first == again
+
+
+def test_noise_and_dropout_change_what_is_observed():
+    noisy = run_trial({**BASE, "arms": BASE["arms"][:1], "measurement_noise": True, "dropout_pct_per_year": 40})
+    rec = noisy.records
+    week52 = rec[rec["week"] == 52]
+    assert week52["observed"].mean() < 0.9  # about 40%/yr drop out
+    diff = week52[f"{C.AMYLOID_CL}_measured"] - week52[C.AMYLOID_CL]
+    assert 2 < diff.std() < 6  # 4 CL measurement SD
+    out = noisy.to_json()["arms"]["placebo"]
+    assert out["n_observed"][-1] == int(week52["observed"].sum())
+
+
+def test_failed_patients_are_counted_not_dropped():
+    """A fast-growing term (here a negative plateau: finite-time blow-up) makes CVODE fail."""
+    from qsp.population import sample_population
+
+    pop = sample_population(8, BASE["population"], seed=5)
+    scenario = {**BASE, "n_per_arm": 4, "arms": BASE["arms"][:2]}
+    res = run_trial(scenario, parameter_overrides={"amy_plateau_cl": -1.0}, population=pop)
+    out = res.to_json()
+    assert out["arms"]["donanemab"]["n"] == 4
+    assert out["arms"]["donanemab"]["n_failed"] == 4
+    assert out["arms"]["donanemab"]["iadrs_change"] == [None, None]
+    assert res.patients["error"].str.contains("CVODE").all()
+
+
+def test_slowing_is_undefined_without_reference_decline():
+    assert slowing_pct(-1.0, 0.0) is None
+    assert slowing_pct(math.nan, -2.0) is None
+    assert slowing_pct(-1.0, -2.0) == 50.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"n_per_arm": 0}, r"n_per_arm: .*greater than or equal to 1 \(got 0\)"),
+        ({"assess_weeks": [52, 24]}, "assess_weeks: assessment weeks must be strictly increasing"),
+        ({"assess_weeks": [24, 80]}, r"last assessment \(week 80\) is after duration_weeks \(52\)"),
+        ({"arms": [{"name": "a"}, {"name": "a"}]}, "arm names must be unique"),
+        ({"arms": [{"name": "x", "regimen": "nonsense"}]}, "unknown regimen name 'nonsense'"),
+        ({"arms": [{"name": "x", "regimen": {"drug": "donanemab", "phases": [{"dose": -1, "every_weeks": 4}]}}]}, r"arms.0.regimen.phases.0.dose"),
+        ({"dropout_pct_per_year": 120}, "dropout_pct_per_year"),
+        ({"population": {"mmse": [30, 20]}}, "population.mmse: range minimum"),
+        ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_scenarios_name_the_field(change, message):
+    with pytest.raises(InvalidInput, match=message):
+        parse_scenario({**BASE, **change})
+
+
+def test_scenario_yaml_round_trip():
+    scenario = parse_scenario(BASE)
+    assert scenario_from_text(scenario_to_yaml(scenario)) == scenario
+    assert yaml.safe_load(scenario_to_yaml(scenario))["arms"][1]["regimen"]["drug"] == "donanemab"
+
+
+def test_unparseable_scenario_text():
+    with pytest.raises(InvalidInput, match="scenario: not valid YAML/JSON"):
+        scenario_from_text("name: [unclosed")
+    with pytest.raises(InvalidInput, match="expected a mapping"):
+        scenario_from_text("- just a list")
+
+
+def test_enrolment_filter_enrols_only_passing_patients_and_reports_screening():
+    scenario = {**BASE, "n_per_arm": 10, "arms": BASE["arms"][:2]}
+    res = run_trial(scenario, enrolment_filter=lambda df: (df[C.APOE4] == 0).to_numpy())
+    assert (res.patients[C.APOE4] == 0).all()
+    assert res.screening["enrolled"] == 20
+    assert res.screening["screen_per_enrolled"] > 1.5
+    assert np.isclose(res.screening["screened"] / 20, res.screening["screen_per_enrolled"])
+
+
+def test_overrides_do_not_leak_into_later_engines_on_the_same_thread():
+    from qsp.simulate import Engine
+
+    patient = {C.AGE: 70, C.SEX: "F", C.WEIGHT_KG: 70, C.APOE4: 0}
+    days = np.array([0.0, 365.0])
+    plain = Engine().run(patient, None, days, state=(60, 1.2, 2)).values
+    Engine(parameter_overrides={"amy_growth_per_yr": 3.0}).run(patient, None, days, state=(60, 1.2, 2))
+    np.testing.assert_array_equal(Engine().run(patient, None, days, state=(60, 1.2, 2)).values, plain)
