@@ -26,7 +26,15 @@ from qsp.model import compile_builtin_model, load_builtin_model
 STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "donanemab_potency": (("don_amy_kmax_per_yr", "don_amy_iiv_sd"), ("amyloid_cleared_pct",)),
     "disease": (
-        ("clin_rate_per_yr", "clin_tau_weight", "clin_tau_gate_half_suvr", "tau_rate_per_yr"),
+        (
+            "clin_rate_per_yr",
+            "clin_tau_weight",
+            "clin_amy_ref_cl",
+            "tau_rate_per_yr",
+            "clin_stage_accel",
+            "clin_tau_exp",
+            "clin_amy_exp",
+        ),
         ("iadrs_change", "cdrsb_change", "iadrs_slowing_pct", "cdrsb_slowing_pct"),
     ),
     "aria": (
@@ -80,7 +88,7 @@ def write_values(values: dict[str, float]) -> None:
         pattern = re.compile(rf"^(\s*{re.escape(name)} = )([^;]+)(;)", re.MULTILINE)
         if not pattern.search(text):
             raise KeyError(f"parameter {name} not found in {paths.BUILTIN_ANTIMONY.name}")
-        text = pattern.sub(lambda m: f"{m.group(1)}{_short(value)}{m.group(3)}", text, count=1)
+        text = pattern.sub(rf"\g<1>{_short(value)}\g<3>", text, count=1)
     paths.BUILTIN_ANTIMONY.write_text(text, encoding="utf-8")
     compile_builtin_model()
     with open(paths.PARAMETER_TABLE, newline="", encoding="utf-8") as fh:
@@ -92,9 +100,10 @@ def write_values(values: dict[str, float]) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    from qsp.parameters import parameter_table
+    from qsp.parameters import parameter_table, write_readme_table
 
     parameter_table.cache_clear()
+    write_readme_table()
 
 
 def _short(value: float) -> str:

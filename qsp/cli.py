@@ -77,8 +77,8 @@ def cmd_trial(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from qsp.provenance import provenance_record
     from qsp.model import load_builtin_model
+    from qsp.provenance import provenance_record
     from qsp.simulate import simulate_patient
 
     problems = []
@@ -170,8 +170,11 @@ def cmd_compile_model(args) -> int:
     from qsp import paths
     from qsp.model import compile_builtin_model
 
+    from qsp.parameters import write_readme_table
+
     compile_builtin_model()
-    print(f"wrote {paths.BUILTIN_SBML}")
+    write_readme_table()
+    print(f"wrote {paths.BUILTIN_SBML} and the parameter table in {paths.MODELS_DIR / 'README.md'}")
     return EXIT_OK
 
 
@@ -222,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="store the result in the model files")
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("compile-model", help="regenerate models_sbml/ad_continuum.xml from its Antimony source")
+    p = sub.add_parser("compile-model", help="regenerate the SBML and the README parameter table from the sources")
     p.set_defaults(func=cmd_compile_model)
     return parser
 

@@ -31,6 +31,7 @@ CONC_UG_PER_ML = "conc_ug_per_ml"  # antibody serum concentration, ug/mL
 ARIA_E_RISK = "aria_e_risk"  # cumulative probability of a first ARIA-E event, 0-1
 N_DOSES = "n_doses"  # doses given so far
 DOSE_TOTAL_MG = "dose_total_mg"  # total mg given so far
+AMYLOID_LAGGED_CL = "amyloid_lagged_cl"  # amyloid burden as seen by tau spread (lagged by years), CL
 
 # Observables every simulation returns, in this order (model ids).
 OBSERVABLES = (
@@ -45,6 +46,7 @@ OBSERVABLES = (
     ARIA_E_RISK,
     N_DOSES,
     DOSE_TOTAL_MG,
+    AMYLOID_LAGGED_CL,
 )
 
 # Display labels with units, for tables and axes.
@@ -60,10 +62,13 @@ LABELS = {
     ARIA_E_RISK: "Cumulative ARIA-E risk",
     N_DOSES: "Doses given",
     DOSE_TOTAL_MG: "Total dose (mg)",
+    AMYLOID_LAGGED_CL: "Amyloid driving tau spread (CL, lagged)",
 }
 
 # Disease state held by the model's species (what places a patient on the continuum).
-STATE_SPECIES = (AMYLOID_CL, TAU_SUVR, "severity")
+# (amyloid_cl, tau_suvr, severity = CDR-SB, amyloid_lagged_cl); when only three are given the
+# lagged amyloid is taken equal to amyloid (a patient whose amyloid has been stable).
+STATE_SPECIES = (AMYLOID_CL, TAU_SUVR, "severity", AMYLOID_LAGGED_CL)
 
 # Realistic measurement error SDs (test-retest), used when noise is on.
 MEASUREMENT_SD = {

@@ -77,3 +77,17 @@ def markdown_table() -> str:
     lines.append("")
     lines.append("Per-patient and per-regimen inputs (set by the engine for each simulation): " + ", ".join(f"`{p}`" for p in inputs) + ".")
     return "\n".join(lines)
+
+
+TABLE_START = "<!-- parameter-table:start (generated from parameters.csv by `python -m qsp compile-model`) -->"
+TABLE_END = "<!-- parameter-table:end -->"
+
+
+def write_readme_table() -> None:
+    """Replace the generated parameter table in models_sbml/README.md."""
+    readme = paths.MODELS_DIR / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    head, _, rest = text.partition(TABLE_START)
+    _, _, tail = rest.partition(TABLE_END)
+    parameter_table.cache_clear()
+    readme.write_text(f"{head}{TABLE_START}\n{markdown_table()}\n{TABLE_END}{tail}", encoding="utf-8")

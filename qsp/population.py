@@ -5,7 +5,8 @@ from early-AD trial baseline distributions and random effects (IIV) from the
 parameter table. Their untreated natural history is simulated from amyloid
 onset over 60 years; the baseline is a time point drawn uniformly among those
 where the candidate meets the inclusion criteria, so amyloid, tau and the
-clinical scores are those of one consistent trajectory, not independent draws.
+clinical scores are those of one consistent trajectory, not independent draws. The time point is
+drawn uniformly in disease progress (see :func:`progress_weights`).
 Every candidate has its own random stream (seed, index): results do not depend
 on how candidates are chunked or distributed.
 """
@@ -38,6 +39,8 @@ WEIGHT_BOUNDS_KG = (40.0, 150.0)
 HISTORY_YEARS = 60.0  # natural history simulated from amyloid onset
 HISTORY_STEP_YEARS = 0.1  # resolution of the baseline time point
 MAX_CANDIDATES_PER_PATIENT = 40  # give up when criteria are this hard to meet
+PRECLINICAL_WEIGHT_PER_CL = 0.01  # 100 CL of amyloid count as much disease progress as 1 CDR-SB point
+NATURAL_HISTORY_START = (0.0, 1.0, 0.0, 0.0)  # amyloid onset: 0 CL, tau-free cortex, CDR-SB 0
 
 Range = tuple[float | None, float | None]
 
@@ -141,6 +144,24 @@ def _eligible(history: np.ndarray, criteria: Criteria) -> np.ndarray:
     return ok
 
 
+def progress_weights(history: np.ndarray) -> np.ndarray:
+    """Weight of each time point for drawing a baseline: the disease progress it spans.
+
+    Patients present at a random point of their disease, not a random date: a baseline is drawn
+    uniformly in clinical severity (CDR-SB), and in amyloid while severity barely moves
+    (preclinical), over the time points where the patient is eligible.
+    """
+    cdrsb = history[:, C.OBSERVABLES.index(C.CDRSB)]
+    amyloid = history[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
+    step = np.abs(np.gradient(cdrsb)) + PRECLINICAL_WEIGHT_PER_CL * np.abs(np.gradient(amyloid))
+    return step + 1e-12
+
+
+def _pick(weights: np.ndarray, u: float) -> int:
+    cumulative = np.cumsum(weights)
+    return int(min(np.searchsorted(cumulative, u * cumulative[-1], side="right"), len(weights) - 1))
+
+
 def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine, years: np.ndarray) -> dict | None:
     """Candidate ``index`` of stream ``seed``: a patient dict, or None when never eligible."""
     rng = np.random.default_rng([seed, index])
@@ -152,18 +173,21 @@ def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine,
     if not _in_range(np.array([covariates[C.AGE]]), criteria.age)[0]:
         return None
     patient = {**covariates, **etas}
-    run = engine.run(patient, None, years * C.DAYS_PER_YEAR, state=(0.0, 1.0, 0.0))
+    run = engine.run(patient, None, years * C.DAYS_PER_YEAR, state=NATURAL_HISTORY_START)
     if run.values is None:
         return None
     ok = np.flatnonzero(_eligible(run.values, criteria))
     if ok.size == 0:
         return None
-    k = int(ok[min(int(u * ok.size), ok.size - 1)])
+    k = int(ok[_pick(progress_weights(run.values)[ok], u)])
     row = run.values[k]
     amyloid = run.values[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
     positive = np.flatnonzero(amyloid >= C.AMYLOID_POSITIVE_CL)
     since_positive = years[k] - years[positive[0]] if positive.size else float("nan")
-    state = {name: float(row[C.OBSERVABLES.index(name)]) for name in (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE)}
+    state = {
+        name: float(row[C.OBSERVABLES.index(name)])
+        for name in (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE, C.AMYLOID_LAGGED_CL)
+    }
     return {
         C.PATIENT_ID: f"S{seed}-{index:06d}",
         **patient,

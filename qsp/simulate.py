@@ -75,13 +75,13 @@ class Engine:
         patient,
         regimen: Regimen | None,
         days: np.ndarray,
-        state: tuple[float, float, float] | None = None,
+        state: tuple[float, ...] | None = None,
         stop_noise_cl: np.ndarray | None = None,
     ) -> PatientRun:
         """Simulate one patient from day 0 (reset first) and return observables at ``days``.
 
-        ``state`` is (amyloid_cl, tau_suvr, severity) at day 0 (the model's initial
-        values when None); ``stop_noise_cl`` the measurement error (CL) added to
+        ``state`` is (amyloid_cl, tau_suvr, severity[, amyloid_lagged_cl]) at day 0
+        (the model's initial values when None); ``stop_noise_cl`` the measurement error (CL) added to
         amyloid at each stop-rule check, zero when None.
         """
         rr = self.rr
@@ -98,7 +98,10 @@ class Engine:
         self._set_parameters(values)
         rr.reset()  # after the parameters: reset re-reads event triggers (the t=0 dose) from them
         if state is not None:
-            rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(state, dtype=float))
+            values = [float(v) for v in state]
+            if len(values) == 3:
+                values.append(values[0])
+            rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(values, dtype=float))
         days = np.asarray(days, dtype=float)
         if days.size == 0 or days[0] < 0 or np.any(np.diff(days) <= 0):
             raise InvalidInput("days: output days must be >= 0 and strictly increasing")

@@ -225,7 +225,7 @@ def run_trial(
                 else np.zeros(len(stop_weeks))
             )
             dropout = _dropout_weeks(rng, scenario.dropout_pct_per_year)
-            state = (patient[C.AMYLOID_CL], patient[C.TAU_SUVR], patient[C.CDRSB])
+            state = baseline_state(patient)
             run = engine.run(patient, arm.regimen, days, state=state, stop_noise_cl=stop_noise)
             ok = run.values is not None
             if ok:
@@ -260,6 +260,14 @@ def run_trial(
         enrichment=screening if enrolment_filter is not None else None,
     )
     return TrialResult(scenario, summary, patients, records, provenance, screening)
+
+
+def baseline_state(patient) -> tuple[float, float, float, float]:
+    """The model state a patient row starts from (lagged amyloid = amyloid when absent)."""
+    lagged = patient.get(C.AMYLOID_LAGGED_CL)
+    amyloid = float(patient[C.AMYLOID_CL])
+    lagged = amyloid if lagged is None or lagged != lagged else float(lagged)
+    return (amyloid, float(patient[C.TAU_SUVR]), float(patient[C.CDRSB]), lagged)
 
 
 def _records(arm, arm_pool, weeks, values, measured, observed) -> pd.DataFrame:

@@ -1,0 +1,120 @@
+"""Trial-engine throughput against a bare roadrunner loop and a per-patient solve_ivp loop.
+
+Prints one line per figure: ``RESULT name=value target=... ok=true|false``. Ratios are
+measured in the same run, so machine noise cancels out. Run: ``python bench/bench_engine.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qsp import constants as C  # noqa: E402
+from qsp.model import load_builtin_model  # noqa: E402
+from qsp.population import sample_population  # noqa: E402
+from qsp.regimen import parse_regimen, placebo_parameters  # noqa: E402
+from qsp.simulate import patient_parameters  # noqa: E402
+from qsp.trial import baseline_state, run_trial  # noqa: E402
+
+REGIMENS = ("lecanemab_q2w", "donanemab_standard")
+WEEKS = (0, 12, 24, 52, 76)
+
+
+def scenario(n):
+    return {
+        "name": "bench",
+        "seed": 7,
+        "n_per_arm": n,
+        "duration_weeks": 76,
+        "assess_weeks": list(WEEKS[1:]),
+        "population": {"amyloid_cl": [37, None], "mmse": [20, 28]},
+        "arms": [{"name": "placebo"}] + [{"name": r, "regimen": r} for r in REGIMENS],
+    }
+
+
+def bare_loop(model, pool, n):
+    """The floor: reset + set values + simulate per patient, nothing else."""
+    rr = model.runner(C.OBSERVABLES)
+    species = list(rr.model.getFloatingSpeciesIds())
+    state_idx = np.array([species.index(s) for s in C.STATE_SPECIES], dtype=np.int32)
+    days = np.array(WEEKS, dtype=float) * 7
+    jobs = []
+    for a, regimen in enumerate([None, *REGIMENS]):
+        reg = parse_regimen(regimen) if regimen else None
+        for _, p in pool.iloc[a * n : (a + 1) * n].iterrows():
+            values = {**patient_parameters(p), **(reg.model_parameters(p[C.WEIGHT_KG]) if reg else placebo_parameters())}
+            for k in range(1, C.MAX_STOP_CHECKS + 1):
+                values[f"sr{k}_noise_cl"] = 0.0
+            jobs.append((model.parameter_index(tuple(values)), np.fromiter(values.values(), float), np.array(baseline_state(p))))
+    start = time.perf_counter()
+    for idx, vals, state in jobs:
+        rr.model.setGlobalParameterValues(idx, vals)
+        rr.reset()
+        rr.model.setFloatingSpeciesAmounts(state_idx, state)
+        rr.simulate(times=days)
+    return time.perf_counter() - start
+
+
+def solve_ivp_loop(model, pool, n_patients):
+    """Per-patient scipy integration of the same model (right-hand side from the compiled model), untreated arm."""
+    rr = model.runner(C.OBSERVABLES)
+    species = list(rr.model.getFloatingSpeciesIds())
+    state_idx = [species.index(s) for s in C.STATE_SPECIES]
+    days = np.array(WEEKS, dtype=float) * 7
+    start = time.perf_counter()
+    for _, p in pool.iloc[:n_patients].iterrows():
+        values = {**patient_parameters(p), **placebo_parameters()}
+        rr.model.setGlobalParameterValues(model.parameter_index(tuple(values)), np.fromiter(values.values(), float))
+        rr.reset()
+        y0 = np.array(rr.model.getFloatingSpeciesAmounts(), dtype=float)
+        for i, v in zip(state_idx, baseline_state(p)):
+            y0[i] = v
+        all_idx = np.arange(len(y0), dtype=np.int32)
+
+        def rhs(t, y):
+            rr.model.setTime(t)
+            rr.model.setFloatingSpeciesAmounts(all_idx, y)
+            return np.array(rr.getRatesOfChange(), dtype=float)
+
+        solve_ivp(rhs, (0.0, days[-1]), y0, t_eval=days, method="BDF", rtol=1e-6, atol=1e-8)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=300, help="patients per arm")
+    parser.add_argument("--n-ivp", type=int, default=20, help="patients for the solve_ivp loop")
+    args = parser.parse_args(argv)
+    model = load_builtin_model()
+    n = args.n
+    pool = sample_population(n * (1 + len(REGIMENS)), scenario(n)["population"], seed=7)
+    run_trial(scenario(5), population=pool)  # warm-up: compile, first calls
+    start = time.perf_counter()
+    run_trial(scenario(n), population=pool)
+    engine = time.perf_counter() - start
+    bare = bare_loop(model, pool, n)
+    # solve_ivp has no SBML events: compare on the untreated arm, engine timed on the same patients
+    untreated = {**scenario(args.n_ivp), "arms": [{"name": "placebo"}]}
+    start = time.perf_counter()
+    run_trial(untreated, population=pool)
+    engine_untreated = time.perf_counter() - start
+    ivp = solve_ivp_loop(model, pool, args.n_ivp)
+    total = n * (1 + len(REGIMENS))
+    engine_pp, bare_pp = engine / total, bare / total
+    print(f"# all arms: engine {1e3 * engine_pp:.2f} ms/patient, bare roadrunner loop {1e3 * bare_pp:.2f} ms/patient")
+    print(f"# untreated arm: engine {1e3 * engine_untreated / args.n_ivp:.2f} ms/patient, solve_ivp {1e3 * ivp / args.n_ivp:.2f} ms/patient")
+    ratio_bare = bare_pp / engine_pp
+    ratio_ivp = ivp / engine_untreated
+    print(f"RESULT engine_vs_bare_roadrunner={ratio_bare:.3f} target>=0.8 ok={'true' if ratio_bare >= 0.8 else 'false'}")
+    print(f"RESULT engine_speedup_vs_solve_ivp={ratio_ivp:.1f} target>=10 ok={'true' if ratio_ivp >= 10 else 'false'}")
+
+
+if __name__ == "__main__":
+    main()

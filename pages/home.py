@@ -1,0 +1,34 @@
+"""Home: what the app is for and the continuum of a typical patient on the built-in model."""
+
+import streamlit as st
+
+from qsp.continuum import natural_history, stage_onsets
+from qsp.plots import continuum_figure
+
+st.title("Alzheimer's disease continuum: QSP model")
+st.caption(
+    "Research use only. This is a research tool, not a medical device: it must not be used to "
+    "diagnose, treat or make decisions about any patient."
+)
+st.markdown(
+    "A mechanistic model of amyloid plaque, tau PET, clinical decline (iADRS, CDR-SB, MMSE), "
+    "anti-amyloid antibody pharmacokinetics and ARIA-E risk. Below: the untreated course of a typical "
+    "APOE4 heterozygous woman from amyloid onset at age 50 on the built-in model."
+)
+
+
+@st.cache_data(show_spinner=False)
+def _history(onset_age: float, apoe4: int):
+    return natural_history({"apoe4_copies": apoe4}, onset_age=onset_age)
+
+
+col1, col2 = st.columns(2)
+onset = col1.slider("Age at amyloid onset (years)", 35, 80, 50, key="home_onset_age")
+apoe4 = col2.selectbox("APOE4 copies", [0, 1, 2], index=1, key="home_apoe4")
+history = _history(float(onset), int(apoe4))
+st.plotly_chart(continuum_figure(history), width="stretch", key="home_continuum")
+onsets = stage_onsets(history)
+st.markdown(
+    "Stage onsets (years after amyloid onset): "
+    + ", ".join(f"**{name.replace('_', ' ')}** {value:.1f}" for name, value in onsets.items() if value == value)
+)
