@@ -6,5 +6,8 @@ st.set_page_config(page_title="AD continuum QSP", page_icon=":material/neurology
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/explorer.py", title="Continuum explorer", icon=":material/person_search:"),
+    st.Page("pages/trial_designer.py", title="Trial designer", icon=":material/science:"),
+    st.Page("pages/credibility.py", title="Credibility", icon=":material/verified:"),
 ]
 st.navigation(pages).run()

@@ -2,18 +2,21 @@
 
 import streamlit as st
 
+from pages._common import notice
 from qsp.continuum import natural_history, stage_onsets
 from qsp.plots import continuum_figure
 
 st.title("Alzheimer's disease continuum: QSP model")
-st.caption(
-    "Research use only. This is a research tool, not a medical device: it must not be used to "
-    "diagnose, treat or make decisions about any patient."
-)
+notice()
 st.markdown(
     "A mechanistic model of amyloid plaque, tau PET, clinical decline (iADRS, CDR-SB, MMSE), "
-    "anti-amyloid antibody pharmacokinetics and ARIA-E risk. Below: the untreated course of a typical "
-    "APOE4 heterozygous woman from amyloid onset at age 50 on the built-in model."
+    "anti-amyloid antibody pharmacokinetics and ARIA-E risk, calibrated to CLARITY AD and TRAILBLAZER-ALZ 2.\n\n"
+    "- **Clinicians**: *Continuum explorer* places a patient on the continuum and projects their course "
+    "untreated and under each antibody regimen.\n"
+    "- **Trial designers**: *Trial designer* runs virtual trials comparing dosing schedules and enrolment "
+    "criteria, with endpoints, ARIA-E, power and sample size.\n"
+    "- **Everyone**: *Credibility* shows the model against every published result it was calibrated on.\n\n"
+    "Below: the untreated course of a typical patient from amyloid onset on the built-in model."
 )
 
 

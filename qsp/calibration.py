@@ -86,3 +86,49 @@ def format_report(table: pd.DataFrame) -> str:
         )
     lines.append(f"{int(table['pass'].sum())} of {len(table)} targets within tolerance")
     return "\n".join(lines)
+
+
+VALIDATION_SNAPSHOT = paths.DATA_DIR / "validation_snapshot.json"  # last validate-targets run of the shipped model
+
+
+def validation_run(model: Model | None = None, progress=None) -> dict:
+    """Run the calibration scenarios; return the target table and each arm's trajectories, with the model hash."""
+    from qsp.model import load_builtin_model
+    from qsp.trial import arm_trajectories
+
+    model = model or load_builtin_model()
+    targets = load_targets()
+    names = list(targets["scenario"].unique())
+    results, trajectories = {}, {}
+    for i, name in enumerate(names):
+        scenario = load_scenario(scenario_path(name))
+        result = run_trial(scenario, model=model, progress=(lambda f, i=i: progress((i + f) / len(names))) if progress else None)
+        results[name] = result.to_json()
+        trajectories[name] = arm_trajectories(result).to_dict("list")
+    table = evaluate_targets(model=model, results=results)
+    return {
+        "sbml_sha256": model.sha256,
+        "table": table.astype({"apoe4_copies": object}).where(table.notna(), None).to_dict("list"),
+        "trajectories": trajectories,
+    }
+
+
+def write_validation_snapshot() -> dict:
+    """Store a validation run of the built-in model in data/ (shown by the dashboard without waiting)."""
+    import json
+
+    snapshot = validation_run()
+    VALIDATION_SNAPSHOT.write_text(json.dumps(snapshot, default=float), encoding="utf-8")
+    return snapshot
+
+
+def load_validation_snapshot(model: Model | None = None) -> dict | None:
+    """The stored validation run if it belongs to this model, else None."""
+    import json
+
+    from qsp.model import load_builtin_model
+
+    if not VALIDATION_SNAPSHOT.is_file():
+        return None
+    snapshot = json.loads(VALIDATION_SNAPSHOT.read_text(encoding="utf-8"))
+    return snapshot if snapshot.get("sbml_sha256") == (model or load_builtin_model()).sha256 else None

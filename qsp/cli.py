@@ -149,9 +149,15 @@ def cmd_regimens(args) -> int:
 
 
 def cmd_validate_targets(args) -> int:
-    from qsp.calibration import evaluate_targets, format_report
+    from qsp.calibration import evaluate_targets, format_report, write_validation_snapshot
 
-    table = evaluate_targets(n_per_arm=args.n_per_arm)
+    if args.snapshot:
+        snapshot = write_validation_snapshot()
+        import pandas as pd
+
+        table = pd.DataFrame(snapshot["table"])
+    else:
+        table = evaluate_targets(n_per_arm=args.n_per_arm)
     print(format_report(table))
     if args.out:
         _writable(args.out).write_text(table.to_csv(index=False), encoding="utf-8")
@@ -169,7 +175,6 @@ def cmd_calibrate(args) -> int:
 def cmd_compile_model(args) -> int:
     from qsp import paths
     from qsp.model import compile_builtin_model
-
     from qsp.parameters import write_readme_table
 
     compile_builtin_model()
@@ -216,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate-targets", help="model vs published trial results; exit 1 if any is out of tolerance")
     p.add_argument("--n-per-arm", type=int, help="override the calibration scenarios' arm size")
     p.add_argument("--out", help="also write the table as CSV")
+    p.add_argument("--snapshot", action="store_true", help="also store the run in data/validation_snapshot.json for the dashboard")
     p.set_defaults(func=cmd_validate_targets)
 
     p = sub.add_parser("calibrate", help="re-fit the calibrated parameters to the targets")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -55,4 +56,89 @@ def continuum_figure(history: pd.DataFrame, x: str = C.AGE) -> go.Figure:
     fig.update_xaxes(title_text=xlabel, row=2, col=1)
     fig.update_xaxes(title_text=xlabel, row=2, col=2)
     fig.update_layout(height=620, showlegend=False, margin={"t": 70, "b": 40, "l": 50, "r": 20}, hovermode="x unified")
+    return fig
+
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+MEASURE_LABELS = {
+    "amyloid_cl_change": "Amyloid change from baseline (CL)",
+    "amyloid_cleared_pct": "Amyloid cleared (% < 24.1 CL)",
+    "tau_suvr_change": "Tau PET change (SUVr)",
+    "iadrs_change": "iADRS change (points)",
+    "cdrsb_change": "CDR-SB change (points)",
+    "mmse_change": "MMSE change (points)",
+    "conc_ug_per_ml": "Antibody concentration (ug/mL)",
+    "aria_e_pct": "Cumulative ARIA-E (%)",
+}
+
+
+def arm_colours(names) -> dict[str, str]:
+    """One colour per arm or regimen name, by order, the same in every figure."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def band_figure(table: pd.DataFrame, group: str, x: str, title: str, y_label: str, x_label: str, colours: dict[str, str],
+                centre: str = "mean", lo: str = "lo", hi: str = "hi", hlines=()) -> go.Figure:
+    """Lines with shaded intervals, one per group (arm or regimen)."""
+    fig = go.Figure()
+    for name in colours:
+        part = table[table[group] == name].sort_values(x)
+        if part.empty:
+            continue
+        colour = colours[name]
+        fig.add_trace(go.Scatter(x=np.concatenate([part[x], part[x][::-1]]), y=np.concatenate([part[hi], part[lo][::-1]]),
+                                 fill="toself", fillcolor=_rgba(colour, 0.15), line={"width": 0}, hoverinfo="skip",
+                                 showlegend=False, legendgroup=name))
+        fig.add_trace(go.Scatter(x=part[x], y=part[centre], name=str(name), mode="lines+markers", line={"color": colour, "width": 2.5},
+                                 legendgroup=name, customdata=np.stack([part[lo], part[hi]], axis=1),
+                                 hovertemplate=f"{name}<br>{x_label} %{{x:.0f}}<br>{y_label} %{{y:.2f}} "
+                                               "(%{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>"))
+    for y, text in hlines:
+        fig.add_hline(y=y, line_dash="dash", annotation_text=text)
+    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, height=380, margin={"t": 50, "b": 40, "l": 60, "r": 20},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def trial_measure_figure(trajectories: pd.DataFrame, measure: str, colours: dict[str, str]) -> go.Figure:
+    """One trial endpoint over weeks, per arm, mean with its 95% interval."""
+    part = trajectories[trajectories["measure"] == measure]
+    hlines = [(0, "baseline")] if measure.endswith("_change") else []
+    return band_figure(part, "arm", "week", MEASURE_LABELS.get(measure, measure), MEASURE_LABELS.get(measure, measure),
+                       "Week", colours, hlines=hlines)
+
+
+def projection_figure(trajectories: pd.DataFrame, observable: str, colours: dict[str, str]) -> go.Figure:
+    """A profile's projection of one observable per regimen: median and 10-90% band."""
+    part = trajectories[trajectories["observable"] == observable].assign(years=lambda d: d["week"] / 52.1775)
+    hlines = []
+    if observable == C.AMYLOID_CL:
+        hlines = [(C.AMYLOID_POSITIVE_CL, "amyloid positive / cleared (24.1 CL)")]
+    elif observable == C.TAU_SUVR:
+        hlines = [(C.TAU_POSITIVE_SUVR, "tau positive (1.10)"), (C.TAU_HIGH_SUVR, "high tau (1.46)")]
+    elif observable == C.CDRSB:
+        hlines = [(C.STAGES["mild_dementia"][0], "mild dementia"), (C.STAGES["moderate_dementia"][0], "moderate dementia")]
+    return band_figure(part, "regimen", "years", C.LABELS[observable], C.LABELS[observable], "Years from today", colours,
+                       centre="median", lo="p10", hi="p90", hlines=hlines)
+
+
+def targets_figure(table: pd.DataFrame) -> go.Figure:
+    """Model vs published for every calibration target, with the tolerance as error bars."""
+    labels = [f"{r.trial} | {r.arm} | {r.measure}{' APOE4=' + r.apoe4_copies if isinstance(r.apoe4_copies, str) and r.apoe4_copies else ''} | wk {int(r.week)}"
+              for r in table.itertuples()]
+    colours = ["#2ca02c" if ok else "#d62728" for ok in table["pass"]]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=table["difference"], y=labels, mode="markers", marker={"color": colours, "size": 10},
+                             error_x={"type": "data", "array": [0] * len(table)}, name="model - published",
+                             hovertemplate="%{y}<br>model - published: %{x:.2f}<extra></extra>"))
+    fig.add_trace(go.Bar(x=2 * table["tolerance"], base=-table["tolerance"], y=labels, orientation="h",
+                         marker={"color": "rgba(100,100,100,0.15)"}, name="tolerance", hoverinfo="skip"))
+    fig.add_vline(x=0, line_color="black")
+    fig.update_layout(height=40 + 26 * len(table), xaxis_title="Model minus published (units of each measure)",
+                      margin={"l": 20, "r": 20, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.02}, barmode="overlay")
     return fig

@@ -392,3 +392,48 @@ def _json_default(obj):
     if isinstance(obj, np.floating):
         return _num(float(obj))
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def arm_trajectories(result: TrialResult) -> pd.DataFrame:
+    """Per arm x week x measure: mean with a 95% interval (tidy, for plots and downloads).
+
+    Changes from baseline (measured values, observed patients): mean and 95% CI of the mean.
+    ``amyloid_cleared_pct``: % below 24.1 CL with a Wilson 95% interval. ``conc_ug_per_ml``:
+    mean with the 2.5-97.5 percentiles of patients.
+    """
+    rows = []
+    rec = result.records.dropna(subset=[C.AMYLOID_CL])
+    for arm in result.scenario.arms:
+        r = rec[rec["arm"] == arm.name]
+        base = r[r["week"] == 0].set_index(C.PATIENT_ID)
+        for week in [0.0, *result.scenario.assess_weeks]:
+            at = r[(r["week"] == week)].set_index(C.PATIENT_ID)
+            seen = at[at["observed"]]
+            for name in CHANGE_ENDPOINTS:
+                change = (seen[f"{name}_measured"] - base.loc[seen.index, f"{name}_measured"]).to_numpy()
+                mean = float(change.mean()) if change.size else math.nan
+                half = 1.96 * float(change.std(ddof=1)) / math.sqrt(change.size) if change.size > 1 else 0.0
+                rows.append({"arm": arm.name, "week": week, "measure": f"{name}_change", "mean": mean, "lo": mean - half, "hi": mean + half})
+            k = int((seen[f"{C.AMYLOID_CL}_measured"] < C.AMYLOID_POSITIVE_CL).sum())
+            n = int(len(seen))
+            lo, hi = _wilson(k, n)
+            rows.append({"arm": arm.name, "week": week, "measure": "amyloid_cleared_pct", "mean": 100 * k / n if n else math.nan, "lo": lo, "hi": hi})
+            conc = at[C.CONC_UG_PER_ML].to_numpy()
+            if conc.size:
+                rows.append({"arm": arm.name, "week": week, "measure": C.CONC_UG_PER_ML, "mean": float(conc.mean()),
+                             "lo": float(np.percentile(conc, 2.5)), "hi": float(np.percentile(conc, 97.5))})
+            risk = at[C.ARIA_E_RISK].to_numpy()
+            if risk.size:
+                mean = 100 * float(risk.mean())
+                half = 196 * float(risk.std(ddof=1)) / math.sqrt(risk.size) if risk.size > 1 else 0.0
+                rows.append({"arm": arm.name, "week": week, "measure": "aria_e_pct", "mean": mean, "lo": mean - half, "hi": mean + half})
+    return pd.DataFrame(rows)
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100 * (centre - half), 100 * (centre + half)

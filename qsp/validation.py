@@ -12,11 +12,11 @@ def problems_from(exc: ValidationError, prefix: str = "") -> list[str]:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"])
-        where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "input")
+        where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         message = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        lines.append(f"{where}: {message}{shown}")
+        shown = "" if isinstance(got, dict | list | tuple) or got is None else f" (got {got!r})"
+        lines.append(f"{where}: {message}{shown}" if where else f"{message}{shown}")
     return lines
 
 

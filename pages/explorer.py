@@ -1,0 +1,70 @@
+"""Continuum explorer: a patient's place on the continuum and projections with and without treatment."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from pages._common import cached_library, cached_projection, notice, show_problems
+from qsp import constants as C
+from qsp.errors import QSPError
+from qsp.explorer import UNTREATED, parse_profile
+from qsp.plots import STAGE_LABELS, arm_colours, projection_figure
+
+st.title("Continuum explorer")
+notice()
+st.markdown("Enter what is known about a patient today; see where they are on the continuum and how they may "
+            "progress untreated and under each antibody regimen. Bands: 10th-90th percentile over patients with "
+            "this profile (their individual rates are unknown and drawn from the population).")
+
+library = cached_library()
+with st.form("explorer_form"):
+    c1, c2, c3, c4 = st.columns(4)
+    age = c1.number_input("Age (years)", 40.0, 100.0, 72.0, 1.0, key="explorer_age")
+    sex = c2.selectbox("Sex", ["F", "M"], key="explorer_sex")
+    weight = c3.number_input("Weight (kg)", 35.0, 200.0, 70.0, 1.0, key="explorer_weight")
+    apoe4 = c4.selectbox("APOE4 copies", [0, 1, 2], index=1, key="explorer_apoe4")
+    c1, c2, c3, c4 = st.columns(4)
+    amyloid = c1.number_input("Amyloid PET (CL)", -20.0, 200.0, 90.0, 1.0, key="explorer_amyloid")
+    tau = c2.number_input("Tau PET (SUVr)", 0.9, 4.0, 1.30, 0.01, key="explorer_tau")
+    score_kind = c3.selectbox("Clinical score", ["MMSE", "CDR-SB", "iADRS"], key="explorer_score_kind")
+    score = c4.number_input("Score value", 0.0, 144.0, 24.0, 0.5, key="explorer_score")
+    regimens = st.multiselect("Regimens to compare", list(library), default=["lecanemab_q2w", "donanemab_standard"],
+                              format_func=lambda n: library[n]["label"], key="explorer_regimens")
+    c1, c2 = st.columns(2)
+    years = c1.slider("Horizon (years)", 1, 10, 5, key="explorer_years")
+    n_draws = c2.slider("Patients drawn for the bands", 10, 100, 30, 10, key="explorer_draws")
+    st.form_submit_button("Project", type="primary")
+
+score_field = {"MMSE": "mmse", "CDR-SB": "cdrsb", "iADRS": "iadrs"}[score_kind]
+profile = {"age": age, "sex": sex, "weight_kg": weight, "apoe4_copies": apoe4, "amyloid_cl": amyloid, "tau_suvr": tau, score_field: score}
+try:
+    parse_profile(profile)
+    with st.spinner("Projecting..."):
+        proj = cached_projection(profile, tuple(regimens), float(years), int(n_draws))
+except QSPError as exc:
+    show_problems(exc)
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+c1.metric("Stage today", STAGE_LABELS[proj["stage"]])
+c2.metric("CDR-SB (model)", f"{proj['severity']:.1f}")
+tau_group = next(name for name, (lo, hi) in C.TAU_GROUPS.items() if lo <= tau < hi)
+c3.metric("Tau group", tau_group.replace("_", "/"))
+
+names = [UNTREATED, *regimens]
+colours = arm_colours(names)
+rows = []
+for name in names:
+    nxt = proj["next_stage"].get(name)
+    if nxt:
+        fmt = lambda v: f"> {years} y" if math.isinf(v) else f"{v:.1f} y"  # noqa: E731
+        rows.append({"regimen": name, "next stage": STAGE_LABELS[nxt["stage"]], "median time": fmt(nxt["median_years"]),
+                     "10th percentile": fmt(nxt["p10_years"]), "90th percentile": fmt(nxt["p90_years"])})
+if rows:
+    st.subheader("Time to the next stage")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="explorer_next_stage")
+
+observable = st.selectbox("Show", [C.CDRSB, C.IADRS, C.MMSE, C.AMYLOID_CL, C.TAU_SUVR, C.CONC_UG_PER_ML, C.ARIA_E_RISK],
+                          format_func=lambda o: C.LABELS[o], key="explorer_observable")
+st.plotly_chart(projection_figure(proj["trajectories"], observable, colours), key="explorer_chart")

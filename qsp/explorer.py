@@ -1,0 +1,157 @@
+"""Place a patient profile on the continuum and project it untreated and under regimens.
+
+A clinician gives covariates and what is known now (amyloid, tau, and one of CDR-SB,
+MMSE or iADRS). The clinical score is turned into the model's severity by inverting
+the model's own cross-walk; projections then run from that state. The spread comes
+from the patient's unknown random effects, drawn from the population (IIV), so the
+band says how differently patients with the same profile may progress.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy.optimize import brentq
+
+from qsp import constants as C
+from qsp.errors import InvalidInput
+from qsp.model import Model, load_builtin_model
+from qsp.population import draw_etas, stage_of
+from qsp.regimen import Regimen, parse_regimen
+from qsp.simulate import Engine
+from qsp.validation import validate
+
+UNTREATED = "untreated"  # name of the no-treatment projection
+
+
+class Profile(BaseModel):
+    """What is known about a patient today. Give exactly one of cdrsb, mmse, iadrs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    age: float = Field(ge=40, le=100, description="years")
+    sex: str = Field(pattern="^[FM]$", description="F or M")
+    weight_kg: float = Field(70.0, ge=35, le=200)
+    apoe4_copies: int = Field(ge=0, le=2)
+    amyloid_cl: float = Field(ge=-20, le=200, description="amyloid PET, CL")
+    tau_suvr: float = Field(ge=0.9, le=4.0, description="tau PET, SUVr")
+    cdrsb: float | None = Field(None, ge=0, le=18)
+    mmse: float | None = Field(None, ge=0, le=30)
+    iadrs: float | None = Field(None, ge=0, le=144)
+
+    @model_validator(mode="after")
+    def _one_score(self):
+        given = [k for k in ("cdrsb", "mmse", "iadrs") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one clinical score of cdrsb, mmse, iadrs (got {given or 'none'})")
+        return self
+
+
+def parse_profile(data) -> Profile:
+    """A Profile from a mapping, or InvalidInput naming each bad field."""
+    return validate(Profile, data, prefix="profile")
+
+
+def severity_from_profile(profile: Profile, model: Model | None = None) -> float:
+    """The model severity (CDR-SB points) matching the profile's clinical score."""
+    p = (model or load_builtin_model()).defaults
+    if profile.cdrsb is not None:
+        return float(profile.cdrsb)
+    if profile.mmse is not None:
+        return float(np.clip((p["mmse_normal"] - profile.mmse) / p["mmse_per_cdrsb"], 0.0, p["cdrsb_max"]))
+
+    def iadrs(s):
+        adas = p["adas_normal"] + p["adas_scale"] * s ** p["adas_exp"]
+        iadl = p["iadl_normal"] - p["iadl_scale"] * s ** p["iadl_exp"]
+        return (85 - adas) + iadl
+
+    top, bottom = iadrs(0.0), iadrs(p["cdrsb_max"])
+    if profile.iadrs >= top:
+        return 0.0
+    if profile.iadrs <= bottom:
+        return float(p["cdrsb_max"])
+    return float(brentq(lambda s: iadrs(s) - profile.iadrs, 0.0, p["cdrsb_max"]))
+
+
+@dataclass
+class Projection:
+    """Projections of one profile: long table of quantiles, stage today, time to next stage."""
+
+    stage: str
+    severity: float
+    trajectories: pd.DataFrame  # regimen, week, observable, p10, median, p90
+    next_stage: dict[str, dict]  # regimen -> {"stage", "median_years", "p10_years", "p90_years"}
+    n_draws: int
+
+
+def _first_crossing(weeks: np.ndarray, values: np.ndarray, threshold: float) -> float:
+    hit = np.flatnonzero(values >= threshold)
+    return float(weeks[hit[0]] / 52.1775) if hit.size else math.inf
+
+
+def project_profile(
+    profile: Profile | dict,
+    regimens: dict[str, Regimen | str | dict] | None = None,
+    years: float = 5.0,
+    n_draws: int = 40,
+    seed: int = 1,
+    model: Model | None = None,
+) -> Projection:
+    """Project a profile untreated and under each regimen over ``years``.
+
+    >>> proj = project_profile({"age": 72, "sex": "F", "apoe4_copies": 1, "amyloid_cl": 90,
+    ...                         "tau_suvr": 1.3, "mmse": 24}, {"lecanemab": "lecanemab_q2w"}, years=1, n_draws=3)
+    >>> proj.stage, sorted(proj.trajectories["regimen"].unique())
+    ('mci', ['lecanemab', 'untreated'])
+    """
+    if isinstance(profile, dict):
+        profile = parse_profile(profile)
+    if not 0 < years <= 30:
+        raise InvalidInput(f"years: projection horizon must be in (0, 30] (got {years})")
+    if not 1 <= n_draws <= 500:
+        raise InvalidInput(f"n_draws: must be 1-500 (got {n_draws})")
+    parsed = {UNTREATED: None}
+    for name, regimen in (regimens or {}).items():
+        parsed[name] = parse_regimen(regimen, field=f"regimens.{name}")
+    model = model or load_builtin_model()
+    severity = severity_from_profile(profile, model)
+    state = (profile.amyloid_cl, profile.tau_suvr, severity)
+    patient = {C.AGE: profile.age, C.SEX: profile.sex, C.WEIGHT_KG: profile.weight_kg, C.APOE4: profile.apoe4_copies}
+    weeks = np.arange(0.0, years * 52.1775 + 1e-9, 4.0)
+    engine = Engine(model)
+    rng = np.random.default_rng(seed)
+    draws = [draw_etas(rng) for _ in range(n_draws)]
+    stage = stage_of(severity)
+    stage_names = list(C.STAGES)
+    next_index = stage_names.index(stage) + 1
+    frames, next_stage = [], {}
+    for name, regimen in parsed.items():
+        runs = []
+        for etas in draws:
+            run = engine.run({**patient, **etas}, regimen, weeks * C.DAYS_PER_WEEK, state=state)
+            if run.values is not None:
+                runs.append(run.values)
+        if not runs:
+            raise InvalidInput(f"regimens.{name}: every simulation failed for this profile")
+        values = np.stack(runs)  # draws x weeks x observables
+        for k, obs in enumerate(C.OBSERVABLES):
+            if obs in (C.N_DOSES, C.DOSE_TOTAL_MG, C.AMYLOID_LAGGED_CL):
+                continue
+            q10, q50, q90 = np.percentile(values[:, :, k], [10, 50, 90], axis=0)
+            frames.append(pd.DataFrame({"regimen": name, "week": weeks, "observable": obs, "p10": q10, "median": q50, "p90": q90}))
+        if next_index < len(stage_names):
+            target = stage_names[next_index]
+            threshold = C.STAGES[target][0]
+            times = [_first_crossing(weeks, v[:, C.OBSERVABLES.index(C.CDRSB)], threshold) for v in values]
+            finite = np.array(times)
+            next_stage[name] = {
+                "stage": target,
+                "median_years": float(np.quantile(finite, 0.5, method="inverted_cdf")),
+                "p10_years": float(np.quantile(finite, 0.1, method="inverted_cdf")),
+                "p90_years": float(np.quantile(finite, 0.9, method="inverted_cdf")),
+            }
+    return Projection(stage, severity, pd.concat(frames, ignore_index=True), next_stage, n_draws)

@@ -1,0 +1,1 @@
+"""End-to-end browser tests: the Streamlit app in headless Chromium through Playwright."""

@@ -1,0 +1,33 @@
+"""AppTest: every page renders without exception; pages driven by widget keys show the core's numbers."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from qsp import paths
+
+PAGES = sorted(str(p.relative_to(paths.ROOT)) for p in (paths.ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+
+
+def _run(path, timeout=240):
+    return AppTest.from_file(str(paths.ROOT / path), default_timeout=timeout).run()
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if "credibility" not in p])
+def test_every_page_renders_without_exception(page):
+    at = _run(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Research use only" in c.value for c in at.caption)
+
+
+def test_app_entry_point_renders_home():
+    at = AppTest.from_file(str(paths.ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Alzheimer")
+
+
+def test_pages_list_matches_navigation():
+    app = (paths.ROOT / "app.py").read_text()
+    for page in PAGES:
+        assert f'"{Path(page).as_posix()}"' in app, f"{page} is not in app.py's navigation"
