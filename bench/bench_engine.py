@@ -78,9 +78,9 @@ def solve_ivp_loop(model, pool, n_patients):
             y0[i] = v
         all_idx = np.arange(len(y0), dtype=np.int32)
 
-        def rhs(t, y):
+        def rhs(t, y, idx=all_idx):
             rr.model.setTime(t)
-            rr.model.setFloatingSpeciesAmounts(all_idx, y)
+            rr.model.setFloatingSpeciesAmounts(idx, y)
             return np.array(rr.getRatesOfChange(), dtype=float)
 
         solve_ivp(rhs, (0.0, days[-1]), y0, t_eval=days, method="BDF", rtol=1e-6, atol=1e-8)

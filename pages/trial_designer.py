@@ -8,8 +8,8 @@ import streamlit as st
 from pages._common import cached_library, key_of, notice, show_problems
 from qsp import constants as C
 from qsp.errors import QSPError
-from qsp.power import PowerSettings, power_analysis
 from qsp.plots import arm_colours, trial_measure_figure
+from qsp.power import PowerSettings, power_analysis
 from qsp.storage import ScenarioStore, database_url
 from qsp.trial import arm_trajectories, parse_scenario, run_trial, scenario_from_text, scenario_to_yaml
 

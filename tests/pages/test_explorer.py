@@ -4,8 +4,8 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from tests.pages import table_with_column
 from qsp.explorer import project_profile
+from tests.pages import table_with_column
 
 
 def test_stage_and_next_stage_match_the_core():

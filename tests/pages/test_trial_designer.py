@@ -3,8 +3,8 @@
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from tests.pages import table_with_column
 from qsp.trial import parse_scenario, run_trial
+from tests.pages import table_with_column
 
 
 def _page(tmp_path, monkeypatch):
