@@ -34,6 +34,7 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "clin_stage_accel",
             "clin_tau_exp",
             "clin_amy_exp",
+            "clin_amy_threshold_cl",
         ),
         ("iadrs_change", "cdrsb_change", "iadrs_slowing_pct", "cdrsb_slowing_pct"),
     ),
@@ -57,14 +58,19 @@ def objective(table, measures) -> float:
 
 
 def fit_stage(stage: str, start: dict[str, float], n_per_arm: int = 200, maxiter: int = 40, log=print) -> dict[str, float]:
-    """Fit one stage's parameters, the others held at ``start``; returns all values."""
+    """Fit one stage's parameters, the others held at ``start``; returns all values.
+
+    Means are fitted without measurement noise (it does not change them and would add sampling
+    noise to the objective); % cleared, which noise does change, is fitted with it.
+    """
     names, measures = STAGES[stage]
+    noise = None if "amyloid_cleared_pct" in measures else False
     x0 = np.log([start[n] for n in names])
 
     def f(x):
         values = {**start, **dict(zip(names, np.exp(x)))}
         values.update({k: float(np.mean([values[a] for a in src])) for k, src in DERIVED.items()})
-        value = objective(evaluate_targets(parameter_overrides=values, n_per_arm=n_per_arm), measures)
+        value = objective(evaluate_targets(parameter_overrides=values, n_per_arm=n_per_arm, measurement_noise=noise), measures)
         log(f"  {stage}: {value:8.3f}  " + " ".join(f"{n}={v:.4g}" for n, v in zip(names, np.exp(x))))
         return value
 

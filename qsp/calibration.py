@@ -53,11 +53,14 @@ def evaluate_targets(
     parameter_overrides: dict[str, float] | None = None,
     n_per_arm: int | None = None,
     results: dict[str, dict] | None = None,
+    measurement_noise: bool | None = None,
 ) -> pd.DataFrame:
     """Targets with the model's values, differences and pass/fail.
 
     ``n_per_arm`` overrides the scenarios' arm size (smaller is faster, noisier);
-    ``results`` receives each scenario's RESULT.json by scenario name.
+    ``results`` receives each scenario's RESULT.json by scenario name; ``measurement_noise``
+    overrides the scenarios' setting (the calibration fits expected values without it, which
+    removes sampling noise from its objective).
     """
     targets = load_targets()
     cache: dict[str, dict] = {} if results is None else results
@@ -66,6 +69,8 @@ def evaluate_targets(
             scenario = load_scenario(scenario_path(name))
             if n_per_arm is not None:
                 scenario = scenario.model_copy(update={"n_per_arm": n_per_arm})
+            if measurement_noise is not None:
+                scenario = scenario.model_copy(update={"measurement_noise": measurement_noise})
             cache[name] = run_trial(scenario, model=model, parameter_overrides=parameter_overrides).to_json()
     values = [model_value(cache[row["scenario"]], row) for _, row in targets.iterrows()]
     out = targets.copy()

@@ -32,6 +32,7 @@ ARIA_E_RISK = "aria_e_risk"  # cumulative probability of a first ARIA-E event, 0
 N_DOSES = "n_doses"  # doses given so far
 DOSE_TOTAL_MG = "dose_total_mg"  # total mg given so far
 AMYLOID_LAGGED_CL = "amyloid_lagged_cl"  # amyloid burden as seen by tau spread (lagged by years), CL
+SEVERITY = "severity"  # latent disease severity in CDR-SB points (CDR-SB = severity + the patient's offset)
 
 # Observables every simulation returns, in this order (model ids).
 OBSERVABLES = (
@@ -47,6 +48,7 @@ OBSERVABLES = (
     N_DOSES,
     DOSE_TOTAL_MG,
     AMYLOID_LAGGED_CL,
+    SEVERITY,
 )
 
 # Display labels with units, for tables and axes.
@@ -63,12 +65,13 @@ LABELS = {
     N_DOSES: "Doses given",
     DOSE_TOTAL_MG: "Total dose (mg)",
     AMYLOID_LAGGED_CL: "Amyloid driving tau spread (CL, lagged)",
+    SEVERITY: "Latent disease severity (CDR-SB points)",
 }
 
 # Disease state held by the model's species (what places a patient on the continuum).
-# (amyloid_cl, tau_suvr, severity = CDR-SB, amyloid_lagged_cl); when only three are given the
+# (amyloid_cl, tau_suvr, severity, amyloid_lagged_cl); when only three are given the
 # lagged amyloid is taken equal to amyloid (a patient whose amyloid has been stable).
-STATE_SPECIES = (AMYLOID_CL, TAU_SUVR, "severity", AMYLOID_LAGGED_CL)
+STATE_SPECIES = (AMYLOID_CL, TAU_SUVR, SEVERITY, AMYLOID_LAGGED_CL)
 
 # Realistic measurement error SDs (test-retest), used when noise is on.
 MEASUREMENT_SD = {

@@ -37,7 +37,7 @@ def natural_history(
     df.insert(0, "years", t)
     df.insert(1, C.AGE, onset_age + t)
     df["stage"] = [stage_of(x) for x in df[C.CDRSB]]
-    return df.drop(columns=[C.CONC_UG_PER_ML, C.N_DOSES, C.DOSE_TOTAL_MG, C.ARIA_E_RISK, C.AMYLOID_LAGGED_CL])
+    return df.drop(columns=[C.CONC_UG_PER_ML, C.N_DOSES, C.DOSE_TOTAL_MG, C.ARIA_E_RISK, C.AMYLOID_LAGGED_CL, C.SEVERITY])
 
 
 def stage_onsets(history: pd.DataFrame) -> dict[str, float]:

@@ -132,14 +132,16 @@ def project_profile(
     for name, regimen in parsed.items():
         runs = []
         for etas in draws:
-            run = engine.run({**patient, **etas}, regimen, weeks * C.DAYS_PER_WEEK, state=state)
+            # the score is known; the patient's offset is not: severity = score - offset (drawn)
+            drawn = (state[0], state[1], max(state[2] - etas.get("clin_offset_cdrsb", 0.0), 0.0))
+            run = engine.run({**patient, **etas}, regimen, weeks * C.DAYS_PER_WEEK, state=drawn)
             if run.values is not None:
                 runs.append(run.values)
         if not runs:
             raise InvalidInput(f"regimens.{name}: every simulation failed for this profile")
         values = np.stack(runs)  # draws x weeks x observables
         for k, obs in enumerate(C.OBSERVABLES):
-            if obs in (C.N_DOSES, C.DOSE_TOTAL_MG, C.AMYLOID_LAGGED_CL):
+            if obs in (C.N_DOSES, C.DOSE_TOTAL_MG, C.AMYLOID_LAGGED_CL, C.SEVERITY):
                 continue
             q10, q50, q90 = np.percentile(values[:, :, k], [10, 50, 90], axis=0)
             frames.append(pd.DataFrame({"regimen": name, "week": weeks, "observable": obs, "p10": q10, "median": q50, "p90": q90}))

@@ -151,9 +151,9 @@ def progress_weights(history: np.ndarray) -> np.ndarray:
     uniformly in clinical severity (CDR-SB), and in amyloid while severity barely moves
     (preclinical), over the time points where the patient is eligible.
     """
-    cdrsb = history[:, C.OBSERVABLES.index(C.CDRSB)]
+    severity = history[:, C.OBSERVABLES.index(C.SEVERITY)]
     amyloid = history[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
-    step = np.abs(np.gradient(cdrsb)) + PRECLINICAL_WEIGHT_PER_CL * np.abs(np.gradient(amyloid))
+    step = np.abs(np.gradient(severity)) + PRECLINICAL_WEIGHT_PER_CL * np.abs(np.gradient(amyloid))
     return step + 1e-12
 
 
@@ -186,7 +186,7 @@ def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine,
     since_positive = years[k] - years[positive[0]] if positive.size else float("nan")
     state = {
         name: float(row[C.OBSERVABLES.index(name)])
-        for name in (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE, C.AMYLOID_LAGGED_CL)
+        for name in (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE, C.AMYLOID_LAGGED_CL, C.SEVERITY)
     }
     return {
         C.PATIENT_ID: f"S{seed}-{index:06d}",

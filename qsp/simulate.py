@@ -19,7 +19,7 @@ from qsp.regimen import Regimen, parse_regimen, placebo_parameters
 
 # Patient covariates and random effects as model parameters.
 COVARIATE_PARAMETERS = ("weight_kg", "is_female", "age_yr", "apoe4_copies")
-ETA_PARAMETERS = ("eta_cl", "z_amy_response", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin")
+ETA_PARAMETERS = ("eta_cl", "z_amy_response", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin", "clin_offset_cdrsb")
 PLACEBO_PARAMETERS = placebo_parameters()  # dosing parameters of an untreated patient
 
 

@@ -263,11 +263,14 @@ def run_trial(
 
 
 def baseline_state(patient) -> tuple[float, float, float, float]:
-    """The model state a patient row starts from (lagged amyloid = amyloid when absent)."""
+    """The model state a patient row starts from (lagged amyloid = amyloid, severity from CDR-SB when absent)."""
     lagged = patient.get(C.AMYLOID_LAGGED_CL)
     amyloid = float(patient[C.AMYLOID_CL])
     lagged = amyloid if lagged is None or lagged != lagged else float(lagged)
-    return (amyloid, float(patient[C.TAU_SUVR]), float(patient[C.CDRSB]), lagged)
+    severity = patient.get(C.SEVERITY)
+    if severity is None or severity != severity:  # not given: clinical status minus the patient's offset
+        severity = max(float(patient[C.CDRSB]) - float(patient.get("clin_offset_cdrsb", 0.0) or 0.0), 0.0)
+    return (amyloid, float(patient[C.TAU_SUVR]), float(severity), lagged)
 
 
 def _records(arm, arm_pool, weeks, values, measured, observed) -> pd.DataFrame:
