@@ -50,7 +50,7 @@ st.plotly_chart(targets_figure(table), key="credibility_targets")
 
 st.subheader("Simulated trial curves with the published results")
 labels = {"clarity_ad": "CLARITY AD", "trailblazer_alz2_low_medium_tau": "TRAILBLAZER-ALZ 2, low/medium tau",
-          "trailblazer_alz2_combined": "TRAILBLAZER-ALZ 2, combined"}
+          "trailblazer_alz2_combined": "TRAILBLAZER-ALZ 2, combined (low/medium + high tau as enrolled)"}
 scenario = st.selectbox("Trial", list(snapshot["trajectories"]), format_func=lambda n: labels.get(n, n), key="credibility_trial")
 traj = pd.DataFrame(snapshot["trajectories"][scenario])
 colours = arm_colours(list(dict.fromkeys(traj["arm"])))

@@ -35,6 +35,7 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "clin_tau_exp",
             "clin_amy_exp",
             "clin_amy_threshold_cl",
+            "clin_tau_gate_half_suvr",
         ),
         ("iadrs_change", "cdrsb_change", "iadrs_slowing_pct", "cdrsb_slowing_pct"),
     ),

@@ -11,11 +11,18 @@ import math
 
 import pandas as pd
 
+from qsp import constants as C
 from qsp import paths
 from qsp.model import Model
 from qsp.trial import load_scenario, run_trial
 
 COMPARISON_MEASURES = ("amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct")  # "X vs placebo" rows
+# Populations analysed as enrolled mixtures of scenario files: name -> {scenario: participants enrolled}.
+# TRAILBLAZER-ALZ 2 enrolled high-tau participants by design; its combined population is 1182
+# low/medium-tau + 554 high-tau participants (Sims 2023), not the natural mix at MMSE 20-28.
+MIXTURES = {
+    "trailblazer_alz2_combined": {"trailblazer_alz2_low_medium_tau": 1182, "trailblazer_alz2_high_tau": 554},
+}
 
 
 def load_targets() -> pd.DataFrame:
@@ -48,6 +55,63 @@ def model_value(result_json: dict, row) -> float | None:
     return series[weeks.index(week)]
 
 
+def run_target_trials(
+    model: Model | None = None,
+    parameter_overrides: dict[str, float] | None = None,
+    n_per_arm: int | None = None,
+    measurement_noise: bool | None = None,
+    progress=None,
+) -> dict:
+    """TrialResults of every scenario the targets need, mixtures included, by name.
+
+    ``n_per_arm`` scales the scenarios' arm sizes to this size for the largest (smaller is faster,
+    noisier); ``measurement_noise`` overrides the scenarios' setting.
+    """
+    needed = list(dict.fromkeys(load_targets()["scenario"]))
+    files = []
+    for name in needed:
+        for part in MIXTURES.get(name, {name: 1}):
+            if part not in files:
+                files.append(part)
+    scenarios = {name: load_scenario(scenario_path(name)) for name in files}
+    largest = max(s.n_per_arm for s in scenarios.values())
+    results = {}
+    for i, name in enumerate(files):
+        scenario = scenarios[name]
+        update = {}
+        if n_per_arm is not None:
+            update["n_per_arm"] = max(5, round(scenario.n_per_arm * n_per_arm / largest))
+        if measurement_noise is not None:
+            update["measurement_noise"] = measurement_noise
+        scenario = scenario.model_copy(update=update)
+        step = (lambda f, i=i: progress((i + f) / len(files))) if progress else None
+        results[name] = run_trial(scenario, model=model, parameter_overrides=parameter_overrides, progress=step)
+    for name, parts in MIXTURES.items():
+        if name in needed:
+            results[name] = mix_results(name, {part: results[part] for part in parts}, parts)
+    return results
+
+
+def mix_results(name: str, parts: dict, enrolled: dict[str, int]):
+    """One TrialResult of sub-populations mixed in their enrolled proportions (patients subsampled)."""
+    from qsp.trial import TrialResult, summarise
+
+    first = next(iter(parts.values()))
+    scale = min(len(r.patients) / enrolled[k] for k, r in parts.items())
+    patients, records = [], []
+    for key, result in parts.items():
+        keep_n = int(round(enrolled[key] * scale / len(first.scenario.arms)))
+        for arm in result.scenario.arms:
+            ids = result.patients.loc[result.patients["arm"] == arm.name, C.PATIENT_ID].iloc[:keep_n]
+            patients.append(result.patients[(result.patients["arm"] == arm.name) & result.patients[C.PATIENT_ID].isin(ids)])
+            records.append(result.records[(result.records["arm"] == arm.name) & result.records[C.PATIENT_ID].isin(ids)])
+    patients = pd.concat(patients, ignore_index=True)
+    records = pd.concat(records, ignore_index=True)
+    scenario = first.scenario.model_copy(update={"name": name, "n_per_arm": int(len(patients) / len(first.scenario.arms))})
+    provenance = {**first.provenance, "mixture": {k: {"enrolled": enrolled[k], "scenario": r.scenario.name} for k, r in parts.items()}}
+    return TrialResult(scenario, summarise(records, patients, scenario), patients, records, provenance)
+
+
 def evaluate_targets(
     model: Model | None = None,
     parameter_overrides: dict[str, float] | None = None,
@@ -57,21 +121,16 @@ def evaluate_targets(
 ) -> pd.DataFrame:
     """Targets with the model's values, differences and pass/fail.
 
-    ``n_per_arm`` overrides the scenarios' arm size (smaller is faster, noisier);
-    ``results`` receives each scenario's RESULT.json by scenario name; ``measurement_noise``
-    overrides the scenarios' setting (the calibration fits expected values without it, which
-    removes sampling noise from its objective).
+    ``n_per_arm`` scales the scenarios' arm sizes (smaller is faster, noisier); ``results`` receives
+    each scenario's RESULT.json by name (and, when filled, is used instead of running);
+    ``measurement_noise`` overrides the scenarios' setting (the calibration fits expected values
+    without it, which removes sampling noise from its objective).
     """
     targets = load_targets()
     cache: dict[str, dict] = {} if results is None else results
-    for name in targets["scenario"].unique():
-        if name not in cache:
-            scenario = load_scenario(scenario_path(name))
-            if n_per_arm is not None:
-                scenario = scenario.model_copy(update={"n_per_arm": n_per_arm})
-            if measurement_noise is not None:
-                scenario = scenario.model_copy(update={"measurement_noise": measurement_noise})
-            cache[name] = run_trial(scenario, model=model, parameter_overrides=parameter_overrides).to_json()
+    if not all(name in cache for name in targets["scenario"].unique()):
+        trials = run_target_trials(model, parameter_overrides, n_per_arm, measurement_noise)
+        cache.update({name: result.to_json() for name, result in trials.items()})
     values = [model_value(cache[row["scenario"]], row) for _, row in targets.iterrows()]
     out = targets.copy()
     out["model"] = [math.nan if v is None else v for v in values]
@@ -102,19 +161,13 @@ def validation_run(model: Model | None = None, progress=None) -> dict:
     from qsp.trial import arm_trajectories
 
     model = model or load_builtin_model()
-    targets = load_targets()
-    names = list(targets["scenario"].unique())
-    results, trajectories = {}, {}
-    for i, name in enumerate(names):
-        scenario = load_scenario(scenario_path(name))
-        result = run_trial(scenario, model=model, progress=(lambda f, i=i: progress((i + f) / len(names))) if progress else None)
-        results[name] = result.to_json()
-        trajectories[name] = arm_trajectories(result).to_dict("list")
+    trials = run_target_trials(model, progress=progress)
+    results = {name: result.to_json() for name, result in trials.items()}
     table = evaluate_targets(model=model, results=results)
     return {
         "sbml_sha256": model.sha256,
         "table": table.astype({"apoe4_copies": object}).where(table.notna(), None).to_dict("list"),
-        "trajectories": trajectories,
+        "trajectories": {name: arm_trajectories(trials[name]).to_dict("list") for name in table["scenario"].unique()},
     }
 
 

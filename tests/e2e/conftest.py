@@ -5,8 +5,12 @@ Needs Debian's Chromium and the Playwright Python package (Playwright's own brow
     apt-get update && apt-get install -y chromium
     python -m pip install -r requirements-test.txt   # brings playwright
 
-Fixtures: ``app_url`` (session: the running app's base URL) and ``page`` (a fresh Playwright page per test).
-Helpers: ``wait_for_app(page)``, ``assert_no_exception(page)``, ``screenshot(page, name)``.
+Fixtures: ``app_url`` (session: the running app's base URL), ``database_url`` (session: the throw-away SQLite
+database the server gets as DATABASE_URL) and ``page`` (a fresh Playwright page per test).
+Helpers: ``wait_for_app(page)``, ``assert_no_exception(page)``, ``screenshot(page, name)``, and for widgets
+addressed by their Streamlit key: ``widget(page, key)``, ``set_number(page, key, value)``,
+``set_text(page, key, text)``, ``click_button(page, key)``, ``choose_option(page, key, option)``,
+``wait_for_charts(page, n)``.
 """
 
 from __future__ import annotations
@@ -113,8 +117,10 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
 
 
-def _server_env(home: Path) -> dict[str, str]:
+def _server_env(home: Path, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
+    # Scenarios saved during the tests go to a throw-away database, never the user's.
+    env["DATABASE_URL"] = database_url
     # A throw-away HOME keeps ~/.streamlit (config, credentials) and caches out of the user's home and
     # keeps the user's own Streamlit config out of the test; user-site packages stay importable.
     env["PYTHONUSERBASE"] = os.environ.get("PYTHONUSERBASE", site.getuserbase())
@@ -129,7 +135,7 @@ def _server_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _start_server(workdir: Path, attempt: int) -> tuple[subprocess.Popen, str, Path]:
+def _start_server(workdir: Path, attempt: int, database_url: str) -> tuple[subprocess.Popen, str, Path]:
     port = _free_port()
     log = workdir / f"streamlit-{attempt}.log"
     cmd = [
@@ -144,7 +150,7 @@ def _start_server(workdir: Path, attempt: int) -> tuple[subprocess.Popen, str, P
         proc = subprocess.Popen(
             cmd,
             cwd=REPO_ROOT,
-            env=_server_env(workdir / "home"),
+            env=_server_env(workdir / "home", database_url),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -170,14 +176,30 @@ def _wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float) -> bo
 
 
 @pytest.fixture(scope="session")
-def app_url():
-    """Base URL (no trailing slash) of the app served by `streamlit run app.py` for the whole session."""
+def _server_workdir():
+    """Temporary directory for the server's HOME, logs and database; removed at the end of the session."""
     workdir = Path(tempfile.mkdtemp(prefix="e2e-streamlit-"))
     (workdir / "home").mkdir()
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(_server_workdir):
+    """SQLAlchemy URL of the empty SQLite database the app server uses (its DATABASE_URL)."""
+    return f"sqlite:///{_server_workdir / 'scenarios.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def app_url(_server_workdir, database_url):
+    """Base URL (no trailing slash) of the app served by `streamlit run app.py` for the whole session."""
+    workdir = _server_workdir
     proc = None
     try:
         for attempt in range(3):  # another process may grab the free port between probe and bind
-            proc, base_url, log = _start_server(workdir, attempt)
+            proc, base_url, log = _start_server(workdir, attempt, database_url)
             try:
                 if _wait_healthy(proc, base_url, SERVER_START_TIMEOUT_S):
                     break
@@ -198,7 +220,6 @@ def app_url():
     finally:
         if proc is not None:
             _stop(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- browser
@@ -300,3 +321,55 @@ def screenshot(page, name: str, full_page: bool = True) -> Path:
             return path
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# ----------------------------------------------------------------------------- widget helpers
+# Streamlit 1.67 puts a widget's key on its container as the class ``st-key-<key>``.
+
+
+def widget(page, key: str):
+    """Locator of the container of the widget (or keyed element) with Streamlit key `key`."""
+    return page.locator(f".st-key-{key}")
+
+
+def set_number(page, key: str, value, commit: str = "Enter") -> None:
+    """Type `value` into the number input with key `key` and commit it (Enter, or Tab inside a form)."""
+    box = widget(page, key).locator("input")
+    box.fill(str(value))
+    box.press(commit)
+    wait_for_app(page)
+
+
+def set_text(page, key: str, text: str, commit: str = "Enter") -> None:
+    """Replace the text of the text input with key `key` and commit it."""
+    box = widget(page, key).locator("input")
+    box.fill(text)
+    box.press(commit)
+    wait_for_app(page)
+
+
+def click_button(page, key: str, timeout_ms: int = APP_RUN_TIMEOUT_MS) -> None:
+    """Click the (enabled) button with key `key` and wait for the rerun it starts (at most `timeout_ms`)."""
+    button = widget(page, key).locator("button")
+    button.wait_for(state="visible")
+    assert button.is_enabled(), f"button {key!r} is disabled"
+    button.click()
+    wait_for_app(page, timeout_ms=timeout_ms)
+
+
+def choose_option(page, key: str, option: str) -> None:
+    """Open the selectbox with key `key` and pick the option whose text is exactly `option`."""
+    widget(page, key).locator('[data-baseweb="select"]').click()
+    page.locator('[role="option"]').filter(has_text=option).first.wait_for(state="visible")
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
+def wait_for_charts(page, n: int, timeout_ms: int = APP_RUN_TIMEOUT_MS) -> int:
+    """Wait until at least `n` Plotly charts are drawn; return how many there are."""
+    page.wait_for_function(
+        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n && "
+        "document.querySelectorAll('.js-plotly-plot').length >= n",
+        arg=n, timeout=timeout_ms, polling=200,
+    )
+    return page.locator(".js-plotly-plot").count()

@@ -44,13 +44,15 @@ def test_biomarkers_come_from_each_patients_own_trajectory(trial_population):
         last = df.iloc[-1]
         assert last[C.AMYLOID_CL] == pytest.approx(row[C.AMYLOID_CL], rel=1e-3)
         assert last[C.TAU_SUVR] == pytest.approx(row[C.TAU_SUVR], rel=1e-3)
+        assert last[C.SEVERITY] == pytest.approx(row[C.SEVERITY], rel=1e-3)
         assert last[C.CDRSB] == pytest.approx(row[C.CDRSB], rel=1e-3)
 
 
 def test_biomarkers_are_correlated_not_independent(trial_population):
     pop = trial_population
     assert np.corrcoef(pop[C.CDRSB], pop[C.MMSE])[0, 1] < -0.9  # same trajectory, not independent draws
-    assert np.corrcoef(pop[C.TAU_SUVR], pop[C.CDRSB])[0, 1] > 0.2
+    assert np.corrcoef(pop[C.TAU_SUVR], pop[C.SEVERITY])[0, 1] > 0.2  # more tau, more advanced disease
+    assert np.corrcoef(pop[C.TAU_SUVR], pop[C.CDRSB])[0, 1] > 0  # blurred by each patient's offset
 
 
 def test_same_seed_same_population_and_chunking_does_not_matter():

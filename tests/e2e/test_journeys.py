@@ -1,0 +1,241 @@
+"""User journeys through the dashboard in a real browser: explorer, trial designer (run, save/load), credibility.
+
+Each journey checks that no exception box appears, that the expected Plotly charts are drawn, and saves a
+screenshot per step in tests/e2e/screenshots/ (names start with the journey: ``explorer_``, ``designer_``,
+``scenario_``, ``credibility_``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import (
+    assert_no_exception,
+    choose_option,
+    click_button,
+    screenshot,
+    set_number,
+    set_text,
+    wait_for_app,
+    wait_for_charts,
+    widget,
+)
+
+# Bounded waits for the long script runs (milliseconds).
+PROJECTION_TIMEOUT_MS = 90_000  # explorer projection of a few dozen drawn patients
+TRIAL_TIMEOUT_MS = 180_000  # 3 arms x 40 patients + power analysis; about 5-20 s when the machine is idle
+CREDIBILITY_TIMEOUT_MS = 240_000  # live calibration trials when no matching validation snapshot is stored
+
+ARMS_3 = ["placebo", "donanemab standard", "donanemab modified titration"]
+FOURTH_ARM = "lecanemab q2w"
+N_TRIAL_CHARTS = 7  # trial_designer.MEASURES
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def open_page(page, app_url: str, path: str, timeout_ms: int = 60_000) -> None:
+    page.goto(f"{app_url}/{path}")
+    wait_for_app(page, timeout_ms=timeout_ms)
+
+
+def heading(page, text: str):
+    """The h1-h3 heading whose text is exactly `text` (Streamlit adds an anchor icon, not text)."""
+    return page.locator("h1, h2, h3").filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$"))
+
+
+def metric(page, label: str):
+    """The st.metric with this label."""
+    return page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]').filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    )
+
+
+def metric_value(page, label: str) -> str:
+    return metric(page, label).locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def dataframe_with_column(page, column: str):
+    """The st.dataframe that has a column headed exactly `column`."""
+    header = page.locator('[role="columnheader"]').filter(has_text=re.compile(rf"^\s*{re.escape(column)}\s*$"))
+    return page.locator('[data-testid="stDataFrame"]').filter(has=header)
+
+
+def column_cells(table, column: str) -> list[str]:
+    """Texts of the cells in column `column` of a Glide data grid (via its accessibility table)."""
+    return table.evaluate(
+        """(el, column) => {
+            const heads = Array.from(el.querySelectorAll('[role="columnheader"]')).map(h => h.textContent.trim());
+            const idx = heads.indexOf(column);
+            if (idx < 0) return [];
+            return Array.from(el.querySelectorAll('[role="row"]'))
+                .map(r => Array.from(r.querySelectorAll('[role="gridcell"]')))
+                .filter(cells => cells.length > idx)
+                .map(cells => cells[idx].textContent.trim());
+        }""",
+        column,
+    )
+
+
+def input_value(page, key: str) -> str:
+    return widget(page, key).locator("input").input_value()
+
+
+def chart_count(page) -> int:
+    return page.locator(".js-plotly-plot").count()
+
+
+# ----------------------------------------------------------------------------- journeys
+
+
+def test_explore_a_patient(page, app_url):
+    page.goto(app_url)
+    wait_for_app(page)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Continuum explorer").click()
+    page.wait_for_url(re.compile(r"/explorer$"))
+    wait_for_app(page, timeout_ms=PROJECTION_TIMEOUT_MS)
+    assert heading(page, "Continuum explorer").count() == 1
+    assert_no_exception(page)
+    wait_for_charts(page, 1)
+    before = {label: metric_value(page, label) for label in ("Stage today", "CDR-SB (model)")}
+    screenshot(page, "explorer_01_default_patient")
+
+    # Inside the form: Tab commits each value without submitting the form (Enter would submit it).
+    set_number(page, "explorer_age", 81, commit="Tab")
+    set_number(page, "explorer_score", 18, commit="Tab")
+    assert input_value(page, "explorer_age") == "81.00"
+    assert input_value(page, "explorer_score") == "18.00"
+    screenshot(page, "explorer_02_form_edited")
+
+    click_button(page, "FormSubmitter-explorer_form-Project", timeout_ms=PROJECTION_TIMEOUT_MS)
+    assert_no_exception(page)
+    assert input_value(page, "explorer_age") == "81.00"
+    assert input_value(page, "explorer_score") == "18.00"
+
+    assert metric(page, "Stage today").count() == 1
+    after = {label: metric_value(page, label) for label in ("Stage today", "CDR-SB (model)")}
+    assert after["Stage today"], "the 'Stage today' metric has no value"
+    assert after != before, f"the projection did not change with age 81 and MMSE 18: {before} -> {after}"
+
+    assert heading(page, "Time to the next stage").count() == 1
+    table = dataframe_with_column(page, "next stage")
+    table.wait_for(state="visible")
+    regimens = column_cells(table, "regimen")
+    assert len(regimens) == 3 and "untreated" in regimens, regimens
+    assert wait_for_charts(page, 1) >= 1
+    screenshot(page, "explorer_03_projected")
+
+
+def _design_three_arm_trial(page) -> None:
+    set_number(page, "designer_n_per_arm", 40)
+    set_number(page, "designer_n_arms", 3)
+    set_text(page, "designer_weeks", "24, 52")  # before the duration: weeks must lie within it
+    set_number(page, "designer_duration", 52)
+    assert_no_exception(page)
+    assert input_value(page, "designer_n_per_arm") == "40"
+    assert input_value(page, "designer_n_arms") == "3"
+    assert input_value(page, "designer_duration") == "52"
+    assert input_value(page, "designer_weeks") == "24, 52"
+    arm_titles = page.locator('[data-testid="stExpander"] summary').filter(has_text=re.compile(r"Arm \d+:"))
+    assert arm_titles.count() == 3, arm_titles.all_inner_texts()
+    for name in ARMS_3:
+        assert page.locator('[data-testid="stExpander"] summary').filter(has_text=name).count() >= 1, name
+
+
+def test_three_arm_trial_power(page, app_url):
+    open_page(page, app_url, "trial_designer")
+    assert heading(page, "Trial designer").count() == 1
+    assert_no_exception(page)
+    assert chart_count(page) == 0
+    assert page.get_by_text("press Run trial", exact=False).count() == 1  # the "nothing run yet" hint
+    screenshot(page, "designer_01_default")
+
+    _design_three_arm_trial(page)
+    screenshot(page, "designer_02_three_arms_configured")
+
+    click_button(page, "designer_run", timeout_ms=TRIAL_TIMEOUT_MS)
+    assert_no_exception(page)
+    heading(page, "Results").wait_for(state="visible", timeout=TRIAL_TIMEOUT_MS)
+    assert heading(page, "Power and sample size").count() == 1
+
+    results = dataframe_with_column(page, "completers at end")
+    results.wait_for(state="visible")
+    arms = column_cells(results, "arm")
+    assert arms == ARMS_3, arms
+    assert FOURTH_ARM not in arms
+    power = dataframe_with_column(page, "power")
+    assert power.count() == 1
+    assert len(column_cells(power, "power")) >= 2  # each treated arm against placebo
+
+    assert wait_for_charts(page, N_TRIAL_CHARTS, timeout_ms=60_000) >= N_TRIAL_CHARTS
+    screenshot(page, "designer_03_results_and_power")
+
+
+def test_save_and_reload_scenario(page, app_url, database_url):
+    from qsp.storage import ScenarioStore
+
+    name = "e2e saved scenario"
+    saved_n, changed_n = 60, 250
+    open_page(page, app_url, "trial_designer")
+    assert_no_exception(page)
+    assert name not in ScenarioStore(database_url).names()
+
+    set_text(page, "designer_name", name)
+    set_number(page, "designer_n_per_arm", saved_n)
+    assert input_value(page, "designer_name") == name
+    assert input_value(page, "designer_n_per_arm") == str(saved_n)
+    screenshot(page, "scenario_01_named")
+
+    click_button(page, "designer_save")
+    assert_no_exception(page)
+    page.locator('[data-testid="stToast"]').filter(has_text=name).wait_for(state="visible", timeout=10_000)
+    assert name in ScenarioStore(database_url).names(), "the scenario did not reach the test database"
+    screenshot(page, "scenario_02_saved", full_page=False)  # the toast sits in the viewport's corner
+
+    set_number(page, "designer_n_per_arm", changed_n)
+    assert input_value(page, "designer_n_per_arm") == str(changed_n)
+
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="Saved scenarios (database) and files").click()
+    wait_for_app(page)
+    widget(page, "designer_saved").wait_for(state="visible")
+    assert widget(page, "designer_load_db").locator("button").is_disabled()  # nothing chosen yet
+    choose_option(page, "designer_saved", name)
+    screenshot(page, "scenario_03_chosen_in_list")
+
+    click_button(page, "designer_load_db")
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text=f"Loaded scenario '{name}'").count() == 1
+    assert input_value(page, "designer_n_per_arm") == str(saved_n)
+    assert input_value(page, "designer_name") == name
+    screenshot(page, "scenario_04_loaded")
+
+
+def test_credibility(page, app_url):
+    open_page(page, app_url, "credibility", timeout_ms=CREDIBILITY_TIMEOUT_MS)
+    assert heading(page, "Credibility").count() == 1
+    assert_no_exception(page)
+
+    tolerance = metric(page, "Targets within tolerance")
+    tolerance.wait_for(state="visible", timeout=10_000)
+    value = metric_value(page, "Targets within tolerance")
+    match = re.fullmatch(r"(\d+) of (\d+)", value)
+    assert match and int(match[2]) > 0 and int(match[1]) <= int(match[2]), value
+
+    table = dataframe_with_column(page, "published")
+    table.wait_for(state="visible")
+    assert len(column_cells(table, "trial")) > 0
+    n_charts = wait_for_charts(page, 2)  # the targets figure and at least one trial curve
+    screenshot(page, "credibility_01_loaded")
+
+    trials = widget(page, "credibility_trial")
+    current = trials.locator('[data-baseweb="select"]').inner_text().strip()
+    trials.locator('[data-baseweb="select"]').click()
+    options = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
+    page.keyboard.press("Escape")
+    others = [o for o in options if o != current]
+    assert others, f"only one trial to show: {options}"
+    choose_option(page, "credibility_trial", others[0])
+    assert_no_exception(page)
+    assert wait_for_charts(page, 2) >= 2
+    screenshot(page, "credibility_02_other_trial")
+    assert n_charts >= 2
