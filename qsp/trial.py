@@ -65,6 +65,7 @@ class Scenario(BaseModel):
     arms: tuple[Arm, ...] = Field(min_length=1, max_length=12)
     measurement_noise: bool = False
     dropout_pct_per_year: float = Field(0.0, ge=0, lt=100)
+    paired_arms: bool = False  # every arm gets the same virtual patients (counterfactual design)
 
     @field_validator("assess_weeks")
     @classmethod
@@ -185,14 +186,14 @@ def run_trial(
     ``parameter_overrides`` replaces population parameter values (for uncertainty
     propagation); ``enrolment_filter`` maps a candidate table to a boolean mask of
     patients to enrol (ML enrichment plugs in here); ``population`` supplies the
-    patients (n_arms x n_per_arm rows) instead of sampling them.
+    patients (n_arms x n_per_arm rows; n_per_arm when ``paired_arms``) instead of sampling them.
     """
     if isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
     model = model or load_builtin_model()
     engine = Engine(model, parameter_overrides)
     n_arms = len(scenario.arms)
-    n_total = n_arms * scenario.n_per_arm
+    n_total = (1 if scenario.paired_arms else n_arms) * scenario.n_per_arm
     if population is None:
         pool, screening = _enrol(scenario, engine, enrolment_filter, n_total)
     else:
@@ -208,7 +209,8 @@ def run_trial(
     patient_rows = []
     done = 0
     for a, arm in enumerate(scenario.arms):
-        arm_pool = pool.iloc[a * scenario.n_per_arm : (a + 1) * scenario.n_per_arm]
+        block = 0 if scenario.paired_arms else a
+        arm_pool = pool.iloc[block * scenario.n_per_arm : (block + 1) * scenario.n_per_arm]
         stop_weeks = arm.regimen.stop_rule.at_weeks if arm.regimen and arm.regimen.stop_rule else ()
         values = np.full((len(arm_pool), len(weeks), len(C.OBSERVABLES)), np.nan)
         measured = np.full((len(arm_pool), len(weeks), len(CHANGE_ENDPOINTS)), np.nan)
@@ -244,8 +246,8 @@ def run_trial(
                 }
             )
             done += 1
-            if progress is not None and (done % 25 == 0 or done == n_total):
-                progress(done / n_total)
+            if progress is not None and (done % 25 == 0 or done == n_arms * scenario.n_per_arm):
+                progress(done / (n_arms * scenario.n_per_arm))
         record_frames.append(_records(arm.name, arm_pool, weeks, values, measured, observed))
     records = pd.concat(record_frames, ignore_index=True)
     patients = pd.DataFrame(patient_rows)

@@ -10,6 +10,7 @@ database the server gets as DATABASE_URL) and ``page`` (a fresh Playwright page 
 Helpers: ``wait_for_app(page)``, ``assert_no_exception(page)``, ``screenshot(page, name)``, and for widgets
 addressed by their Streamlit key: ``widget(page, key)``, ``set_number(page, key, value)``,
 ``set_text(page, key, text)``, ``click_button(page, key)``, ``choose_option(page, key, option)``,
+``selectbox_options(page, key)``,
 ``wait_for_charts(page, n)``.
 """
 
@@ -357,11 +358,22 @@ def click_button(page, key: str, timeout_ms: int = APP_RUN_TIMEOUT_MS) -> None:
     wait_for_app(page, timeout_ms=timeout_ms)
 
 
+def selectbox_options(page, key: str) -> list[str]:
+    """The option texts of the selectbox with key `key` (opens its list, reads it, closes it again)."""
+    combo = widget(page, key).locator('input[role="combobox"]')
+    combo.click()
+    listbox = page.get_by_role("listbox")
+    listbox.wait_for(state="visible")
+    options = [text.strip() for text in listbox.get_by_role("option").all_inner_texts()]
+    combo.press("Escape")
+    listbox.wait_for(state="hidden")
+    return options
+
+
 def choose_option(page, key: str, option: str) -> None:
-    """Open the selectbox with key `key` and pick the option whose text is exactly `option`."""
-    widget(page, key).locator('[data-baseweb="select"]').click()
-    page.locator('[role="option"]').filter(has_text=option).first.wait_for(state="visible")
-    page.get_by_role("option", name=option, exact=True).click()
+    """Open the selectbox with key `key` (a react-aria combobox in Streamlit 1.67) and pick the option `option`."""
+    widget(page, key).locator('input[role="combobox"]').click()
+    page.get_by_role("listbox").get_by_role("option", name=option, exact=True).click()
     wait_for_app(page)
 
 

@@ -14,6 +14,7 @@ from tests.e2e.conftest import (
     choose_option,
     click_button,
     screenshot,
+    selectbox_options,
     set_number,
     set_text,
     wait_for_app,
@@ -227,13 +228,9 @@ def test_credibility(page, app_url):
     n_charts = wait_for_charts(page, 2)  # the targets figure and at least one trial curve
     screenshot(page, "credibility_01_loaded")
 
-    trials = widget(page, "credibility_trial")
-    current = trials.locator('[data-baseweb="select"]').inner_text().strip()
-    trials.locator('[data-baseweb="select"]').click()
-    options = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
-    page.keyboard.press("Escape")
-    others = [o for o in options if o != current]
-    assert others, f"only one trial to show: {options}"
+    current = input_value(page, "credibility_trial")
+    others = [o for o in selectbox_options(page, "credibility_trial") if o != current]
+    assert others, f"only one trial to show besides {current!r}"
     choose_option(page, "credibility_trial", others[0])
     assert_no_exception(page)
     assert wait_for_charts(page, 2) >= 2

@@ -166,3 +166,11 @@ def test_overrides_do_not_leak_into_later_engines_on_the_same_thread():
     plain = Engine().run(patient, None, days, state=(60, 1.2, 2)).values
     Engine(parameter_overrides={"amy_growth_per_yr": 3.0}).run(patient, None, days, state=(60, 1.2, 2))
     np.testing.assert_array_equal(Engine().run(patient, None, days, state=(60, 1.2, 2)).values, plain)
+
+
+def test_paired_arms_give_every_arm_the_same_patients():
+    res = run_trial({**BASE, "n_per_arm": 8, "paired_arms": True})
+    ids = res.patients.groupby("arm")[C.PATIENT_ID].apply(list)
+    assert ids["placebo"] == ids["donanemab"] == ids["lecanemab"]
+    base = res.records[res.records["week"] == 0].pivot(index=C.PATIENT_ID, columns="arm", values=C.IADRS)
+    assert (base["placebo"] == base["donanemab"]).all()  # same baseline, different treatment
