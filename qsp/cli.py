@@ -172,6 +172,22 @@ def cmd_calibrate(args) -> int:
     return EXIT_OK
 
 
+def cmd_rerun(args) -> int:
+    from qsp.rerun import load_result, rerun
+
+    data = load_result(args.result)
+    out = _writable(args.out)
+    new, diffs = rerun(data)
+    out.write_text(json.dumps(new, indent=1), encoding="utf-8")
+    if diffs:
+        print(f"numbers differ ({len(diffs)} shown):")
+        for line in diffs:
+            print(f"  {line}")
+        return EXIT_FAIL
+    print(f"identical: wrote {out}")
+    return EXIT_OK
+
+
 def cmd_compile_model(args) -> int:
     from qsp import paths
     from qsp.model import compile_builtin_model
@@ -230,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maxiter", type=int, default=40)
     p.add_argument("--write", action="store_true", help="store the result in the model files")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("rerun", help="re-run a trial or simulation from its RESULT.json provenance; exit 1 if numbers differ")
+    p.add_argument("result", help="RESULT.json written by trial or simulate (.json)")
+    p.add_argument("--out", required=True, help="the new RESULT.json")
+    p.set_defaults(func=cmd_rerun)
 
     p = sub.add_parser("compile-model", help="regenerate the SBML and the README parameter table from the sources")
     p.set_defaults(func=cmd_compile_model)

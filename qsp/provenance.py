@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -10,15 +11,20 @@ from importlib import metadata
 PACKAGES = ("libroadrunner", "antimony", "python-libsbml", "numpy", "scipy", "pandas", "pydantic", "lightgbm", "scikit-learn")
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages that shape the numbers."""
-    versions = {"python": platform.python_version()}
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    out = [("python", platform.python_version())]
     for name in PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+            out.append((name, "not installed"))
+    return tuple(out)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the numbers (read once per process)."""
+    return dict(_versions())
 
 
 def data_sha256(obj) -> str:

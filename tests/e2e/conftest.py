@@ -6,7 +6,8 @@ Needs Debian's Chromium and the Playwright Python package (Playwright's own brow
     python -m pip install -r requirements-test.txt   # brings playwright
 
 Fixtures: ``app_url`` (session: the running app's base URL), ``database_url`` (session: the throw-away SQLite
-database the server gets as DATABASE_URL) and ``page`` (a fresh Playwright page per test).
+database that server gets as DATABASE_URL), ``fresh_app_url`` (a server of its own for one test) and ``page``
+(a fresh Playwright page per test).
 Helpers: ``wait_for_app(page)``, ``assert_no_exception(page)``, ``screenshot(page, name)``, and for widgets
 addressed by their Streamlit key: ``widget(page, key)``, ``set_number(page, key, value)``,
 ``set_text(page, key, text)``, ``click_button(page, key)``, ``choose_option(page, key, option)``,
@@ -16,6 +17,7 @@ addressed by their Streamlit key: ``widget(page, key)``, ``set_number(page, key,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -176,9 +178,9 @@ def _wait_healthy(proc: subprocess.Popen, base_url: str, timeout_s: float) -> bo
     raise TimeoutError
 
 
-@pytest.fixture(scope="session")
-def _server_workdir():
-    """Temporary directory for the server's HOME, logs and database; removed at the end of the session."""
+@contextlib.contextmanager
+def _workdir():
+    """Temporary directory for a server's HOME, logs and database; removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="e2e-streamlit-"))
     (workdir / "home").mkdir()
     try:
@@ -187,16 +189,13 @@ def _server_workdir():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def database_url(_server_workdir):
-    """SQLAlchemy URL of the empty SQLite database the app server uses (its DATABASE_URL)."""
-    return f"sqlite:///{_server_workdir / 'scenarios.sqlite'}"
+def _sqlite_url(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'scenarios.sqlite'}"
 
 
-@pytest.fixture(scope="session")
-def app_url(_server_workdir, database_url):
-    """Base URL (no trailing slash) of the app served by `streamlit run app.py` for the whole session."""
-    workdir = _server_workdir
+@contextlib.contextmanager
+def _serve(workdir: Path, database_url: str):
+    """Run `streamlit run app.py` until the block ends; yields its base URL (no trailing slash)."""
     proc = None
     try:
         for attempt in range(3):  # another process may grab the free port between probe and bind
@@ -221,6 +220,32 @@ def app_url(_server_workdir, database_url):
     finally:
         if proc is not None:
             _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def _server_workdir():
+    with _workdir() as workdir:
+        yield workdir
+
+
+@pytest.fixture(scope="session")
+def database_url(_server_workdir):
+    """SQLAlchemy URL of the (initially empty) SQLite database the `app_url` server uses as DATABASE_URL."""
+    return _sqlite_url(_server_workdir)
+
+
+@pytest.fixture(scope="session")
+def app_url(_server_workdir, database_url):
+    """Base URL (no trailing slash) of the app served by `streamlit run app.py` for the whole session."""
+    with _serve(_server_workdir, database_url) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def fresh_app_url():
+    """Base URL of a server of its own for one test: no session has run any page on it yet."""
+    with _workdir() as workdir, _serve(workdir, _sqlite_url(workdir)) as base_url:
+        yield base_url
 
 
 # ----------------------------------------------------------------------------- browser
@@ -382,6 +407,8 @@ def wait_for_charts(page, n: int, timeout_ms: int = APP_RUN_TIMEOUT_MS) -> int:
     page.wait_for_function(
         "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n && "
         "document.querySelectorAll('.js-plotly-plot').length >= n",
-        arg=n, timeout=timeout_ms, polling=200,
+        arg=n,
+        timeout=timeout_ms,
+        polling=200,
     )
     return page.locator(".js-plotly-plot").count()

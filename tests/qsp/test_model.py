@@ -109,3 +109,24 @@ def test_core_never_imports_streamlit_or_ml():
                     assert not name.startswith("streamlit"), f"{path} imports {name}"
                     if package == "qsp":
                         assert not name.startswith("ml"), f"{path} imports {name}: qsp must not depend on ml"
+
+
+def test_each_thread_gets_its_own_runner_and_the_same_numbers():
+    import threading
+
+    model = load_builtin_model()
+    runners, results = {}, {}
+
+    def work(name):
+        runners[name] = model.runner()
+        df = simulate_patient({C.AGE: 70, C.SEX: "F", C.WEIGHT_KG: 70, C.APOE4: 1}, "lecanemab_q2w", weeks=26, state=(90, 1.3, 3.0))
+        results[name] = df[C.AMYLOID_CL].to_numpy()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(r) for r in runners.values()}) == 3
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])

@@ -1,0 +1,84 @@
+"""Re-run a result from its provenance record and say whether the numbers are identical."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from qsp.errors import InvalidInput
+from qsp.model import load_builtin_model
+
+MAX_RESULT_BYTES = 200_000_000
+
+
+def differences(old, new, path: str = "", limit: int = 50) -> list[str]:
+    """Paths where two JSON values differ (numbers compared exactly; NaN equals NaN)."""
+    out: list[str] = []
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if key not in old or key not in new:
+                out.append(f"{path}/{key}: only in {'new' if key not in old else 'old'}")
+            else:
+                out.extend(differences(old[key], new[key], f"{path}/{key}", limit))
+    elif isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            out.append(f"{path}: length {len(old)} vs {len(new)}")
+        else:
+            for i, (a, b) in enumerate(zip(old, new)):
+                out.extend(differences(a, b, f"{path}[{i}]", limit))
+    elif isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new):
+        pass
+    elif old != new:
+        out.append(f"{path}: {old!r} -> {new!r}")
+    return out[:limit]
+
+
+def load_result(path: str | Path) -> dict:
+    """A RESULT.json with a provenance record, or InvalidInput."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"result: file not found: {path}")
+    if path.stat().st_size > MAX_RESULT_BYTES:
+        raise InvalidInput(f"result: file larger than {MAX_RESULT_BYTES:,} bytes")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"result: not JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("provenance"), dict):
+        raise InvalidInput("result: no provenance record; not a result of this tool")
+    kind = data["provenance"].get("kind")
+    if kind not in ("trial", "simulation"):
+        raise InvalidInput(f"result: provenance kind {kind!r} cannot be re-run (trial or simulation)")
+    return data
+
+
+def rerun(data: dict) -> tuple[dict, list[str]]:
+    """Re-run a result dict; returns (new result, differences in the numbers)."""
+    prov = data["provenance"]
+    model = load_builtin_model()
+    if prov.get("sbml_sha256") != model.sha256:
+        raise InvalidInput(
+            f"result: made with model sha256 {str(prov.get('sbml_sha256'))[:12]}..., the built-in model is "
+            f"{model.sha256[:12]}...; that model is not available here"
+        )
+    overrides = {k: float(v) for k, v in prov.get("parameters", {}).items() if k in model.defaults and model.defaults[k] != v}
+    if prov["kind"] == "trial":
+        from qsp.trial import parse_scenario, run_trial
+
+        new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None).to_json()
+        keys = ("arms", "comparisons")
+    else:
+        from qsp.regimen import parse_regimen
+        from qsp.simulate import simulate_patient
+
+        state = prov["state"]
+        regimen = parse_regimen(prov["regimen"]) if prov.get("regimen") else None
+        df = simulate_patient(prov["patient"], regimen, weeks=prov["weeks"], step_weeks=prov["step_weeks"],
+                              state=(state["amyloid_cl"], state["tau_suvr"], state["cdrsb"]))
+        new = {"provenance": prov, "trajectory": df.to_dict("list")}
+        keys = ("trajectory",)
+    diffs = []
+    for key in keys:
+        diffs.extend(differences(data.get(key), new.get(key), f"/{key}"))
+    return new, diffs
