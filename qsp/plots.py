@@ -37,12 +37,12 @@ def continuum_figure(history: pd.DataFrame, x: str = C.AGE) -> go.Figure:
         if i == len(stages) or stages[i] != stages[start]:
             bands.append((stages[start], xs[start], xs[i - 1]))
             start = i
-    for name, x0, x1 in bands:
+    for k, (name, x0, x1) in enumerate(bands):
         for _, row, col in panels:
             fig.add_vrect(x0=x0, x1=x1, fillcolor=STAGE_COLOURS[name], line_width=0, row=row, col=col)
-        fig.add_annotation(
-            x=(x0 + x1) / 2, y=1.07, xref="x", yref="paper", text=STAGE_LABELS[name], showarrow=False, font={"size": 10}
-        )
+        # alternate heights so that labels of short stages do not overlap
+        fig.add_annotation(x=(x0 + x1) / 2, y=1.05 + 0.05 * (k % 2), xref="x", yref="paper", text=STAGE_LABELS[name],
+                           showarrow=False, font={"size": 10})
     for name, row, col in panels:
         fig.add_trace(
             go.Scatter(x=xs, y=history[name], name=C.LABELS[name], mode="lines", line={"width": 2.5},

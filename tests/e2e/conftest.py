@@ -383,12 +383,33 @@ def click_button(page, key: str, timeout_ms: int = APP_RUN_TIMEOUT_MS) -> None:
     wait_for_app(page, timeout_ms=timeout_ms)
 
 
+def _open_selectbox(page, key: str):
+    """Open the option list of the selectbox with key `key`; return (combobox input, listbox) locators.
+
+    Streamlit 1.67 draws selectboxes as react-aria comboboxes, whose list closes on any scroll. A click on a
+    widget below the fold makes Playwright scroll first, and that scroll can close the list it opens: so
+    scroll, let it settle, then click (a few bounded attempts).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    combo = widget(page, key).locator('input[role="combobox"]')
+    listbox = page.get_by_role("listbox")
+    combo.scroll_into_view_if_needed()
+    for _ in range(3):
+        page.wait_for_timeout(250)
+        if combo.get_attribute("aria-expanded") != "true":
+            combo.click()
+        try:
+            listbox.wait_for(state="visible", timeout=3_000)
+            return combo, listbox
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"the option list of selectbox {key!r} did not open")
+
+
 def selectbox_options(page, key: str) -> list[str]:
     """The option texts of the selectbox with key `key` (opens its list, reads it, closes it again)."""
-    combo = widget(page, key).locator('input[role="combobox"]')
-    combo.click()
-    listbox = page.get_by_role("listbox")
-    listbox.wait_for(state="visible")
+    combo, listbox = _open_selectbox(page, key)
     options = [text.strip() for text in listbox.get_by_role("option").all_inner_texts()]
     combo.press("Escape")
     listbox.wait_for(state="hidden")
@@ -396,9 +417,9 @@ def selectbox_options(page, key: str) -> list[str]:
 
 
 def choose_option(page, key: str, option: str) -> None:
-    """Open the selectbox with key `key` (a react-aria combobox in Streamlit 1.67) and pick the option `option`."""
-    widget(page, key).locator('input[role="combobox"]').click()
-    page.get_by_role("listbox").get_by_role("option", name=option, exact=True).click()
+    """Open the selectbox with key `key` and pick the option whose text is exactly `option`."""
+    _, listbox = _open_selectbox(page, key)
+    listbox.get_by_role("option", name=option, exact=True).click()
     wait_for_app(page)
 
 

@@ -31,3 +31,14 @@ def test_pages_list_matches_navigation():
     app = (paths.ROOT / "app.py").read_text()
     for page in PAGES:
         assert f'"{Path(page).as_posix()}"' in app, f"{page} is not in app.py's navigation"
+
+
+def test_home_stage_onsets_follow_the_onset_age():
+    from qsp.continuum import natural_history, stage_onsets
+
+    at = _run("pages/home.py")
+    at.slider(key="home_onset_age").set_value(60).run()
+    assert not at.exception
+    onsets = stage_onsets(natural_history(onset_age=60.0))
+    text = next(m.value for m in at.markdown if m.value.startswith("Stage onsets"))
+    assert f"**mci** {onsets['mci']:.1f}" in text

@@ -1,0 +1,1 @@
+"""Machine learning on simulated and real patients: stratification, risk, audits. Uses qsp, never the reverse."""

@@ -1,0 +1,7 @@
+"""``python -m ml``."""
+
+import sys
+
+from ml.cli import main
+
+sys.exit(main())

@@ -1,0 +1,174 @@
+"""``python -m ml``: train, predict, and enriched trials.
+
+Bad input exits with code 2 and one line per problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qsp.errors import InvalidInput, QSPError
+
+EXIT_OK, EXIT_INPUT = 0, 2
+RULE = re.compile(r"^\s*(progression|responder|aria)\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*$")
+
+
+def _fail(problems) -> int:
+    for line in problems if isinstance(problems, list) else [problems]:
+        print(f"error: {line}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def parse_rule(text: str) -> tuple[str, str, float]:
+    """``progression>0.5`` -> (task, operator, threshold); InvalidInput otherwise."""
+    match = RULE.match(text or "")
+    if not match:
+        raise InvalidInput(f"--enrich: expected TASK OP P, e.g. 'progression>0.5', 'responder>0.5' or 'aria<0.2' (got {text!r})")
+    task, op, value = match.group(1), match.group(2), float(match.group(3))
+    if not 0 <= value <= 1:
+        raise InvalidInput(f"--enrich: the threshold is a probability in [0, 1] (got {value})")
+    if task == "aria":
+        raise InvalidInput("--enrich: ARIA-E enrichment needs the candidates' simulated exposure; not available yet (use progression or responder)")
+    return task, op, value
+
+
+def enrolment_filter(models: dict, rule: str):
+    """A function the trial engine calls on candidate patients: True for those the rule enrols."""
+    task, op, threshold = parse_rule(rule)
+    model = models[task]
+
+    def keep(candidates: pd.DataFrame) -> np.ndarray:
+        frame = candidates.assign(is_female=(candidates["sex"] == "F").astype(int))
+        p = model.predict(frame)
+        return {"<": p < threshold, "<=": p <= threshold, ">": p > threshold, ">=": p >= threshold}[op]
+
+    return keep
+
+
+def cmd_train(args) -> int:
+    from ml.cohort import CohortSettings, simulate_cohort
+    from ml.models import TASKS, cohort_hash, composition_audit, save_models, train_task
+    from ml.uncertainty import ensemble, predict_with_uncertainty, variance_report
+
+    if args.n < 50:
+        return _fail(f"--n: at least 50 patients (got {args.n})")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out: exists and is not a directory: {out}")
+    settings = CohortSettings(n=args.n, seed=args.seed)
+    if args.cohort:
+        path = Path(args.cohort)
+        if not path.is_file():
+            return _fail(f"--cohort: file not found: {path}")
+        cohort = pd.read_csv(path)
+        missing = [c for task in TASKS.values() for c in (task[0], *task[1]) if c not in cohort.columns]
+        if missing:
+            return _fail([f"--cohort: column {c!r} missing (a cohort written by this tool has it)" for c in sorted(set(missing))])
+        provenance = {"cohort": str(path)}
+    else:
+        cohort = simulate_cohort(settings)
+        provenance = {"cohort": "simulated", "cohort_settings": settings.model_dump(mode="json"),
+                      "qsp": cohort.attrs.get("provenance", {})}
+    models = {task: train_task(cohort, task, seed=args.seed) for task in TASKS}
+    report = {task: m.metrics for task, m in models.items()}
+    report["subgroups"] = {task: m.metrics["subgroups"] for task, m in models.items()}
+    report["composition"] = composition_audit(cohort)
+    if args.uncertainty_draws > 0:
+        holdout = cohort.sample(min(len(cohort), 200), random_state=args.seed)
+        report["uncertainty"] = {}
+        for task in TASKS:
+            if task == "aria":
+                continue
+            grid, features = ensemble(settings, task, n_draws=args.uncertainty_draws, n_boot=2, seed=args.seed)
+            report["uncertainty"][task] = variance_report(predict_with_uncertainty(grid, features, holdout))
+    else:
+        report["uncertainty"] = {"note": "not run (--uncertainty-draws 0)"}
+    provenance.update({"seed": args.seed, "data_sha256": cohort_hash(cohort), "n": int(len(cohort))})
+    save_models(models, out, provenance)
+    cohort.to_csv(out / "cohort.csv", index=False)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=float), encoding="utf-8")
+    for task, m in models.items():
+        print(f"{task:<12} AUC {m.metrics['auc']:.3f}  shuffled {m.metrics['auc_shuffled']:.3f}  n_test {m.metrics['n_test']}")
+    print(f"wrote {out}/ (models, report.json, cohort.csv)")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from ml.data import baseline_rows, read_patients
+    from ml.models import load_models
+
+    models, _ = load_models(args.models)
+    path = Path(args.patients)
+    if not path.is_file():
+        return _fail(f"--patients: file not found: {path}")
+    visits, report = read_patients(path.read_bytes())
+    base = baseline_rows(visits)
+    out = base[["patient_id"]].copy()
+    for task, model in models.items():
+        missing = [f for f in model.features if f not in base.columns]
+        if missing:
+            out[f"{task}_probability"] = np.nan
+            report.append(f"{task}: not scored, needs {missing}")
+            continue
+        out[f"{task}_probability"] = model.predict(base)
+    Path(args.out).write_text(out.to_csv(index=False), encoding="utf-8")
+    for line in report:
+        print(f"note: {line}", file=sys.stderr)
+    print(f"wrote {args.out} ({len(out)} patients)")
+    return EXIT_OK
+
+
+def cmd_trial(args) -> int:
+    from ml.models import load_models
+    from qsp.trial import load_scenario, run_trial
+
+    scenario = load_scenario(args.scenario)
+    models, meta = load_models(args.models)
+    keep = enrolment_filter(models, args.enrich)
+    result = run_trial(scenario, enrolment_filter=keep)
+    out = result.to_json()
+    out["enrichment"] = {**result.screening, "rule": args.enrich, "models_sha256": meta["provenance"].get("data_sha256")}
+    Path(args.out).write_text(json.dumps(out, indent=1), encoding="utf-8")
+    print(f"wrote {args.out}: screened {result.screening['screened']} for {result.screening['enrolled']} enrolled")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml", description="ML on simulated and real AD patients.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train the progression, responder and ARIA-E models")
+    p.add_argument("--out", required=True, help="directory for the models and report.json")
+    p.add_argument("--cohort", help="a cohort CSV written by this tool (default: simulate one)")
+    p.add_argument("--n", type=int, default=600, help="patients to simulate (default 600)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--uncertainty-draws", type=int, default=3, help="QSP parameter draws for uncertainty (0 = skip)")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("predict", help="score patients from a CSV")
+    p.add_argument("--models", required=True)
+    p.add_argument("--patients", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("trial", help="a virtual trial enrolling only the patients a model rule selects")
+    p.add_argument("scenario")
+    p.add_argument("--models", required=True)
+    p.add_argument("--enrich", required=True, help="e.g. 'progression>0.5' or 'responder>0.5'")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_trial)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InvalidInput as exc:
+        return _fail(exc.problems)
+    except QSPError as exc:
+        return _fail(str(exc))

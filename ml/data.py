@@ -1,0 +1,133 @@
+"""Real-world patient CSVs: column mapping, checks, and the baseline rows the models score.
+
+The schema is the project's patient schema (shared with the digital twin): ``patient_id, week,
+age, sex, weight_kg, apoe4_copies, amyloid_cl, tau_suvr, iadrs, cdrsb, mmse`` (ADAS-Cog13 +
+ADCS-iADL accepted in place of iADRS). Differing names are mapped (ADNI's RID, VISCODE,
+PTGENDER, ...). Every problem found is reported with what was done about it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pandas as pd
+
+from qsp.errors import InvalidInput
+
+MAX_CSV_BYTES = 20_000_000
+SCHEMA = ("patient_id", "week", "age", "sex", "weight_kg", "apoe4_copies", "amyloid_cl", "tau_suvr", "iadrs", "cdrsb", "mmse")
+ALIASES = {  # lower-cased source name -> schema name
+    "rid": "patient_id", "ptid": "patient_id", "subject": "patient_id", "id": "patient_id",
+    "viscode": "week", "visit": "week", "weeks": "week",
+    "ptgender": "sex", "gender": "sex",
+    "weight": "weight_kg", "wt": "weight_kg",
+    "apoe4": "apoe4_copies", "apoe": "apoe4_copies",
+    "centiloid": "amyloid_cl", "amyloid": "amyloid_cl", "cl": "amyloid_cl",
+    "tau": "tau_suvr", "cdr_sb": "cdrsb", "cdrsb_total": "cdrsb", "mmscore": "mmse",
+    "adas13": "adas_cog13", "adascog13": "adas_cog13", "adcsiadl": "adcs_iadl",
+}
+RANGES = {"age": (30, 110), "weight_kg": (30, 250), "amyloid_cl": (-50, 250), "tau_suvr": (0.8, 4.5),
+          "iadrs": (0, 144), "cdrsb": (0, 18), "mmse": (0, 30), "adas_cog13": (0, 85), "adcs_iadl": (0, 59),
+          "apoe4_copies": (0, 2), "week": (0, 1040)}
+SEX_VALUES = {"f": "F", "female": "F", "2": "F", "w": "F", "m": "M", "male": "M", "1": "M"}  # ADNI PTGENDER: 1 male, 2 female
+
+
+def _viscode_to_week(value) -> float:
+    text = str(value).strip().lower()
+    if text in ("bl", "sc", "baseline"):
+        return 0.0
+    match = re.fullmatch(r"m(\d+)", text)
+    if match:
+        return round(int(match.group(1)) * 52.1775 / 12, 1)
+    return float(text)
+
+
+def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
+    """Parse and clean a patient CSV: (visits table in the schema, report lines).
+
+    Fatal problems (not CSV, no patient id, no usable rows) raise InvalidInput with one line each.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > MAX_CSV_BYTES:
+        raise InvalidInput(f"csv: file larger than {MAX_CSV_BYTES:,} bytes")
+    try:
+        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InvalidInput(f"csv: not a readable CSV: {str(exc).splitlines()[0]}") from None
+    report: list[str] = []
+    renamed = {}
+    for column in frame.columns:
+        key = column.strip().lower()
+        target = key if key in SCHEMA or key in ("adas_cog13", "adcs_iadl") else ALIASES.get(key)
+        if target and target not in renamed.values():
+            renamed[column] = target
+            if target != column:
+                report.append(f"column {column!r} read as {target!r}")
+        else:
+            report.append(f"column {column!r} ignored (not in the patient schema)")
+    frame = frame[list(renamed)].rename(columns=renamed)
+    if "patient_id" not in frame:
+        raise InvalidInput("csv: no patient_id column (or RID/PTID); cannot tell patients apart")
+    if "week" not in frame:
+        frame["week"] = "0"
+        report.append("no week column: every row taken as the baseline visit (week 0)")
+    out = pd.DataFrame({"patient_id": frame["patient_id"].str.strip()})
+    weeks = []
+    for i, value in enumerate(frame["week"]):
+        try:
+            weeks.append(_viscode_to_week(value))
+        except ValueError:
+            weeks.append(np.nan)
+            report.append(f"row {i + 2}: week {value!r} not understood; row dropped")
+    out["week"] = weeks
+    if "sex" in frame:
+        out["sex"] = frame["sex"].str.strip().str.lower().map(SEX_VALUES)
+        bad = frame["sex"][out["sex"].isna() & (frame["sex"].str.strip() != "")]
+        for i in bad.index[:10]:
+            report.append(f"row {i + 2}: sex {frame['sex'][i]!r} not F/M; set missing")
+    for name in (c for c in RANGES if c != "week"):
+        if name not in frame:
+            continue
+        values = pd.to_numeric(frame[name].str.strip().replace("", np.nan), errors="coerce")
+        non_numeric = values.isna() & (frame[name].str.strip() != "")
+        for i in non_numeric[non_numeric].index[:10]:
+            report.append(f"row {i + 2}: {name} {frame[name][i]!r} is not a number; set missing")
+        lo, hi = RANGES[name]
+        if name == "tau_suvr" and values.dropna().gt(10).any():
+            report.append("tau_suvr above 10 looks like a different unit; those values set missing")
+        impossible = values.notna() & ~values.between(lo, hi)
+        for i in impossible[impossible].index[:10]:
+            report.append(f"row {i + 2}: {name} {values[i]:g} outside {lo}-{hi}; set missing")
+        out[name] = values.where(~impossible)
+    if "iadrs" not in out:
+        out["iadrs"] = np.nan
+    if {"adas_cog13", "adcs_iadl"} <= set(out):
+        fill = out["iadrs"].isna() & out["adas_cog13"].notna() & out["adcs_iadl"].notna()
+        out.loc[fill, "iadrs"] = (85 - out.loc[fill, "adas_cog13"]) + out.loc[fill, "adcs_iadl"]
+        if fill.any():
+            report.append(f"iADRS computed from ADAS-Cog13 and ADCS-iADL for {int(fill.sum())} rows")
+    out = out[out["week"].notna() & (out["patient_id"] != "")]
+    duplicated = out.duplicated(["patient_id", "week"], keep="first")
+    if duplicated.any():
+        report.append(f"{int(duplicated.sum())} duplicate visits (same patient and week); the first kept")
+        out = out[~duplicated]
+    if out.empty:
+        raise InvalidInput("csv: no usable rows after cleaning:\n" + "\n".join(report))
+    for column in SCHEMA:
+        if column not in out:
+            out[column] = np.nan
+            report.append(f"column {column!r} missing: all values missing")
+    return out.sort_values(["patient_id", "week"]).reset_index(drop=True), report
+
+
+def baseline_rows(visits: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient: demographics carried from any visit, biomarkers from the first visit."""
+    first = visits.sort_values("week").groupby("patient_id", sort=True)
+    base = first.first()  # first non-missing value per column (demographics on any row suffice)
+    earliest = first.nth(0).set_index("patient_id")
+    for col in ("amyloid_cl", "tau_suvr", "iadrs", "cdrsb", "mmse"):
+        base[col] = earliest[col]
+    base["is_female"] = base["sex"].map({"F": 1, "M": 0})
+    return base.reset_index()

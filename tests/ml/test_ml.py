@@ -1,0 +1,155 @@
+"""ML: leakage guard, shuffle check, reproducibility, bias audit, uncertainty, enrichment, messy CSVs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.cli import enrolment_filter, main, parse_rule
+from ml.cohort import CohortSettings, simulate_cohort
+from ml.data import baseline_rows, read_patients
+from ml.models import TASKS, check_no_leakage, composition_audit, grouped_split, load_models, save_models, train_task
+from qsp import paths
+from qsp.errors import InvalidInput
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return simulate_cohort(CohortSettings(n=300, seed=3))
+
+
+@pytest.fixture(scope="module")
+def models(cohort):
+    return {task: train_task(cohort, task, seed=3) for task in TASKS}
+
+
+def test_cohort_has_counterfactual_labels_and_baseline_features(cohort):
+    assert {"fast_progressor", "responder", "aria_e_event", "benefit_iadrs", "conc_week12_ug_per_ml"} <= set(cohort.columns)
+    assert cohort["patient_id"].is_unique
+    assert cohort["benefit_iadrs"].mean() > 0  # treatment helps on average
+    assert cohort["iadrs_change"].mean() < 0  # untreated patients decline
+
+
+def test_models_learn_and_the_shuffle_check_drops_to_chance(models):
+    for task in ("progression", "responder"):
+        m = models[task].metrics
+        assert m["auc"] > 0.7, task
+        assert abs(m["auc_shuffled"] - 0.5) < 0.1, task
+        assert m["shuffle_check_passed"]
+        assert "split grouped by patient" in m["leakage_checks"]
+
+
+def test_a_leaky_split_and_a_leaky_feature_are_detected(cohort):
+    train_idx, test_idx = grouped_split(cohort, seed=1)
+    train, test = cohort.iloc[train_idx], cohort.iloc[test_idx]
+    assert check_no_leakage(train, test, TASKS["progression"][1]) == []
+    leaky = pd.concat([test, train.iloc[:5]])  # five training patients also in the test set
+    assert "5 patients have rows on both sides" in check_no_leakage(train, leaky, TASKS["progression"][1])[0]
+    assert "features derived from outcomes" in check_no_leakage(train, test, ("age", "iadrs_change"))[0]
+
+
+def test_retraining_and_reloading_give_identical_predictions(cohort, models, tmp_path):
+    again = train_task(cohort, "progression", seed=3)
+    np.testing.assert_array_equal(again.predict(cohort), models["progression"].predict(cohort))
+    save_models(models, tmp_path, {"seed": 3})
+    loaded, meta = load_models(tmp_path)
+    for task in TASKS:
+        np.testing.assert_allclose(loaded[task].predict(cohort), models[task].predict(cohort), rtol=0, atol=1e-12)
+    assert meta["provenance"]["seed"] == 3 and "lightgbm" in meta["provenance"]["versions"]
+
+
+def test_contributions_add_up_to_the_prediction(cohort, models):
+    m = models["responder"]
+    contrib = m.contributions(cohort.head(10))
+    logit = np.log(m.predict(cohort.head(10)) / (1 - m.predict(cohort.head(10))))
+    np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), logit, rtol=1e-6)
+    assert abs(m.importance().sum() - 1) < 1e-9
+
+
+def test_bias_audit_flags_a_skewed_cohort(cohort):
+    skewed = cohort[(cohort["sex"] == "M") | (cohort.index % 10 == 0)]  # few women left
+    report = composition_audit(skewed)
+    assert any("women are" in w for w in report["warnings"])
+    m = train_task(skewed, "progression", seed=3)
+    assert any(w.startswith("sex=F") and "under-represented" in w for w in m.metrics["subgroups"]["warnings"])
+
+
+def test_uncertainty_intervals_widen_with_parameter_uncertainty():
+    from ml.uncertainty import ensemble, predict_with_uncertainty, variance_report
+
+    settings = CohortSettings(n=120, seed=5)
+    patients = simulate_cohort(settings.model_copy(update={"seed": 6}))
+    reports = {}
+    for scale in (0.0, 2.0):
+        grid, features = ensemble(settings, "progression", n_draws=3, n_boot=2, scale=scale, seed=5)
+        reports[scale] = variance_report(predict_with_uncertainty(grid, features, patients))
+    assert reports[0.0]["var_qsp_parameters"] == pytest.approx(0.0, abs=1e-12)  # no parameter uncertainty, no QSP part
+    assert reports[2.0]["var_qsp_parameters"] > 0
+    assert reports[2.0]["mean_interval_width"] > reports[0.0]["mean_interval_width"]
+
+
+ENRICH = {"name": "enrich", "seed": 11, "n_per_arm": 60, "duration_weeks": 76, "assess_weeks": [76],
+          "measurement_noise": True, "population": {"amyloid_cl": [37, None], "mmse": [20, 28]},
+          "arms": [{"name": "placebo"}, {"name": "don", "regimen": "donanemab_standard"}]}
+
+
+def test_enrichment_on_predicted_responders_raises_effect_and_power_at_a_screening_cost(models):
+    from qsp.power import PowerSettings, power_analysis
+    from qsp.trial import run_trial
+
+    plain = run_trial(ENRICH)
+    enriched = run_trial(ENRICH, enrolment_filter=enrolment_filter(models, "responder>0.5"))
+    settings = PowerSettings(replicates=300, n_per_arm=25)
+    before, after = power_analysis(plain, settings).iloc[0], power_analysis(enriched, settings).iloc[0]
+    assert after["effect"] > before["effect"]  # larger benefit (iADRS points) in predicted responders
+    assert after["power"] > before["power"]
+    assert enriched.screening["screen_per_enrolled"] > 1.2
+    assert enriched.provenance["enrichment"]["screened"] == enriched.screening["screened"]
+
+
+def test_enrichment_on_fast_progressors_enrols_faster_decliners(models):
+    from qsp.trial import run_trial
+
+    plain = run_trial(ENRICH).to_json()["arms"]["placebo"]
+    enriched = run_trial(ENRICH, enrolment_filter=enrolment_filter(models, "progression>0.5")).to_json()["arms"]["placebo"]
+    assert enriched["iadrs_change"][-1] < plain["iadrs_change"][-1]
+
+
+def test_rules_are_validated():
+    assert parse_rule("responder >= 0.4") == ("responder", ">=", 0.4)
+    with pytest.raises(InvalidInput, match="expected TASK OP P"):
+        parse_rule("fast people")
+    with pytest.raises(InvalidInput, match="probability"):
+        parse_rule("progression>3")
+
+
+def test_messy_csv_is_cleaned_and_every_fix_is_reported():
+    visits, report = read_patients((paths.ROOT / "tests/data/messy_patients.csv").read_bytes())
+    text = "\n".join(report)
+    assert "column 'RID' read as 'patient_id'" in text and "column 'SITE' ignored" in text
+    assert "age 300 outside 30-110; set missing" in text
+    assert "amyloid_cl 'abc' is not a number" in text
+    assert "1 duplicate visits" in text
+    assert "week 'later' not understood; row dropped" in text
+    assert "sex 'Q' not F/M" in text
+    base = baseline_rows(visits)
+    assert list(base["patient_id"]) == ["101", "102", "103", "104"]
+    row = base.set_index("patient_id").loc["101"]
+    assert row["iadrs"] == (85 - 28) + 48 and row["week"] == 0
+    assert base.set_index("patient_id").loc["104", "week"] == pytest.approx(26.1, abs=0.1)
+
+
+def test_unusable_csvs_exit_2(tmp_path, capsys, models):
+    save_models(models, tmp_path / "m", {"seed": 3})
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,score\nx,1\n")
+    assert main(["predict", "--models", str(tmp_path / "m"), "--patients", str(bad), "--out", str(tmp_path / "o.csv")]) == 2
+    assert "no patient_id column" in capsys.readouterr().err
+    assert main(["predict", "--models", str(tmp_path / "nowhere"), "--patients", str(bad), "--out", str(tmp_path / "o.csv")]) == 2
+
+
+def test_predict_scores_the_example_csv(tmp_path, models):
+    save_models(models, tmp_path / "m", {"seed": 3})
+    out = tmp_path / "scores.csv"
+    assert main(["predict", "--models", str(tmp_path / "m"), "--patients", str(paths.DATA_DIR / "example_patients.csv"), "--out", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert len(scores) == 12 and scores["progression_probability"].between(0, 1).all()
