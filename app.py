@@ -8,6 +8,7 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/explorer.py", title="Continuum explorer", icon=":material/person_search:"),
     st.Page("pages/trial_designer.py", title="Trial designer", icon=":material/science:"),
+    st.Page("pages/stratification.py", title="Stratification", icon=":material/groups:"),
     st.Page("pages/credibility.py", title="Credibility", icon=":material/verified:"),
 ]
 st.navigation(pages).run()

@@ -46,3 +46,32 @@ def cached_library() -> dict:
 
     desc = regimen_descriptions()
     return {name: {"describe": r.describe(), "label": desc[name]["label"], "source": desc[name]["source"]} for name, r in regimen_library().items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_check_sbml(sbml: str, limits: dict) -> dict:
+    """The model lab's check report of a model text under the given limits (sandboxed in the core)."""
+    from qsp.sbml_check import LabLimits, check_sbml
+
+    return check_sbml(sbml, LabLimits(**limits))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_model_views(sbml: str) -> dict:
+    """Tables and Antimony text of a model the check found simulatable."""
+    from qsp.model_lab import describe_model, sbml_to_antimony
+
+    return {"tables": describe_model(sbml), "antimony": sbml_to_antimony(sbml)}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tuple[str, ...], horizon_weeks: float) -> dict:
+    """Fit a twin and forecast it (rows: the visits as PATIENT.csv rows, as tuples of items so they hash)."""
+    from qsp.twin import fit_twin, forecast_twin, parse_patient_rows, twin_result
+
+    patient = parse_patient_rows([dict(r) for r in rows])
+    twin = fit_twin(patient)
+    fc = forecast_twin(twin, {name: name for name in regimens}, horizon_weeks=horizon_weeks)
+    return {"stage": fc.stage, "cdrsb_now": fc.cdrsb_now, "since": fc.years_since_amyloid_positive, "bands": fc.bands,
+            "events": fc.events, "fit": fc.fit, "summary": twin.summary(), "ess": twin.ess_, "fit_seconds": twin.fit_seconds_,
+            "result": twin_result(twin, fc)}

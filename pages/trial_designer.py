@@ -291,7 +291,12 @@ except QSPError as exc:
     show_problems(exc)
     st.stop()
 
-key = key_of(scenario_to_yaml(scenario))
+enrichment = ss.get("designer_enrichment")
+apply_enrichment = False
+if enrichment:
+    apply_enrichment = st.checkbox(f"Enrol only patients with {enrichment['rule']} (models from the Stratification page)",
+                                   value=True, key=P + "apply_enrichment")
+key = key_of([scenario_to_yaml(scenario), enrichment["rule"] if apply_enrichment else None])
 cached = ss[P + "results"].get(key)
 c1, c2, c3 = st.columns([1, 1, 2])
 run = c1.button("Run trial", type="primary", key=P + "run", disabled=cached is not None)
@@ -305,8 +310,14 @@ c3.download_button("Download scenario (YAML)", scenario_to_yaml(scenario), file_
 
 if run:
     bar = st.progress(0.0, text="Simulating patients...")
+    keep = None
+    if apply_enrichment:
+        from ml.cli import enrolment_filter
+
+        keep = enrolment_filter(enrichment["models"], enrichment["rule"])
     try:
-        result = run_trial(scenario, progress=lambda f: bar.progress(min(f, 1.0), text=f"Simulating patients... {100 * f:.0f}%"))
+        result = run_trial(scenario, enrolment_filter=keep,
+                           progress=lambda f: bar.progress(min(f, 1.0), text=f"Simulating patients... {100 * f:.0f}%"))
     except QSPError as exc:
         bar.empty()
         show_problems(exc)
@@ -344,6 +355,10 @@ for name in names:
     rows.append(row)
 st.dataframe(pd.DataFrame(rows).round(2), hide_index=True, key=P + "summary_table")
 st.caption(f"At week {scenario.assess_weeks[-1]:g}. Slowing % = 100 x (1 - change in arm / change in {first}).")
+if result.provenance.get("enrichment"):
+    e = result.provenance["enrichment"]
+    st.info(f"Enriched enrolment: {e['screened']} patients screened for {e['enrolled']} enrolled "
+            f"({e['screen_per_enrolled']:.1f} screened per enrolled patient). Run without enrichment to compare.")
 
 if not power.empty:
     st.subheader("Power and sample size")

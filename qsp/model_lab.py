@@ -1,0 +1,145 @@
+"""Model lab core: describe a checked SBML model as tables and Antimony, simulate it, local sensitivities.
+
+Only for texts :func:`qsp.sbml_check.check_sbml` found simulatable: libsbml and roadrunner run here,
+in the caller's process.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import libsbml
+import numpy as np
+import pandas as pd
+
+from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
+from qsp.model import Model
+
+MAX_POINTS = 10_001  # output time points of one lab simulation
+_antimony_lock = threading.Lock()  # antimony keeps global state
+
+
+def sbml_to_antimony(sbml: str) -> str:
+    """The model as Antimony text (antimony's own translation)."""
+    import antimony
+
+    with _antimony_lock:
+        antimony.clearPreviousLoads()
+        if antimony.loadSBMLString(sbml) < 0:
+            raise ModelRefused(f"Antimony could not read the SBML: {antimony.getLastError().strip()}")
+        return antimony.getAntimonyString(antimony.getMainModuleName())
+
+
+def _formula(math_ast) -> str:
+    return libsbml.formulaToL3String(math_ast) if math_ast is not None else ""
+
+
+def describe_model(sbml: str) -> dict[str, pd.DataFrame]:
+    """Tables of a model: compartments, species, parameters, reactions, rules, events, units.
+
+    >>> from qsp.model import antimony_to_sbml
+    >>> describe_model(antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5"))["reactions"]["rate law"].tolist()
+    ['k * A']
+    """
+    doc = libsbml.readSBMLFromString(sbml)
+    m = doc.getModel()
+    if m is None:
+        raise ModelRefused("SBML has no model element")
+    side = lambda refs: " + ".join(  # noqa: E731
+        (f"{r.getStoichiometry():g} " if r.isSetStoichiometry() and r.getStoichiometry() != 1 else "") + r.getSpecies()
+        for r in refs)
+    tables = {
+        "compartments": pd.DataFrame(
+            [{"id": c.getId(), "name": c.getName(), "size": c.getSize(), "constant": c.getConstant(), "units": c.getUnits()}
+             for c in m.getListOfCompartments()]),
+        "species": pd.DataFrame(
+            [{"id": s.getId(), "name": s.getName(), "compartment": s.getCompartment(),
+              "initial amount": s.getInitialAmount() if s.isSetInitialAmount() else None,
+              "initial concentration": s.getInitialConcentration() if s.isSetInitialConcentration() else None,
+              "boundary": s.getBoundaryCondition(), "constant": s.getConstant(), "units": s.getSubstanceUnits()}
+             for s in m.getListOfSpecies()]),
+        "parameters": pd.DataFrame(
+            [{"id": p.getId(), "name": p.getName(), "value": p.getValue() if p.isSetValue() else None,
+              "constant": p.getConstant(), "units": p.getUnits()} for p in m.getListOfParameters()]),
+        "reactions": pd.DataFrame(
+            [{"id": r.getId(), "name": r.getName(),
+              "equation": f"{side(r.getListOfReactants())} -> {side(r.getListOfProducts())}",
+              "rate law": _formula(r.getKineticLaw().getMath()) if r.isSetKineticLaw() else "(none: rate 0)",
+              "reversible": r.getReversible()} for r in m.getListOfReactions()]),
+        "rules": pd.DataFrame(
+            [{"variable": r.getVariable() if not r.isAlgebraic() else "",
+              "type": "assignment" if r.isAssignment() else "rate" if r.isRate() else "algebraic",
+              "math": _formula(r.getMath())} for r in m.getListOfRules()]
+            + [{"variable": a.getSymbol(), "type": "initial assignment", "math": _formula(a.getMath())}
+               for a in m.getListOfInitialAssignments()]),
+        "events": pd.DataFrame(
+            [{"id": e.getId(), "trigger": _formula(e.getTrigger().getMath()) if e.isSetTrigger() else "",
+              "delay": _formula(e.getDelay().getMath()) if e.isSetDelay() else "",
+              "assignments": "; ".join(f"{a.getVariable()} = {_formula(a.getMath())}" for a in e.getListOfEventAssignments())}
+             for e in m.getListOfEvents()]),
+        "units": pd.DataFrame(
+            [{"id": u.getId(), "definition": libsbml.UnitDefinition.printUnits(u, True)} for u in m.getListOfUnitDefinitions()]),
+    }
+    return tables
+
+
+def output_ids(model: Model) -> tuple[str, ...]:
+    """Ids a lab simulation can report: species (concentrations) and assignment-rule variables."""
+    return model.species_ids + tuple(r for r in model.rule_ids if r not in model.species_ids)
+
+
+def simulate_lab(model: Model, end: float, points: int = 201, outputs: tuple[str, ...] = (),
+                 parameters: dict[str, float] | None = None) -> pd.DataFrame:
+    """Simulate from time 0 to ``end`` (model time units) with parameter overrides; tidy wide DataFrame.
+
+    Columns: ``time`` then each output id (species as roadrunner reports them by id).
+    """
+    parameters = parameters or {}
+    allowed = output_ids(model)
+    problems = []
+    if not (isinstance(end, int | float) and math.isfinite(end) and end > 0):
+        problems.append(f"end: must be a finite number > 0 (got {end!r})")
+    if not (isinstance(points, int) and 2 <= points <= MAX_POINTS):
+        problems.append(f"points: must be an integer between 2 and {MAX_POINTS} (got {points!r})")
+    unknown = [o for o in outputs if o not in allowed]
+    if unknown:
+        problems.append(f"outputs: not species or rule variables of the model: {', '.join(unknown)}")
+    for pid, value in parameters.items():
+        if pid not in model.parameter_ids:
+            problems.append(f"parameters: {pid!r} is not a settable parameter of the model")
+        elif not (isinstance(value, int | float) and math.isfinite(value)):
+            problems.append(f"parameters: {pid} must be a finite number (got {value!r})")
+    if problems:
+        raise InvalidInput(problems)
+    outputs = tuple(outputs) or allowed[:10]
+    rr = model.runner(outputs)
+    try:
+        for pid in model.parameter_ids:  # the runner is shared by this thread: reset every parameter
+            rr[pid] = parameters.get(pid, model.defaults[pid])
+        rr.reset()
+        result = rr.simulate(0.0, float(end), int(points))
+    except RuntimeError as exc:
+        raise SimulationFailed(f"simulation failed: {str(exc).split(', at ')[0]}") from exc
+    return pd.DataFrame(np.asarray(result), columns=["time", *outputs])
+
+
+def local_sensitivity(model: Model, output: str, end: float, parameters: dict[str, float] | None = None,
+                      rel_step: float = 1e-3) -> pd.DataFrame:
+    """Scaled local sensitivities d ln(output(end)) / d ln(p) of one output to every nonzero parameter.
+
+    Central finite differences with relative step ``rel_step``; one row per parameter, sorted by |value|.
+    """
+    base = dict(model.defaults, **(parameters or {}))
+    rows = []
+    y0 = simulate_lab(model, end, 2, (output,), base)[output].iloc[-1]
+    for pid in model.parameter_ids:
+        p = base[pid]
+        if p == 0 or y0 == 0:
+            rows.append({"parameter": pid, "value": p, "scaled_sensitivity": float("nan")})
+            continue
+        up = simulate_lab(model, end, 2, (output,), {**base, pid: p * (1 + rel_step)})[output].iloc[-1]
+        down = simulate_lab(model, end, 2, (output,), {**base, pid: p * (1 - rel_step)})[output].iloc[-1]
+        rows.append({"parameter": pid, "value": p, "scaled_sensitivity": (up - down) / (2 * rel_step * y0)})
+    table = pd.DataFrame(rows, columns=["parameter", "value", "scaled_sensitivity"])
+    return table.reindex(table["scaled_sensitivity"].abs().sort_values(ascending=False).index).reset_index(drop=True)

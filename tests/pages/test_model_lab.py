@@ -1,0 +1,84 @@
+"""AppTest of the model lab: paste a model, read the report, simulate; numbers match the core."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from qsp import paths
+from qsp.model import Model, antimony_to_sbml
+from qsp.model_lab import simulate_lab
+from tests.qsp.test_sbml_check import DELAY
+
+PAGE = str(paths.ROOT / "pages" / "model_lab.py")
+DECAY = "model decay\n  A -> B; k*A\n  A = 10; B = 0; k = 0.5\nend\n"
+
+
+def _result(at):
+    return next(df.value for df in at.dataframe if "time" in df.value.columns)
+
+
+@pytest.fixture
+def at():
+    app = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_pasted_antimony_is_checked_and_simulated_like_the_core(at):
+    assert any("Research use only" in c.value for c in at.caption)
+    assert any("simulatable" in m.value for m in at.markdown)
+    at.text_area(key="lab_antimony").set_value(DECAY).run()
+    at.number_input(key="lab_end").set_value(4.0).run()
+    at.number_input(key="lab_points").set_value(9).run()
+    at.multiselect(key="lab_outputs").set_value(["A", "B"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = _result(at)
+    core = simulate_lab(Model(antimony_to_sbml(DECAY)), 4.0, 9, ("A", "B"))
+    assert list(shown.columns) == ["time", "A", "B"]
+    np.testing.assert_allclose(shown.to_numpy(), core.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(shown["A"], 10 * np.exp(-0.5 * shown["time"]), rtol=1e-5)
+
+
+def test_parameter_inputs_change_the_simulation(at):
+    at.number_input(key="lab_end").set_value(2.0).run()
+    at.multiselect(key="lab_outputs").set_value(["A"]).run()
+    at.multiselect(key="lab_params").set_value(["k"]).run()
+    at.number_input(key="lab_param_k").set_value(1.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = _result(at)
+    np.testing.assert_allclose(shown["A"], 10 * np.exp(-1.0 * shown["time"]), rtol=1e-5)
+
+
+def test_model_tables_and_local_sensitivity(at):
+    at.selectbox(key="lab_sens_output").set_value("A").run()
+    at.number_input(key="lab_sens_end").set_value(2.0).run()
+    at.button(key="lab_sens_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    reactions = next(df.value for df in at.dataframe if "rate law" in df.value.columns)
+    assert reactions["rate law"].tolist() == ["k * A"]
+    sens = next(df.value for df in at.dataframe if "scaled_sensitivity" in df.value.columns)
+    # A(t) = A0 exp(-k t): d ln A / d ln k = -k t = -1 at k = 0.5, t = 2
+    assert sens.set_index("parameter").loc["k", "scaled_sensitivity"] == pytest.approx(-1.0, rel=1e-4)
+
+
+def test_unsupported_model_is_explained_and_not_simulated(at):
+    at.radio(key="lab_source").set_value("Paste SBML").run()
+    at.text_area(key="lab_sbml_text").set_value(DELAY).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("delay()" in e.value and "What you can do" in e.value for e in at.error)
+    assert not any("time" in df.value.columns for df in at.dataframe)
+
+
+def test_bad_antimony_names_the_problem(at):
+    at.text_area(key="lab_antimony").set_value("model x\n  A -> ; k*\nend").run()
+    assert not at.exception
+    assert at.error and at.error[0].value.startswith("Antimony: Antimony error:")
+
+
+def test_hostile_text_is_refused(at):
+    at.radio(key="lab_source").set_value("Paste SBML").run()
+    at.text_area(key="lab_sbml_text").set_value("/etc/passwd").run()
+    assert not at.exception
+    assert any("refused" in m.value for m in at.markdown)
+    issues = next(df.value for df in at.dataframe if "severity" in df.value.columns)
+    assert "a path or URL is not accepted" in issues["message"].iloc[0]
