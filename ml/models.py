@@ -18,7 +18,8 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 from sklearn.model_selection import GroupShuffleSplit
 
 from ml.cohort import BASELINE_FEATURES, QSP_FEATURES
@@ -86,6 +87,18 @@ class TrainedModel:
     def importance(self) -> pd.Series:
         gain = self.model.booster_.feature_importance(importance_type="gain")
         return pd.Series(gain / gain.sum() if gain.sum() else gain, index=list(self.features)).sort_values(ascending=False)
+
+
+def validation_curves(y: np.ndarray, p: np.ndarray) -> dict:
+    """ROC, precision-recall and calibration (10 quantile bins) curves on the held-out set."""
+    if len(np.unique(y)) < 2:
+        return {}
+    fpr, tpr, _ = roc_curve(y, p)
+    precision, recall, _ = precision_recall_curve(y, p)
+    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    return {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+            "pr": {"recall": recall.tolist(), "precision": precision.tolist()},
+            "calibration": {"predicted": predicted.tolist(), "observed": observed.tolist()}}
 
 
 def subgroup_audit(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict:
@@ -159,6 +172,7 @@ def train_task(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedModel:
                            f"label-shuffle refit ({SHUFFLE_REPEATS} permutations): AUC should be near 0.5"],
         "shuffle_check_passed": bool(abs(auc_shuffled - 0.5) < 0.1) if not math.isnan(auc_shuffled) else False,
         "subgroups": subgroup_audit(test, y, p),
+        "curves": validation_curves(y, p),
         "importance": fitted.importance().to_dict(),
     }
     return fitted

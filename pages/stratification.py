@@ -60,6 +60,20 @@ st.caption("Leakage checks that ran: " + "; ".join(next(iter(models.values())).m
 
 task = st.selectbox("Model", list(TASKS), key=P + "task")
 model = models[task]
+curves = model.metrics.get("curves", {})
+if curves:
+    cols = st.columns(3)
+    roc = go.Figure([go.Scatter(x=curves["roc"]["fpr"], y=curves["roc"]["tpr"], name="model"),
+                     go.Scatter(x=[0, 1], y=[0, 1], name="chance", line={"dash": "dash"})])
+    roc.update_layout(title=f"ROC (AUC {model.metrics['auc']:.2f})", xaxis_title="False-positive rate", yaxis_title="True-positive rate", height=330)
+    pr = go.Figure(go.Scatter(x=curves["pr"]["recall"], y=curves["pr"]["precision"], name="model"))
+    pr.update_layout(title="Precision-recall", xaxis_title="Recall", yaxis_title="Precision", height=330)
+    cal = go.Figure([go.Scatter(x=curves["calibration"]["predicted"], y=curves["calibration"]["observed"], mode="lines+markers", name="model"),
+                     go.Scatter(x=[0, 1], y=[0, 1], name="perfect", line={"dash": "dash"})])
+    cal.update_layout(title="Calibration", xaxis_title="Predicted probability", yaxis_title="Observed rate", height=330)
+    cols[0].plotly_chart(roc, key=P + "roc")
+    cols[1].plotly_chart(pr, key=P + "pr")
+    cols[2].plotly_chart(cal, key=P + "cal")
 st.subheader("Bias audit")
 audit = model.metrics["subgroups"]
 table = [{"group": g, "level": lvl, **vals} for g, levels in audit["groups"].items() for lvl, vals in levels.items()]

@@ -13,3 +13,4 @@ DATA_DIR = ROOT / "data"  # shipped data
 REGIMEN_LIBRARY = DATA_DIR / "regimens.yaml"  # named regimens from the trials
 CALIBRATION_TARGETS = DATA_DIR / "calibration_targets.csv"  # published trial results
 SCENARIOS_DIR = DATA_DIR / "scenarios"  # scenario files of the calibration trials
+TWIN_EXAMPLES_DIR = DATA_DIR / "twin_examples"  # synthetic example patients (PATIENT.csv) for the digital twin

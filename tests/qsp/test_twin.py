@@ -96,7 +96,7 @@ def test_form_input_and_bad_form_fields():
 
 
 def test_shipped_examples_are_valid():
-    files = sorted((paths.DATA_DIR / "twin_examples").glob("*.csv"))
+    files = sorted(paths.TWIN_EXAMPLES_DIR.glob("*.csv"))
     assert len(files) >= 2
     for path in files:
         assert read_patient_csv(path).n_observations() >= 6

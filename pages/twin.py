@@ -1,0 +1,109 @@
+"""Digital twin: a patient's own model from their visits, forecasts untreated and under regimens."""
+
+import json
+import math
+
+import pandas as pd
+import streamlit as st
+
+from pages._common import cached_library, cached_twin, notice, show_problems
+from qsp import constants as C
+from qsp import paths
+from qsp.errors import QSPError
+from qsp.plots import STAGE_LABELS, arm_colours
+from qsp.twin import CSV_COLUMNS, FIT_OBSERVABLES, UNTREATED, WEEK, read_patient_csv
+from qsp.twin_plots import twin_figure
+
+st.title("Digital twin")
+notice()
+st.markdown("Enter a patient's visits; the twin is the model with this patient's own rates and place on the continuum, "
+            "estimated from the visits with the population as prior (MAP + Laplace, refined by importance sampling). "
+            "Bands are predictive: where a future measurement would fall, measurement error included. "
+            "Nothing about the patient is stored; the result downloads only when you ask.")
+
+EXAMPLES = {p.stem: p for p in sorted(paths.TWIN_EXAMPLES_DIR.glob("*.csv"))}
+library = cached_library()
+
+source = st.radio("Patient", ["Example (synthetic)", "Upload PATIENT.csv"], horizontal=True, key="twin_source")
+try:
+    if source == "Upload PATIENT.csv":
+        upload = st.file_uploader("PATIENT.csv (" + ", ".join(CSV_COLUMNS) + ")", type=["csv"], key="twin_upload")
+        if upload is None:
+            st.info("Upload a PATIENT.csv, or choose an example.")
+            st.stop()
+        patient = read_patient_csv(upload)
+    else:
+        name = st.selectbox("Example patient (synthetic)", list(EXAMPLES), key="twin_example")
+        patient = read_patient_csv(EXAMPLES[name])
+except QSPError as exc:
+    show_problems(exc)
+    st.stop()
+
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric("Patient", patient.patient_id)
+c2.metric("Age", f"{patient.age:g}")
+c3.metric("Sex", patient.sex)
+c4.metric("Weight (kg)", f"{patient.weight_kg:g}")
+c5.metric("APOE4 copies", patient.apoe4_copies)
+
+st.subheader("Visits")
+st.caption("Edit a value or add a row (a new visit) and the twin is refitted. Weeks count from the baseline visit (week 0).")
+visits = st.data_editor(patient.visits, num_rows="dynamic", hide_index=True, key="twin_visits",
+                        column_config={WEEK: st.column_config.NumberColumn("week", min_value=0, step=1)})
+c1, c2 = st.columns([3, 1])
+regimens = c1.multiselect("Regimens to compare (start at the last visit)", list(library), default=["lecanemab_q2w", "donanemab_standard"],
+                          format_func=lambda n: library[n]["label"], key="twin_regimens")
+horizon = c2.slider("Horizon (weeks after the last visit)", 26, 260, 104, 26, key="twin_horizon")
+
+rows = []
+for i, visit in enumerate(visits.to_dict("records")):
+    row = {C.PATIENT_ID: patient.patient_id, **(patient.covariates() if i == 0 else {})}
+    row.update({k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in visit.items()})
+    rows.append(tuple(sorted(row.items())))
+try:
+    with st.spinner("Fitting the twin and forecasting..."):
+        twin = cached_twin(tuple(rows), tuple(regimens), float(horizon))
+except QSPError as exc:
+    show_problems(exc)
+    st.stop()
+
+since = twin["since"]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Stage at the last visit", STAGE_LABELS[twin["stage"]])
+c2.metric("Twin's CDR-SB now", f"{twin['cdrsb_now']:.1f}")
+c3.metric("Years since amyloid positivity", f"{since['median']:+.1f}", help=f"80% interval {since['p10']:+.1f} to {since['p90']:+.1f}; negative: in the future")
+cdrsb_end = twin["bands"].query("regimen == @UNTREATED and observable == @C.CDRSB").sort_values("week").iloc[-1]
+width = float(cdrsb_end["p90"] - cdrsb_end["p10"])
+previous = st.session_state.get("twin_previous_width")
+c4.metric("80% band of CDR-SB at the horizon (untreated)", f"{width:.2f}",
+          delta=None if previous is None or previous[0] != patient.patient_id else f"{width - previous[1]:+.2f} vs previous fit",
+          delta_color="inverse")
+st.session_state["twin_previous_width"] = (patient.patient_id, width)
+st.caption(f"Fit in {twin['fit_seconds']:.1f} s; effective sample size of the posterior draws {twin['ess']:.0f}.")
+
+names = [UNTREATED, *regimens]
+colours = arm_colours(names)
+observable = st.selectbox("Show", [*FIT_OBSERVABLES, C.ARIA_E_RISK], format_func=lambda o: C.LABELS[o], key="twin_observable")
+st.plotly_chart(twin_figure(twin["fit"], twin["bands"], observable, colours), key="twin_chart")
+
+st.subheader("Time to events (years from the last visit)")
+events = twin["events"].copy()
+fmt = lambda v: f"> {horizon / 52.18:.1f} y" if math.isinf(v) else f"{v:.1f} y"  # noqa: E731
+events["event"] = events["event"].map(lambda e: f"next stage: {STAGE_LABELS[e.split(':')[1]]}" if e.startswith("stage:") else
+                                      {"iadrs_drop_9": "iADRS drop of 9", "cdrsb_rise_1": "CDR-SB rise of 1"}[e])
+for col in ("median_years", "p10_years", "p90_years"):
+    events[col] = events[col].map(fmt)
+st.dataframe(events.rename(columns={"median_years": "median", "p10_years": "10th percentile", "p90_years": "90th percentile"}),
+             hide_index=True, key="twin_events")
+
+if regimens:
+    aria = twin["bands"].query("observable == @C.ARIA_E_RISK").sort_values("week").groupby("regimen").tail(1)
+    st.subheader("ARIA-E risk by the horizon")
+    st.dataframe(pd.DataFrame({"regimen": aria["regimen"], "median %": (100 * aria["median"]).round(1),
+                               "10th-90th percentile %": [f"{100 * a:.1f}-{100 * b:.1f}" for a, b in zip(aria["p10"], aria["p90"])]}),
+                 hide_index=True, key="twin_aria")
+
+with st.expander("Estimated parameters"):
+    st.dataframe(twin["summary"].round(3), hide_index=True, key="twin_summary")
+st.download_button("Download RESULT.json", json.dumps(twin["result"], indent=1), file_name=f"twin_{patient.patient_id}.json",
+                   mime="application/json", key="twin_download")
