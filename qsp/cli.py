@@ -1,7 +1,7 @@
 """Command-line interface: ``python -m qsp COMMAND``.
 
 Commands: trial, simulate, population, regimens, validate-targets, calibrate,
-compile-model. Bad input exits with code 2 and one line per problem.
+rerun, compile-model, check-sbml, simulate-sbml (model lab), twin (digital twin). Bad input exits with code 2 and one line per problem.
 """
 
 from __future__ import annotations
@@ -254,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile-model", help="regenerate the SBML and the README parameter table from the sources")
     p.set_defaults(func=cmd_compile_model)
+
+    from qsp.cli_modellab import add_commands
+    from qsp.cli_twin import add_commands as add_twin_commands
+
+    add_commands(sub)
+    add_twin_commands(sub)
     return parser
 
 
