@@ -9,6 +9,23 @@ import streamlit as st
 
 from qsp.errors import QSPError
 
+
+def _leave_legacy_multipage_mode() -> None:
+    """Run under app.py's navigation even when a page URL is a fresh server's first request.
+
+    Streamlit then runs the page file directly in its legacy ``pages/`` mode (file names in the
+    sidebar, no layout from app.py) until someone opens ``/``. Switching the flag and rerunning
+    hands the request to app.py's ``st.navigation``, which resolves the same URL.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_multipage_mode()
+
 RESEARCH_NOTICE = (
     "Research use only. This is a research tool, not a medical device: it must not be used to "
     "diagnose, treat or make decisions about any patient."

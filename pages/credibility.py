@@ -44,7 +44,7 @@ c1.metric("Targets within tolerance", f"{n_pass} of {len(table)}")
 c2.metric("Model (SBML sha256)", snapshot["sbml_sha256"][:12])
 
 shown = table[["trial", "arm", "population", "measure", "apoe4_copies", "week", "value", "model", "difference", "tolerance", "pass", "source"]]
-shown = shown.rename(columns={"value": "published", "apoe4_copies": "APOE4"})
+shown = shown.rename(columns={"value": "published", "apoe4_copies": "APOE4"}).fillna({"APOE4": "all"})
 st.dataframe(shown.round(2), hide_index=True, key="credibility_table")
 st.plotly_chart(targets_figure(table), key="credibility_targets")
 

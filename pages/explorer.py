@@ -52,8 +52,11 @@ c2.metric("CDR-SB (model)", f"{proj['severity']:.1f}")
 tau_group = next(name for name, (lo, hi) in C.TAU_GROUPS.items() if lo <= tau < hi)
 c3.metric("Tau group", tau_group.replace("_", "/"))
 
-names = [UNTREATED, *regimens]
+labels = {UNTREATED: "Untreated", **{name: library[name]["label"] for name in regimens}}
+names = list(labels.values())
 colours = arm_colours(names)
+proj = {**proj, "trajectories": proj["trajectories"].assign(regimen=lambda d: d["regimen"].map(labels))}
+proj["next_stage"] = {labels[k]: v for k, v in proj["next_stage"].items()}
 rows = []
 for name in names:
     nxt = proj["next_stage"].get(name)

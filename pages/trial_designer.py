@@ -303,7 +303,8 @@ run = c1.button("Run trial", type="primary", key=P + "run", disabled=cached is n
 if c2.button("Save scenario", key=P + "save"):
     try:
         _store().save(scenario)
-        st.toast(f"Saved {scenario.name!r}")
+        ss[P + "message"] = ("success", f"Saved scenario {scenario.name!r} in the database.")
+        st.rerun()  # redraw the saved-scenarios list with it
     except QSPError as exc:
         show_problems(exc)
 c3.download_button("Download scenario (YAML)", scenario_to_yaml(scenario), file_name=f"{scenario.name}.yaml", key=P + "download_yaml")
@@ -329,6 +330,7 @@ if run:
         "settings": settings.model_dump(),
     }
     bar.empty()
+    st.rerun()  # redraw with the results (and the run button disabled for this scenario)
 if cached is None:
     st.info("Set the design and press **Run trial**. Results are kept per scenario for this session.")
     st.stop()

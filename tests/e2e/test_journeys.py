@@ -2,7 +2,8 @@
 
 Each journey checks that no exception box appears, that the expected Plotly charts are drawn, and saves a
 screenshot per step in tests/e2e/screenshots/ (names start with the journey: ``explorer_``, ``designer_``,
-``scenario_``, ``credibility_``).
+``scenario_``, ``credibility_``, ``direct_url_``). Pages are reached as a user does, from the app's root through
+the sidebar; ``test_page_url_on_a_fresh_server`` checks a page URL opened first on a newly started server.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def test_explore_a_patient(page, app_url):
     table = dataframe_with_column(page, "next stage")
     table.wait_for(state="visible")
     regimens = column_cells(table, "regimen")
-    assert len(regimens) == 3 and "untreated" in regimens, regimens
+    assert len(regimens) == 3 and "Untreated" in regimens, regimens
     assert wait_for_charts(page, 1) >= 1
     screenshot(page, "explorer_03_projected")
 

@@ -24,9 +24,9 @@ def test_stage_and_next_stage_match_the_core():
         {"lecanemab_q2w": "lecanemab_q2w"}, years=3.0, n_draws=10,
     )
     table = table_with_column(at.dataframe, "next stage")
-    assert list(table["regimen"]) == ["untreated", "lecanemab_q2w"]
+    assert list(table["regimen"]) == ["Untreated", "Lecanemab 10 mg/kg IV every 2 weeks"]  # labels, not ids
     expected = core.next_stage["untreated"]["median_years"]
-    shown = table.loc[table["regimen"] == "untreated", "median time"].iloc[0]
+    shown = table.loc[table["regimen"] == "Untreated", "median time"].iloc[0]
     assert shown == (f"{expected:.1f} y" if expected != float("inf") else "> 3 y")
 
 

@@ -103,7 +103,7 @@ def test_failed_patients_are_counted_not_dropped():
 
     pop = sample_population(8, BASE["population"], seed=5)
     scenario = {**BASE, "n_per_arm": 4, "arms": BASE["arms"][:2]}
-    res = run_trial(scenario, parameter_overrides={"amy_plateau_cl": -1.0}, population=pop)
+    res = run_trial(scenario, parameter_overrides={"amy_plateau_cl": -0.01, "amy_growth_per_yr": 100.0}, population=pop)
     out = res.to_json()
     assert out["arms"]["donanemab"]["n"] == 4
     assert out["arms"]["donanemab"]["n_failed"] == 4
