@@ -206,9 +206,9 @@ def test_save_and_reload_scenario(page, app_url, database_url):
 
     click_button(page, "designer_save")
     assert_no_exception(page)
-    page.locator('[data-testid="stToast"]').filter(has_text=name).wait_for(state="visible", timeout=10_000)
+    page.locator('[data-testid="stAlert"]').filter(has_text=f"Saved scenario '{name}'").wait_for(state="visible", timeout=10_000)
     assert name in ScenarioStore(database_url).names(), "the scenario did not reach the test database"
-    screenshot(page, "scenario_02_saved", full_page=False)  # the toast sits in the viewport's corner
+    screenshot(page, "scenario_02_saved")
 
     set_number(page, "designer_n_per_arm", changed_n)
     assert input_value(page, "designer_n_per_arm") == str(changed_n)
