@@ -11,8 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 from qsp import constants as C
 from qsp.errors import InvalidInput, QSPError
 
@@ -35,22 +33,11 @@ def _writable(path: str) -> Path:
 
 
 def _regimen_arg(value: str | None):
-    from qsp.regimen import parse_regimen, regimen_library
+    from qsp.regimen import regimen_from_argument
 
     if value is None or value in ("none", "placebo", "untreated"):
         return None
-    if value in regimen_library():
-        return parse_regimen(value)
-    path = Path(value)
-    if path.suffix.lower() in (".yaml", ".yml", ".json"):
-        if not path.is_file():
-            raise InvalidInput(f"--regimen: file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"--regimen: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
-        return parse_regimen(data, field="regimen")
-    return parse_regimen(value, field="--regimen")
+    return regimen_from_argument(value)[1]
 
 
 def cmd_trial(args) -> int:

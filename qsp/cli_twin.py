@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from qsp.errors import InvalidInput
 
 EXIT_OK = 0
@@ -19,20 +17,9 @@ EXIT_OK = 0
 
 def _regimen_named(value: str):
     """(name, Regimen) for a library name or a REGIMEN.yaml/.json file (named by its stem)."""
-    from qsp.regimen import parse_regimen, regimen_library
+    from qsp.regimen import regimen_from_argument
 
-    if value in regimen_library():
-        return value, parse_regimen(value)
-    path = Path(value)
-    if path.suffix.lower() in (".yaml", ".yml", ".json"):
-        if not path.is_file():
-            raise InvalidInput(f"--regimen: file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"--regimen: {path.name}: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
-        return path.stem, parse_regimen(data, field=f"--regimen {path.name}")
-    return value, parse_regimen(value, field="--regimen")
+    return regimen_from_argument(value)
 
 
 def cmd_twin(args) -> int:

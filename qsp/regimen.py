@@ -220,3 +220,21 @@ def parse_regimen(value, field: str = "regimen") -> Regimen:
             raise InvalidInput(f"{field}: unknown regimen name {value!r}; known: {', '.join(sorted(library))}")
         return library[value]
     return validate(Regimen, value, prefix=field)
+
+
+def regimen_from_argument(value: str, option: str = "--regimen") -> tuple[str, Regimen]:
+    """(name, Regimen) for a command-line value: a library name or a REGIMEN.yaml/.json file (named by its stem)."""
+    from pathlib import Path
+
+    if value in regimen_library():
+        return value, parse_regimen(value)
+    path = Path(value)
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        if not path.is_file():
+            raise InvalidInput(f"{option}: file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{option}: {path.name}: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        return path.stem, parse_regimen(data, field=f"{option} {path.name}")
+    return value, parse_regimen(value, field=option)
