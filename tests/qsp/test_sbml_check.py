@@ -3,8 +3,10 @@
 import argparse
 import csv
 import json
+import os
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,17 @@ from qsp.errors import InvalidInput, QSPError
 from qsp.sbml_check import INVALID, REFUSED, SIMULATABLE, UNSUPPORTED, LabLimits, check_sbml
 from qsp.sbml_suite import compare_results, parse_settings, read_results, simulate_suite_case
 
-CORPUS = paths.ROOT.parent / "shared" / "sbml-corpus"
+
+def _corpus() -> Path:
+    """The shared SBML corpus: $SBML_CORPUS, else ../shared/sbml-corpus beside the checkout, else /work/shared."""
+    candidates = [os.environ.get("SBML_CORPUS"), paths.ROOT.parent / "shared" / "sbml-corpus", "/work/shared/sbml-corpus"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return paths.ROOT.parent / "shared" / "sbml-corpus"
+
+
+CORPUS = _corpus()
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"SBML corpus not found at {CORPUS}")
 EXPECTED = list(csv.DictReader((CORPUS / "EXPECTED.tsv").open(), delimiter="\t")) if CORPUS.is_dir() else []
 
