@@ -54,7 +54,10 @@ def cmd_trial(args) -> int:
         if not args.quiet:
             print(f"\r{100 * frac:5.1f}% of patients simulated", end="", file=sys.stderr, flush=True)
 
-    result = run_trial(scenario, progress=progress)
+    from qsp.executor import settings_from
+
+    executor = settings_from(args.backend, args.scheduler, **({"n_workers": args.workers} if args.workers else {}))
+    result = run_trial(scenario, progress=progress, executor=executor)
     if not args.quiet:
         print(file=sys.stderr)
     out.write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
@@ -195,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="RESULT.json to write")
     p.add_argument("--n-per-arm", type=int, help="override the scenario's n_per_arm")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--backend", choices=["serial", "dask"], default="serial", help="where patients are simulated (default serial)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
     p.set_defaults(func=cmd_trial)
 
     p = sub.add_parser("simulate", help="simulate one patient")

@@ -9,6 +9,7 @@ aggregates endpoints. Patients whose simulation fails are counted per arm.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -22,11 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
+from qsp.executor import ExecutorSettings, map_chunks
 from qsp.model import Model, load_builtin_model
 from qsp.population import Criteria, sample_population
 from qsp.provenance import provenance_record
 from qsp.regimen import Regimen, parse_regimen
 from qsp.simulate import Engine
+from qsp.solver import SolverOptions
 from qsp.validation import validate
 
 MAX_PATIENTS_PER_ARM = 100_000  # a trial larger than this belongs on a cluster
@@ -180,14 +183,18 @@ def run_trial(
     progress: Callable[[float], None] | None = None,
     enrolment_filter: Callable[[pd.DataFrame], np.ndarray] | None = None,
     population: pd.DataFrame | None = None,
+    executor: ExecutorSettings | None = None,
 ) -> TrialResult:
     """Run a virtual trial.
 
     ``parameter_overrides`` replaces population parameter values (for uncertainty
     propagation); ``enrolment_filter`` maps a candidate table to a boolean mask of
     patients to enrol (ML enrichment plugs in here); ``population`` supplies the
-    patients (n_arms x n_per_arm rows; n_per_arm when ``paired_arms``) instead of sampling them.
+    patients (n_arms x n_per_arm rows; n_per_arm when ``paired_arms``) instead of sampling them;
+    ``executor`` says where the patients are simulated (serial by default, or Dask), in chunks,
+    with identical numbers either way.
     """
+    executor = executor or ExecutorSettings()
     if isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
     model = model or load_builtin_model()
@@ -201,53 +208,25 @@ def run_trial(
             raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
         pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
     weeks = np.array([0.0, *scenario.assess_weeks])
-    days = weeks * C.DAYS_PER_WEEK
-    col = {name: C.OBSERVABLES.index(name) for name in C.OBSERVABLES}
-    noisy = [name for name in C.MEASUREMENT_SD if scenario.measurement_noise]
 
-    record_frames = []
-    patient_rows = []
-    done = 0
-    for a, arm in enumerate(scenario.arms):
+    jobs = []
+    for a in range(len(scenario.arms)):
         block = 0 if scenario.paired_arms else a
         arm_pool = pool.iloc[block * scenario.n_per_arm : (block + 1) * scenario.n_per_arm]
-        stop_weeks = arm.regimen.stop_rule.at_weeks if arm.regimen and arm.regimen.stop_rule else ()
-        values = np.full((len(arm_pool), len(weeks), len(C.OBSERVABLES)), np.nan)
-        measured = np.full((len(arm_pool), len(weeks), len(CHANGE_ENDPOINTS)), np.nan)
-        observed = np.zeros((len(arm_pool), len(weeks)), dtype=bool)
-        for i, patient in enumerate(arm_pool.to_dict("records")):
-            rng = np.random.default_rng([scenario.seed, NOISE_STREAM, a, i])
-            noise = {
-                name: rng.normal(0.0, C.MEASUREMENT_SD[name], len(weeks)) if name in noisy else np.zeros(len(weeks))
-                for name in CHANGE_ENDPOINTS
-            }
-            stop_noise = (
-                rng.normal(0.0, C.MEASUREMENT_SD[C.AMYLOID_CL], len(stop_weeks))
-                if scenario.measurement_noise
-                else np.zeros(len(stop_weeks))
-            )
-            dropout = _dropout_weeks(rng, scenario.dropout_pct_per_year)
-            state = baseline_state(patient)
-            run = engine.run(patient, arm.regimen, days, state=state, stop_noise_cl=stop_noise)
-            ok = run.values is not None
-            if ok:
-                values[i] = run.values
-                for j, name in enumerate(CHANGE_ENDPOINTS):
-                    measured[i, :, j] = run.values[:, col[name]] + noise[name]
-                observed[i] = weeks <= dropout
-            patient_rows.append(
-                {
-                    "arm": arm.name,
-                    **patient,
-                    "failed": not ok,
-                    "error": run.error,
-                    "stopped_week": (run.stopped_day / C.DAYS_PER_WEEK) if run.stopped_day is not None else None,
-                    "dropout_week": dropout if math.isfinite(dropout) else None,
-                }
-            )
-            done += 1
-            if progress is not None and (done % 25 == 0 or done == n_arms * scenario.n_per_arm):
-                progress(done / (n_arms * scenario.n_per_arm))
+        for start in range(0, len(arm_pool), executor.chunk_size):
+            chunk = arm_pool.iloc[start : start + executor.chunk_size].to_dict("records")
+            jobs.append(_ChunkJob(model.sbml, model.name, model.solver.model_dump(), dict(parameter_overrides or {}),
+                                  scenario_to_dict(scenario), a, start, chunk))
+    results = map_chunks(simulate_chunk, jobs, executor, progress=progress)
+    record_frames, patient_rows = [], []
+    for a, arm in enumerate(scenario.arms):
+        parts = [r for job, r in zip(jobs, results) if job.arm_index == a]
+        rows = [row for r in parts for row in r["patients"]]
+        arm_pool = pd.DataFrame([{k: v for k, v in row.items() if k not in _RUN_FIELDS} for row in rows])
+        values = np.concatenate([r["values"] for r in parts])
+        measured = np.concatenate([r["measured"] for r in parts])
+        observed = np.concatenate([r["observed"] for r in parts])
+        patient_rows.extend(rows)
         record_frames.append(_records(arm.name, arm_pool, weeks, values, measured, observed))
     records = pd.concat(record_frames, ignore_index=True)
     patients = pd.DataFrame(patient_rows)
@@ -262,6 +241,72 @@ def run_trial(
         enrichment=screening if enrolment_filter is not None else None,
     )
     return TrialResult(scenario, summary, patients, records, provenance, screening)
+
+
+_RUN_FIELDS = ("arm", "failed", "error", "stopped_week", "dropout_week")  # added to patient rows by the run
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """A chunk of one arm's patients, self-contained so that a Dask worker can run it."""
+
+    sbml: str
+    model_name: str
+    solver: dict
+    overrides: dict
+    scenario: dict
+    arm_index: int
+    start: int  # index of the chunk's first patient in its arm (random streams are per patient)
+    patients: list
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_model(sbml: str, name: str, solver_json: str) -> Model:
+    """The model, built once per worker process (RoadRunner instances stay per thread)."""
+    return Model(sbml, name=name, solver=SolverOptions.model_validate_json(solver_json))
+
+
+def simulate_chunk(job: _ChunkJob) -> dict:
+    """Simulate one chunk: arrays of observables, measured values and observed flags, plus patient rows."""
+    scenario = parse_scenario(job.scenario)
+    arm = scenario.arms[job.arm_index]
+    model = _worker_model(job.sbml, job.model_name, json.dumps(job.solver, sort_keys=True))
+    engine = Engine(model, job.overrides or None)
+    weeks = np.array([0.0, *scenario.assess_weeks])
+    days = weeks * C.DAYS_PER_WEEK
+    col = {name: C.OBSERVABLES.index(name) for name in C.OBSERVABLES}
+    stop_weeks = arm.regimen.stop_rule.at_weeks if arm.regimen and arm.regimen.stop_rule else ()
+    n = len(job.patients)
+    values = np.full((n, len(weeks), len(C.OBSERVABLES)), np.nan)
+    measured = np.full((n, len(weeks), len(CHANGE_ENDPOINTS)), np.nan)
+    observed = np.zeros((n, len(weeks)), dtype=bool)
+    rows = []
+    for k, patient in enumerate(job.patients):
+        rng = np.random.default_rng([scenario.seed, NOISE_STREAM, job.arm_index, job.start + k])
+        noise = {
+            name: rng.normal(0.0, C.MEASUREMENT_SD[name], len(weeks)) if scenario.measurement_noise else np.zeros(len(weeks))
+            for name in CHANGE_ENDPOINTS
+        }
+        stop_noise = (
+            rng.normal(0.0, C.MEASUREMENT_SD[C.AMYLOID_CL], len(stop_weeks)) if scenario.measurement_noise else np.zeros(len(stop_weeks))
+        )
+        dropout = _dropout_weeks(rng, scenario.dropout_pct_per_year)
+        run = engine.run(patient, arm.regimen, days, state=baseline_state(patient), stop_noise_cl=stop_noise)
+        ok = run.values is not None
+        if ok:
+            values[k] = run.values
+            for j, name in enumerate(CHANGE_ENDPOINTS):
+                measured[k, :, j] = run.values[:, col[name]] + noise[name]
+            observed[k] = weeks <= dropout
+        rows.append({
+            "arm": arm.name,
+            **patient,
+            "failed": not ok,
+            "error": run.error,
+            "stopped_week": (run.stopped_day / C.DAYS_PER_WEEK) if run.stopped_day is not None else None,
+            "dropout_week": dropout if math.isfinite(dropout) else None,
+        })
+    return {"values": values, "measured": measured, "observed": observed, "patients": rows}
 
 
 def baseline_state(patient) -> tuple[float, float, float, float]:
