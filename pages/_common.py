@@ -17,9 +17,11 @@ def _leave_legacy_multipage_mode() -> None:
     sidebar, no layout from app.py) until someone opens ``/``. Switching the flag and rerunning
     hands the request to app.py's ``st.navigation``, which resolves the same URL.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
+    try:  # an internal of Streamlit 1.67; without it the legacy mode only costs the layout
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
         st.rerun()
 
