@@ -14,23 +14,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qsp.errors import InvalidInput, QSPError
+from qsp.cli import fail, run_command
+from qsp.errors import InvalidInput
 
-EXIT_OK, EXIT_INPUT = 0, 2
+EXIT_OK = 0
 RULE = re.compile(r"^\s*(progression|responder|aria)\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*$")
-
-
-def _fail(problems) -> int:
-    for line in problems if isinstance(problems, list) else [problems]:
-        print(f"error: {line}", file=sys.stderr)
-    return EXIT_INPUT
 
 
 def parse_rule(text: str) -> tuple[str, str, float]:
     """``progression>0.5`` -> (task, operator, threshold); InvalidInput otherwise."""
     match = RULE.match(text or "")
     if not match:
-        raise InvalidInput(f"--enrich: expected TASK OP P, e.g. 'progression>0.5', 'responder>0.5' or 'aria<0.2' (got {text!r})")
+        raise InvalidInput(f"--enrich: expected TASK OP P, e.g. 'progression>0.5' or 'responder>0.5' (got {text!r})")
     task, op, value = match.group(1), match.group(2), float(match.group(3))
     if not 0 <= value <= 1:
         raise InvalidInput(f"--enrich: the threshold is a probability in [0, 1] (got {value})")
@@ -57,20 +52,27 @@ def cmd_train(args) -> int:
     from ml.models import TASKS, cohort_hash, composition_audit, save_models, train_task
     from ml.uncertainty import ensemble, predict_with_uncertainty, variance_report
 
+    problems = []
     if args.n < 50:
-        return _fail(f"--n: at least 50 patients (got {args.n})")
+        problems.append(f"--n: at least 50 patients (got {args.n})")
+    if not 0 <= args.uncertainty_draws <= 50:
+        problems.append(f"--uncertainty-draws: 0 to 50 (got {args.uncertainty_draws})")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        return _fail(f"--out: exists and is not a directory: {out}")
+        problems.append(f"--out: exists and is not a directory: {out}")
+    elif not out.parent.is_dir():
+        problems.append(f"--out: parent directory does not exist: {out.parent}")
+    if problems:
+        return fail(problems)
     settings = CohortSettings(n=args.n, seed=args.seed)
     if args.cohort:
         path = Path(args.cohort)
         if not path.is_file():
-            return _fail(f"--cohort: file not found: {path}")
+            return fail(f"--cohort: file not found: {path}")
         cohort = pd.read_csv(path)
         missing = [c for task in TASKS.values() for c in (task[0], *task[1]) if c not in cohort.columns]
         if missing:
-            return _fail([f"--cohort: column {c!r} missing (a cohort written by this tool has it)" for c in sorted(set(missing))])
+            return fail([f"--cohort: column {c!r} missing (a cohort written by this tool has it)" for c in sorted(set(missing))])
         provenance = {"cohort": str(path)}
     else:
         cohort = simulate_cohort(settings)
@@ -107,7 +109,7 @@ def cmd_predict(args) -> int:
     models, _ = load_models(args.models)
     path = Path(args.patients)
     if not path.is_file():
-        return _fail(f"--patients: file not found: {path}")
+        return fail(f"--patients: file not found: {path}")
     visits, report = read_patients(path.read_bytes())
     base = baseline_rows(visits)
     out = base[["patient_id"]].copy()
@@ -118,7 +120,10 @@ def cmd_predict(args) -> int:
             report.append(f"{task}: not scored, needs {missing}")
             continue
         out[f"{task}_probability"] = model.predict(base)
-    Path(args.out).write_text(out.to_csv(index=False), encoding="utf-8")
+    target = Path(args.out)
+    if not target.parent.is_dir():
+        return fail(f"--out: directory does not exist: {target.parent}")
+    target.write_text(out.to_csv(index=False), encoding="utf-8")
     for line in report:
         print(f"note: {line}", file=sys.stderr)
     print(f"wrote {args.out} ({len(out)} patients)")
@@ -135,7 +140,10 @@ def cmd_trial(args) -> int:
     result = run_trial(scenario, enrolment_filter=keep)
     out = result.to_json()
     out["enrichment"] = {**result.screening, "rule": args.enrich, "models_sha256": meta["provenance"].get("data_sha256")}
-    Path(args.out).write_text(json.dumps(out, indent=1), encoding="utf-8")
+    target = Path(args.out)
+    if not target.parent.is_dir():
+        return fail(f"--out: directory does not exist: {target.parent}")
+    target.write_text(json.dumps(out, indent=1), encoding="utf-8")
     print(f"wrote {args.out}: screened {result.screening['screened']} for {result.screening['enrolled']} enrolled")
     return EXIT_OK
 
@@ -165,10 +173,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except InvalidInput as exc:
-        return _fail(exc.problems)
-    except QSPError as exc:
-        return _fail(str(exc))
+    return run_command(build_parser().parse_args(argv))

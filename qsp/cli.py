@@ -17,10 +17,24 @@ from qsp.errors import InvalidInput, QSPError
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
 
-def _fail(problems) -> int:
+def fail(problems) -> int:
+    """Print one ``error:`` line per problem on stderr; the exit code for bad input."""
     for line in problems if isinstance(problems, list) else [problems]:
         print(f"error: {line}", file=sys.stderr)
     return EXIT_INPUT
+
+
+def run_command(args) -> int:
+    """Run a parsed command; bad input becomes exit code 2 with one line per problem, never a traceback."""
+    try:
+        return args.func(args)
+    except InvalidInput as exc:
+        return fail(exc.problems)
+    except QSPError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _writable(path: str) -> Path:
@@ -88,10 +102,10 @@ def cmd_simulate(args) -> int:
         problems.append(f"--cdrsb: must be between 0 and 18 (got {args.cdrsb})")
     if not 0 < args.weeks <= 52 * 40:
         problems.append(f"--weeks: must be > 0 and at most 2080 (got {args.weeks})")
-    if not 0 < args.step_weeks <= args.weeks:
+    if 0 < args.weeks <= 52 * 40 and not 0 < args.step_weeks <= args.weeks:
         problems.append(f"--step-weeks: must be > 0 and at most --weeks (got {args.step_weeks})")
     if problems:
-        return _fail(problems)
+        return fail(problems)
     regimen = _regimen_arg(args.regimen)
     out = _writable(args.out) if args.out else None
     patient = {C.AGE: args.age, C.SEX: args.sex, C.WEIGHT_KG: args.weight, C.APOE4: args.apoe4}
@@ -120,7 +134,7 @@ def cmd_population(args) -> int:
     from qsp.trial import load_scenario
 
     if args.n < 1:
-        return _fail(f"--n: must be >= 1 (got {args.n})")
+        return fail(f"--n: must be >= 1 (got {args.n})")
     criteria = load_scenario(args.scenario).population if args.scenario else None
     out = _writable(args.out)
     pop = sample_population(args.n, criteria, seed=args.seed)
@@ -257,14 +271,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except InvalidInput as exc:
-        return _fail(exc.problems)
-    except QSPError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(build_parser().parse_args(argv))

@@ -60,10 +60,11 @@ def cmd_simulate_sbml(args) -> int:
     try:
         result = simulate_suite_case(args.model, settings, limits)
     except ModelRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # libsbml messages carry newlines: keep one line
+        print(message if message.startswith("refused") else f"refused: {message}", file=sys.stderr)
         return EXIT_INPUT
     except SimulationFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_FAIL
     result.to_csv(out, index=False, float_format="%.17g")
     print(f"wrote {out} ({len(result)} time points x {len(result.columns) - 1} variables)")

@@ -153,3 +153,10 @@ def test_predict_scores_the_example_csv(tmp_path, models):
     assert main(["predict", "--models", str(tmp_path / "m"), "--patients", str(paths.DATA_DIR / "example_patients.csv"), "--out", str(out)]) == 0
     scores = pd.read_csv(out)
     assert len(scores) == 12 and scores["progression_probability"].between(0, 1).all()
+
+
+def test_train_refuses_bad_options_before_any_work(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "no" / "such" / "dir"), "--n", "10", "--uncertainty-draws", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--n: at least 50" in err and "--uncertainty-draws: 0 to 50" in err and "parent directory does not exist" in err
+    assert not (tmp_path / "no").exists()
