@@ -25,22 +25,28 @@ def parse_rule(text: str) -> tuple[str, str, float]:
     """``progression>0.5`` -> (task, operator, threshold); InvalidInput otherwise."""
     match = RULE.match(text or "")
     if not match:
-        raise InvalidInput(f"--enrich: expected TASK OP P, e.g. 'progression>0.5' or 'responder>0.5' (got {text!r})")
+        raise InvalidInput(f"--enrich: expected TASK OP P, e.g. 'progression>0.5', 'responder>0.5' or 'aria<0.2' (got {text!r})")
     task, op, value = match.group(1), match.group(2), float(match.group(3))
     if not 0 <= value <= 1:
         raise InvalidInput(f"--enrich: the threshold is a probability in [0, 1] (got {value})")
-    if task == "aria":
-        raise InvalidInput("--enrich: ARIA-E enrichment needs the candidates' simulated exposure; not available yet (use progression or responder)")
     return task, op, value
 
 
-def enrolment_filter(models: dict, rule: str):
-    """A function the trial engine calls on candidate patients: True for those the rule enrols."""
+def enrolment_filter(models: dict, rule: str, regimen: str = "donanemab_standard"):
+    """A function the trial engine calls on candidate patients: True for those the rule enrols.
+
+    For ``aria`` rules each candidate is first simulated on ``regimen`` (the regimen the ARIA-E
+    model was trained for) to get its exposure and plaque-removal features.
+    """
     task, op, threshold = parse_rule(rule)
     model = models[task]
 
     def keep(candidates: pd.DataFrame) -> np.ndarray:
         frame = candidates.assign(is_female=(candidates["sex"] == "F").astype(int))
+        if task == "aria":
+            from ml.qsp_features import add_qsp_features
+
+            frame, _ = add_qsp_features(frame, regimen)
         p = model.predict(frame)
         return {"<": p < threshold, "<=": p <= threshold, ">": p > threshold, ">=": p >= threshold}[op]
 
@@ -50,7 +56,7 @@ def enrolment_filter(models: dict, rule: str):
 def cmd_train(args) -> int:
     from ml.cohort import CohortSettings, simulate_cohort
     from ml.models import TASKS, cohort_hash, composition_audit, save_models, train_task
-    from ml.uncertainty import ensemble, predict_with_uncertainty, variance_report
+    from ml.uncertainty import ensemble, predict_with_uncertainty, save_ensemble, variance_report
 
     problems = []
     if args.n < 50:
@@ -82,18 +88,18 @@ def cmd_train(args) -> int:
     report = {task: m.metrics for task, m in models.items()}
     report["subgroups"] = {task: m.metrics["subgroups"] for task, m in models.items()}
     report["composition"] = composition_audit(cohort)
+    grids = {}
     if args.uncertainty_draws > 0:
         holdout = cohort.sample(min(len(cohort), 200), random_state=args.seed)
-        report["uncertainty"] = {}
-        for task in TASKS:
-            if task == "aria":
-                continue
-            grid, features = ensemble(settings, task, n_draws=args.uncertainty_draws, n_boot=2, seed=args.seed)
-            report["uncertainty"][task] = variance_report(predict_with_uncertainty(grid, features, holdout))
+        grids = ensemble(settings, tuple(TASKS), n_draws=args.uncertainty_draws, n_boot=2, seed=args.seed)
+        report["uncertainty"] = {task: variance_report(predict_with_uncertainty(grid, features, holdout))
+                                 for task, (grid, features) in grids.items()}
     else:
-        report["uncertainty"] = {"note": "not run (--uncertainty-draws 0)"}
+        report["uncertainty"] = {"note": "not run (--uncertainty-draws 0): predictions come without intervals"}
     provenance.update({"seed": args.seed, "data_sha256": cohort_hash(cohort), "n": int(len(cohort))})
     save_models(models, out, provenance)
+    if grids:
+        save_ensemble(grids, out)
     cohort.to_csv(out / "cohort.csv", index=False)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float), encoding="utf-8")
     for task, m in models.items():
@@ -105,6 +111,7 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     from ml.data import baseline_rows, read_patients
     from ml.models import load_models
+    from ml.uncertainty import load_ensemble, predict_with_uncertainty
 
     models, _ = load_models(args.models)
     path = Path(args.patients)
@@ -112,6 +119,14 @@ def cmd_predict(args) -> int:
         return fail(f"--patients: file not found: {path}")
     visits, report = read_patients(path.read_bytes())
     base = baseline_rows(visits)
+    models_meta = load_models(args.models)[1]
+    regimen = models_meta["provenance"].get("cohort_settings", {}).get("regimen", "donanemab_standard")
+    if "aria" in models:
+        from ml.qsp_features import add_qsp_features
+
+        base, notes = add_qsp_features(base, regimen)
+        report.extend(notes)
+        report.append(f"aria: exposure and plaque removal simulated on {regimen} for each patient")
     out = base[["patient_id"]].copy()
     for task, model in models.items():
         missing = [f for f in model.features if f not in base.columns]
@@ -120,6 +135,13 @@ def cmd_predict(args) -> int:
             report.append(f"{task}: not scored, needs {missing}")
             continue
         out[f"{task}_probability"] = model.predict(base)
+        grid = load_ensemble(args.models, task)
+        if grid is None:
+            report.append(f"{task}: no uncertainty ensemble in {args.models} (trained with --uncertainty-draws 0): no interval")
+            continue
+        bands = predict_with_uncertainty(grid, model.features, base)
+        out[f"{task}_p10"], out[f"{task}_p90"] = bands["p10"].to_numpy(), bands["p90"].to_numpy()
+        out[f"{task}_var_share_qsp"] = (bands["var_qsp_parameters"] / bands["var_total"].where(bands["var_total"] > 0)).to_numpy()
     target = Path(args.out)
     if not target.parent.is_dir():
         return fail(f"--out: directory does not exist: {target.parent}")
@@ -136,7 +158,8 @@ def cmd_trial(args) -> int:
 
     scenario = load_scenario(args.scenario)
     models, meta = load_models(args.models)
-    keep = enrolment_filter(models, args.enrich)
+    regimen = meta["provenance"].get("cohort_settings", {}).get("regimen", "donanemab_standard")
+    keep = enrolment_filter(models, args.enrich, regimen)
     result = run_trial(scenario, enrolment_filter=keep)
     out = result.to_json()
     out["enrichment"] = {**result.screening, "rule": args.enrich, "models_sha256": meta["provenance"].get("data_sha256")}

@@ -19,22 +19,65 @@ from ml.models import LGBM_PARAMS, TASKS
 from qsp.parameters import draw_parameter_sets
 
 
-def ensemble(settings: CohortSettings, task: str, n_draws: int = 3, n_boot: int = 3, scale: float = 1.0, seed: int = 1):
-    """Fitted models, one per (parameter draw, bootstrap), as a list of lists of LGBMClassifier."""
-    label, features = TASKS[task]
+def ensemble(settings: CohortSettings, task: str | tuple[str, ...], n_draws: int = 3, n_boot: int = 3, scale: float = 1.0, seed: int = 1):
+    """Fitted models per (parameter draw, bootstrap): a list of lists of LGBMClassifier.
+
+    With several tasks, one cohort per draw serves them all and a dict task -> (grid, features)
+    is returned.
+    """
+    tasks = (task,) if isinstance(task, str) else tuple(task)
     draws = draw_parameter_sets(n_draws, seed=seed, scale=scale)
-    grid = []
+    grids: dict[str, list] = {t: [] for t in tasks}
     for overrides in draws:
         # the same virtual patients and bootstrap samples for every draw: only the parameters differ
         cohort = simulate_cohort(settings, parameter_overrides=overrides)
-        row = []
-        for b in range(n_boot):
-            rng = np.random.default_rng([seed, b])
-            sample = cohort.iloc[rng.integers(0, len(cohort), len(cohort))]
-            model = lgb.LGBMClassifier(random_state=seed + b, **LGBM_PARAMS).fit(sample[list(features)], sample[label])
-            row.append(model)
-        grid.append(row)
-    return grid, features
+        for t in tasks:
+            label, features = TASKS[t]
+            row = []
+            for b in range(n_boot):
+                rng = np.random.default_rng([seed, b])
+                sample = cohort.iloc[rng.integers(0, len(cohort), len(cohort))]
+                row.append(lgb.LGBMClassifier(random_state=seed + b, **LGBM_PARAMS).fit(sample[list(features)], sample[label]))
+            grids[t].append(row)
+    if isinstance(task, str):
+        return grids[task], TASKS[task][1]
+    return {t: (grids[t], TASKS[t][1]) for t in tasks}
+
+
+def save_ensemble(grids: dict, directory) -> None:
+    """Write each ensemble member (LightGBM text) under DIRECTORY/ensemble/TASK/dK_bB.txt."""
+    from pathlib import Path
+
+    for task, (grid, _) in grids.items():
+        folder = Path(directory) / "ensemble" / task
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, row in enumerate(grid):
+            for b, model in enumerate(row):
+                model.booster_.save_model(str(folder / f"d{k}_b{b}.txt"))
+
+
+class _BoosterModel:
+    """An ensemble member read back from disk, with the predict_proba the interval code uses."""
+
+    def __init__(self, path):
+        self.booster = lgb.Booster(model_file=str(path))
+
+    def predict_proba(self, frame):
+        p = self.booster.predict(frame.to_numpy(dtype=float))
+        return np.column_stack([1 - p, p])
+
+
+def load_ensemble(directory, task: str):
+    """The (draws x bootstraps) grid saved by :func:`save_ensemble`, or None when absent."""
+    from pathlib import Path
+
+    folder = Path(directory) / "ensemble" / task
+    files = sorted(folder.glob("d*_b*.txt")) if folder.is_dir() else []
+    if not files:
+        return None
+    draws = sorted({int(f.stem.split("_")[0][1:]) for f in files})
+    boots = sorted({int(f.stem.split("_")[1][1:]) for f in files})
+    return [[_BoosterModel(folder / f"d{k}_b{b}.txt") for b in boots] for k in draws]
 
 
 def predict_with_uncertainty(grid, features, frame: pd.DataFrame) -> pd.DataFrame:

@@ -35,33 +35,60 @@ def settings_from(backend: str = "serial", scheduler: str | None = None, **kwarg
     return ExecutorSettings(backend="dask" if scheduler else backend, scheduler=scheduler, **kwargs)
 
 
-def map_chunks(fn: Callable, chunks: Sequence, settings: ExecutorSettings | None = None, progress=None) -> list:
-    """``[fn(chunk) for chunk in chunks]``, in order, on the chosen backend."""
-    settings = settings or ExecutorSettings()
-    if settings.backend == "serial":
-        out = []
-        for k, chunk in enumerate(chunks):
-            out.append(fn(chunk))
-            if progress:
-                progress((k + 1) / len(chunks))
-        return out
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover - dask is in requirements
-        raise QSPError("backend: dask is not installed (pip install 'dask[distributed]')") from exc
-    cluster = None
-    try:
-        if settings.scheduler:
-            client = Client(settings.scheduler, timeout=f"{settings.connect_timeout_s}s")
-        else:
-            workers = settings.n_workers or os.cpu_count() or 1
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(cluster)
-    except (OSError, TimeoutError) as exc:
-        raise QSPError(
-            f"scheduler: cannot reach a Dask scheduler at {settings.scheduler!r} within {settings.connect_timeout_s:g} s ({exc})"
-        ) from None
-    try:
+class ChunkExecutor:
+    """An open executor: ``map`` chunks as often as needed on one Dask client (or serially), then ``close``.
+
+    Use it as a context manager when work comes in rounds (population sampling, then a trial), so a
+    LocalCluster starts once. ``map`` returns results in chunk order whatever the backend.
+    """
+
+    def __init__(self, settings: ExecutorSettings | None = None):
+        self.settings = settings or ExecutorSettings()
+        self._client = None
+        self._cluster = None
+
+    @property
+    def parallelism(self) -> int:
+        """Chunks that can run at once (1 when serial)."""
+        if self.settings.backend == "serial":
+            return 1
+        client = self._connect()
+        return max(1, sum(client.nthreads().values()))
+
+    def _connect(self):
+        if self._client is not None:
+            return self._client
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - dask is in requirements
+            raise QSPError("backend: dask is not installed (pip install 'dask[distributed]')") from exc
+        settings = self.settings
+        try:
+            if settings.scheduler:
+                self._client = Client(settings.scheduler, timeout=f"{settings.connect_timeout_s}s")
+            else:
+                workers = settings.n_workers or os.cpu_count() or 1
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+                self._client = Client(self._cluster)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise QSPError(
+                f"scheduler: cannot reach a Dask scheduler at {settings.scheduler!r} within {settings.connect_timeout_s:g} s ({exc})"
+            ) from None
+        return self._client
+
+    def map(self, fn: Callable, chunks: Sequence, progress=None) -> list:
+        """``[fn(chunk) for chunk in chunks]``, in order."""
+        if self.settings.backend == "serial":
+            out = []
+            for k, chunk in enumerate(chunks):
+                out.append(fn(chunk))
+                if progress:
+                    progress((k + 1) / len(chunks))
+            return out
+        from dask.distributed import as_completed
+
+        client = self._connect()
         futures = client.map(fn, list(chunks), pure=False)
         index = {f.key: k for k, f in enumerate(futures)}
         results: list = [None] * len(futures)
@@ -70,7 +97,35 @@ def map_chunks(fn: Callable, chunks: Sequence, settings: ExecutorSettings | None
             if progress:
                 progress(done / len(futures))
         return results
+
+    def close(self) -> None:
+        """Close the Dask client and the LocalCluster this executor started (no-op when serial)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> ChunkExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_executor(executor: ExecutorSettings | ChunkExecutor | None) -> tuple[ChunkExecutor, bool]:
+    """An open executor and whether the caller owns it (must close it): pass-through when already open."""
+    if isinstance(executor, ChunkExecutor):
+        return executor, False
+    return ChunkExecutor(executor), True
+
+
+def map_chunks(fn: Callable, chunks: Sequence, settings: ExecutorSettings | ChunkExecutor | None = None, progress=None) -> list:
+    """``[fn(chunk) for chunk in chunks]``, in order, on the chosen backend."""
+    ex, owned = open_executor(settings)
+    try:
+        return ex.map(fn, chunks, progress=progress)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if owned:
+            ex.close()

@@ -13,6 +13,9 @@ on how candidates are chunked or distributed.
 
 from __future__ import annotations
 
+import functools
+import math
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -21,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
+from qsp.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.parameters import iiv_sd
-from qsp.simulate import ETA_PARAMETERS, Engine
+from qsp.simulate import ETA_PARAMETERS, Engine, worker_engine
 from qsp.validation import validate
 
 # Covariate distributions of early symptomatic AD trial populations (see data/README.md).
@@ -199,35 +203,92 @@ def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine,
     }
 
 
+@dataclass(frozen=True)
+class _CandidateJob:
+    """Candidates ``start`` .. ``stop - 1`` of stream ``seed``, self-contained so that a Dask worker can run it."""
+
+    sbml: str
+    model_name: str
+    solver: dict
+    overrides: dict
+    criteria: dict
+    seed: int
+    start: int
+    stop: int
+
+
+def evaluate_candidates(job: _CandidateJob, engine: Engine | None = None) -> list[tuple[int, dict]]:
+    """``(index, patient)`` for each eligible candidate of the job's index range, in index order."""
+    engine = engine or worker_engine(job.sbml, job.model_name, job.solver, job.overrides)
+    criteria = parse_criteria(job.criteria)
+    years = np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
+    out = []
+    for index in range(job.start, job.stop):
+        patient = candidate_patient(index, job.seed, criteria, engine, years)
+        if patient is not None:
+            out.append((index, patient))
+    return out
+
+
 def sample_population(
     n: int,
     criteria=None,
     seed: int = 1,
     engine: Engine | None = None,
     start_index: int = 0,
+    executor: ExecutorSettings | ChunkExecutor | None = None,
 ) -> pd.DataFrame:
     """``n`` eligible virtual patients (one row each), reproducible from ``seed``.
+
+    Candidates are evaluated in chunks of consecutive indices on ``executor`` (serial by default,
+    or Dask) and accepted in index order, so the patients are the same whatever the chunking,
+    backend or number of workers.
 
     >>> pop = sample_population(3, {"mmse": [20, 28], "amyloid_cl": [37, None]}, seed=7)
     >>> len(pop), bool((pop["mmse"] >= 20).all())
     (3, True)
     """
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InvalidInput(f"n: number of patients must be a positive integer (got {n!r})")
     criteria = parse_criteria(criteria)
     engine = engine or Engine()
-    years = np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
-    rows: list[dict] = []
-    limit = start_index + max(200, MAX_CANDIDATES_PER_PATIENT * n)
-    index = start_index
-    while len(rows) < n and index < limit:
-        patient = candidate_patient(index, seed, criteria, engine, years)
-        if patient is not None:
-            rows.append(patient)
-        index += 1
+    ex, owned = open_executor(executor)
+    try:
+        rows, evaluated = _accept_in_order(n, criteria, seed, engine, start_index, ex)
+    finally:
+        if owned:
+            ex.close()
     if len(rows) < n:
         raise InvalidInput(
             f"population: only {len(rows)} of {n} patients met the inclusion criteria among "
-            f"{index - start_index} candidates; widen the criteria"
+            f"{evaluated} candidates; widen the criteria"
         )
     return pd.DataFrame(rows)
+
+
+def _accept_in_order(n, criteria, seed, engine, start_index, ex: ChunkExecutor) -> tuple[list[dict], int]:
+    """The first ``n`` eligible candidates from ``start_index`` on, in rounds of chunks sized from the acceptance rate."""
+    serial = ex.settings.backend == "serial"
+    parallel = ex.parallelism
+    # serial: the engine at hand; Dask: each worker builds the model once from its SBML
+    fn = functools.partial(evaluate_candidates, engine=engine) if serial else evaluate_candidates
+    model = engine.model
+    template = dict(sbml=model.sbml, model_name=model.name, solver=model.solver.model_dump(), overrides=dict(engine.overrides),
+                    criteria=criteria.model_dump(mode="json"), seed=seed)
+    limit = start_index + max(200, MAX_CANDIDATES_PER_PATIENT * n)
+    rows: list[dict] = []
+    index = start_index
+    while len(rows) < n and index < limit:
+        need = n - len(rows)
+        evaluated = index - start_index
+        rate = max(len(rows), 1) / evaluated if evaluated else 1.0  # acceptance so far
+        want = math.ceil(need / rate * (1.0 if serial else 1.1))  # candidates expected to fill the rest
+        size = max(1, min(ex.settings.chunk_size, math.ceil(want / parallel)))
+        stop = min(index + max(want, size * parallel), limit)
+        jobs = [_CandidateJob(**template, start=s, stop=min(s + size, stop)) for s in range(index, stop, size)]
+        for part in ex.map(fn, jobs):
+            for _, patient in part:
+                if len(rows) < n:
+                    rows.append(patient)
+        index = stop
+    return rows, index - start_index

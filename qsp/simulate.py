@@ -7,6 +7,8 @@ set a patient's parameters and disease state through the model's own setters
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +18,7 @@ from qsp import constants as C
 from qsp.errors import InvalidInput, SimulationFailed
 from qsp.model import Model, load_builtin_model
 from qsp.regimen import Regimen, parse_regimen, placebo_parameters
+from qsp.solver import SolverOptions
 
 # Patient covariates and random effects as model parameters.
 COVARIATE_PARAMETERS = ("weight_kg", "is_female", "age_yr", "apoe4_copies")
@@ -43,6 +46,16 @@ class PatientRun:
     values: np.ndarray | None  # shape (n_times, len(OBSERVABLES))
     stopped_day: float | None  # day dosing was stopped by the stop rule
     error: str | None = None
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_model(sbml: str, name: str, solver_json: str) -> Model:
+    return Model(sbml, name=name, solver=SolverOptions.model_validate_json(solver_json))
+
+
+def worker_engine(sbml: str, name: str, solver: dict, overrides: dict | None) -> Engine:
+    """An Engine on a model built once per worker process from its SBML (chunked work on Dask workers)."""
+    return Engine(_worker_model(sbml, name, json.dumps(solver, sort_keys=True)), overrides or None)
 
 
 class Engine:

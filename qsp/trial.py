@@ -9,7 +9,6 @@ aggregates endpoints. Patients whose simulation fails are counted per arm.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Callable
@@ -23,13 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
-from qsp.executor import ExecutorSettings, map_chunks
+from qsp.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.model import Model, load_builtin_model
 from qsp.population import Criteria, sample_population
 from qsp.provenance import provenance_record
 from qsp.regimen import Regimen, parse_regimen
-from qsp.simulate import Engine
-from qsp.solver import SolverOptions
+from qsp.simulate import Engine, worker_engine
 from qsp.validation import validate
 
 MAX_PATIENTS_PER_ARM = 100_000  # a trial larger than this belongs on a cluster
@@ -151,17 +149,18 @@ def _dropout_weeks(rng: np.random.Generator, pct_per_year: float) -> float:
     return float(rng.exponential(1.0 / rate_per_week))
 
 
-def _enrol(scenario: Scenario, engine: Engine, enrolment_filter, n_total: int) -> tuple[pd.DataFrame, dict]:
+def _enrol(scenario: Scenario, engine: Engine, enrolment_filter, n_total: int, executor: ChunkExecutor | None = None) -> tuple[pd.DataFrame, dict]:
     """Sample the trial population; with a filter, screen until enough patients pass."""
     if enrolment_filter is None:
-        pool = sample_population(n_total, scenario.population, seed=scenario.seed, engine=engine)
+        pool = sample_population(n_total, scenario.population, seed=scenario.seed, engine=engine, executor=executor)
         return pool, {"screened": n_total, "enrolled": n_total, "screen_per_enrolled": 1.0}
     accepted: list[pd.DataFrame] = []
     screened = 0
     start = 0
     batch = max(50, n_total)
     while sum(len(a) for a in accepted) < n_total:
-        candidates = sample_population(batch, scenario.population, seed=scenario.seed, engine=engine, start_index=start)
+        candidates = sample_population(batch, scenario.population, seed=scenario.seed, engine=engine, start_index=start,
+                                       executor=executor)
         start = int(candidates[C.PATIENT_ID].str.split("-").str[-1].astype(int).max()) + 1
         keep = np.asarray(enrolment_filter(candidates), dtype=bool)
         screened += len(candidates)
@@ -260,18 +259,11 @@ class _ChunkJob:
     patients: list
 
 
-@functools.lru_cache(maxsize=4)
-def _worker_model(sbml: str, name: str, solver_json: str) -> Model:
-    """The model, built once per worker process (RoadRunner instances stay per thread)."""
-    return Model(sbml, name=name, solver=SolverOptions.model_validate_json(solver_json))
-
-
 def simulate_chunk(job: _ChunkJob) -> dict:
     """Simulate one chunk: arrays of observables, measured values and observed flags, plus patient rows."""
     scenario = parse_scenario(job.scenario)
     arm = scenario.arms[job.arm_index]
-    model = _worker_model(job.sbml, job.model_name, json.dumps(job.solver, sort_keys=True))
-    engine = Engine(model, job.overrides or None)
+    engine = worker_engine(job.sbml, job.model_name, job.solver, job.overrides)
     weeks = np.array([0.0, *scenario.assess_weeks])
     days = weeks * C.DAYS_PER_WEEK
     col = {name: C.OBSERVABLES.index(name) for name in C.OBSERVABLES}

@@ -77,6 +77,15 @@ MAX_HORIZON_WEEKS = 520  # ten years
 MAX_ADAPTATIONS = 3  # proposal adaptations at most
 ADAPT_BELOW_ESS = 0.3  # adapt the proposal when the effective sample size is below this fraction
 PREDICTIVE_REPLICATES = 20  # measurement-error draws per posterior draw for the predictive bands
+# Model (structural) error: SD per year ahead of the last visit, in each observable's units; calibrated on the
+# benchmark's departing patients (bench/bench_twin.py --calibrate); see the module docstring.
+MODEL_ERROR_SD_PER_YEAR = {
+    C.AMYLOID_CL: 0.0,  # CL per year ahead
+    C.TAU_SUVR: 0.0,  # SUVr per year ahead
+    C.IADRS: 0.0,  # points per year ahead
+    C.CDRSB: 0.0,  # points per year ahead
+    C.MMSE: 0.0,  # points per year ahead
+}
 QUANTILES = {"p2_5": 0.025, "p10": 0.10, "median": 0.50, "p90": 0.90, "p97_5": 0.975}  # band columns
 
 # Allowed values: (low, high, unit) of each numeric field.
@@ -530,6 +539,7 @@ class Forecast:
     horizon_weeks: float
     regimens: dict[str, Regimen | None]
     n_draws: dict[str, int]  # posterior draws behind each forecast
+    model_error_sd_per_year: dict[str, float] = field(default_factory=dict)  # structural error used in the bands
 
 
 def _crossing_years(years: np.ndarray, values: np.ndarray, threshold: float, rising: bool = True) -> np.ndarray:
@@ -550,12 +560,17 @@ def _crossing_years(years: np.ndarray, values: np.ndarray, threshold: float, ris
     return out
 
 
-def _predictive(values: np.ndarray, weights: np.ndarray, observable: str, rng: np.random.Generator) -> np.ndarray:
-    """Quantile rows (QUANTILES order) of true values plus measurement error, per time point."""
-    sd = C.MEASUREMENT_SD.get(observable, 0.0)
+def _predictive(values: np.ndarray, weights: np.ndarray, observable: str, rng: np.random.Generator,
+                years_ahead: np.ndarray, model_error_sd_per_year: float = 0.0) -> np.ndarray:
+    """Quantile rows (QUANTILES order) of true values plus model and measurement error, per time point.
+
+    The SD at ``years_ahead`` is ``sqrt(measurement_sd**2 + (model_error_sd_per_year * years_ahead)**2)``.
+    """
+    meas = C.MEASUREMENT_SD.get(observable, 0.0)
+    sd = np.sqrt(meas**2 + (model_error_sd_per_year * np.asarray(years_ahead, dtype=float)) ** 2)
     reps = np.repeat(values, PREDICTIVE_REPLICATES, axis=0)
-    if sd > 0:
-        reps = reps + rng.normal(0.0, sd, reps.shape)
+    if np.any(sd > 0):
+        reps = reps + rng.normal(0.0, 1.0, reps.shape) * sd[None, :]
     if observable in SCALE_LIMITS:
         reps = np.clip(reps, *SCALE_LIMITS[observable])
     return _weighted_quantiles(reps, np.repeat(weights, PREDICTIVE_REPLICATES), list(QUANTILES.values()))
@@ -583,13 +598,15 @@ def forecast_twin(
     step_weeks: float = 4,
     n_regimen_draws: int = 100,
     seed: int | None = None,
+    model_error_sd_per_year: dict[str, float] | None = None,
 ) -> Forecast:
     """Forecast a twin from its last visit to ``horizon_weeks`` later, untreated and under each regimen.
 
     Regimens start at the last visit. Untreated forecasts use every importance draw with its
     weight; regimen forecasts use ``n_regimen_draws`` draws resampled by weight (a treated
     simulation costs 10-30x an untreated one), each with its own clearance and plaque-removal
-    responsiveness drawn from the population.
+    responsiveness drawn from the population. ``model_error_sd_per_year`` (observable -> SD per
+    year ahead) replaces :data:`MODEL_ERROR_SD_PER_YEAR`; all zeros give measurement error only.
     """
     if not 0 < horizon_weeks <= MAX_HORIZON_WEEKS:
         raise InvalidInput(f"horizon_weeks: must be > 0 and at most {MAX_HORIZON_WEEKS} (got {horizon_weeks})")
@@ -597,8 +614,16 @@ def forecast_twin(
         raise InvalidInput(f"step_weeks: must be > 0 and at most horizon_weeks (got {step_weeks})")
     if not 10 <= n_regimen_draws <= 2000:
         raise InvalidInput(f"n_regimen_draws: must be 10-2000 (got {n_regimen_draws})")
-    parsed: dict[str, Regimen | None] = {UNTREATED: None}
+    model_error = dict(MODEL_ERROR_SD_PER_YEAR)
     problems = []
+    for obs, value in (model_error_sd_per_year or {}).items():
+        if obs not in MODEL_ERROR_SD_PER_YEAR:
+            problems.append(f"model_error_sd_per_year.{obs}: unknown observable; allowed: {', '.join(MODEL_ERROR_SD_PER_YEAR)}")
+        elif not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            problems.append(f"model_error_sd_per_year.{obs}: must be a finite number >= 0 (got {value!r})")
+        else:
+            model_error[obs] = float(value)
+    parsed: dict[str, Regimen | None] = {UNTREATED: None}
     for name, regimen in (regimens or {}).items():
         if name == UNTREATED:
             problems.append(f"regimens.{name}: the name {UNTREATED!r} is reserved for the forecast without treatment")
@@ -657,7 +682,8 @@ def forecast_twin(
     def add_bands(name, values, w, with_aria):
         for obs in (*FIT_OBSERVABLES, *((C.ARIA_E_RISK,) if with_aria else ())):
             series = values[:, :, obs_idx[obs]]
-            q = _predictive(series, w, obs, rng) if obs != C.ARIA_E_RISK else _weighted_quantiles(series, w, list(QUANTILES.values()))
+            q = (_predictive(series, w, obs, rng, years_ahead, model_error[obs]) if obs != C.ARIA_E_RISK 
+                 else _weighted_quantiles(series, w, list(QUANTILES.values())))
             frames.append(pd.DataFrame({"regimen": name, "week": weeks, "observable": obs, **{k: q[i] for i, k in enumerate(QUANTILES)}}))
         event_rows.extend(_events(name, years_ahead, values[:, :, obs_idx[C.CDRSB]], values[:, :, obs_idx[C.IADRS]], w, stage))
         n_used[name] = int(values.shape[0])
@@ -694,7 +720,7 @@ def forecast_twin(
         patient_id=patient.patient_id, stage=stage, cdrsb_now=cdrsb_now,
         years_since_amyloid_positive={"median": float(q_since[0]), "p10": float(q_since[1]), "p90": float(q_since[2])},
         bands=pd.concat(frames, ignore_index=True), events=pd.DataFrame(event_rows), fit=pd.concat(fit_rows, ignore_index=True),
-        horizon_weeks=float(horizon_weeks), regimens=parsed, n_draws=n_used,
+        horizon_weeks=float(horizon_weeks), regimens=parsed, n_draws=n_used, model_error_sd_per_year=model_error,
     )
 
 
@@ -723,7 +749,7 @@ def twin_result(twin: Twin, forecast: Forecast, seed: int | None = None) -> dict
         patient_sha256=data_sha256(twin.patient.to_rows()), n_visits=len(twin.patient.visits),
         method="MAP + Laplace, importance sampling (multivariate t proposal)", n_draws=len(twin.theta_),
         ess=round(twin.ess_, 1), horizon_weeks=forecast.horizon_weeks, regimens=regimens,
-        measurement_sd=dict(C.MEASUREMENT_SD), estimated=[*TWIN_ETAS, "t0_years"],
+        measurement_sd=dict(C.MEASUREMENT_SD), model_error_sd_per_year=dict(forecast.model_error_sd_per_year), estimated=[*TWIN_ETAS, "t0_years"],
     )
     return {
         "patient_id": forecast.patient_id,

@@ -120,6 +120,16 @@ def test_rules_are_validated():
         parse_rule("fast people")
     with pytest.raises(InvalidInput, match="probability"):
         parse_rule("progression>3")
+    assert parse_rule("aria<0.2") == ("aria", "<", 0.2)
+
+
+def test_aria_enrichment_simulates_candidates_exposure_and_enrols_lower_risk(models):
+    from qsp.trial import run_trial
+
+    scenario = {**ENRICH, "n_per_arm": 25, "arms": [{"name": "don", "regimen": "donanemab_standard"}]}
+    plain = run_trial(scenario).to_json()["arms"]["don"]
+    low = run_trial(scenario, enrolment_filter=enrolment_filter(models, "aria<0.15")).to_json()["arms"]["don"]
+    assert low["aria_e_pct"][-1] < plain["aria_e_pct"][-1]
 
 
 def test_messy_csv_is_cleaned_and_every_fix_is_reported():
@@ -160,3 +170,17 @@ def test_train_refuses_bad_options_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--n: at least 50" in err and "--uncertainty-draws: 0 to 50" in err and "parent directory does not exist" in err
     assert not (tmp_path / "no").exists()
+
+
+def test_train_then_predict_gives_intervals_and_aria_scores(tmp_path):
+    out = tmp_path / "models"
+    assert main(["train", "--out", str(out), "--n", "100", "--uncertainty-draws", "2", "--seed", "4"]) == 0
+    report = __import__("json").loads((out / "report.json").read_text())
+    assert {"progression", "responder", "aria", "subgroups", "uncertainty"} <= set(report)
+    assert {"auc", "auc_shuffled"} <= set(report["progression"])
+    assert 0 <= report["uncertainty"]["progression"]["share_qsp_parameters"] <= 1
+    scores = tmp_path / "scores.csv"
+    assert main(["predict", "--models", str(out), "--patients", str(paths.DATA_DIR / "example_patients.csv"), "--out", str(scores)]) == 0
+    table = pd.read_csv(scores)
+    assert (table["progression_p10"] <= table["progression_p90"]).all()
+    assert table["aria_probability"].notna().all()  # exposure simulated for each patient
