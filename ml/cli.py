@@ -71,6 +71,8 @@ def cmd_train(args) -> int:
     if problems:
         return fail(problems)
     settings = CohortSettings(n=args.n, seed=args.seed)
+    if args.patients:
+        return _train_on_patients(args, out)
     if args.cohort:
         path = Path(args.cohort)
         if not path.is_file():
@@ -105,6 +107,34 @@ def cmd_train(args) -> int:
     for task, m in models.items():
         print(f"{task:<12} AUC {m.metrics['auc']:.3f}  shuffled {m.metrics['auc_shuffled']:.3f}  n_test {m.metrics['n_test']}")
     print(f"wrote {out}/ (models, report.json, cohort.csv)")
+    return EXIT_OK
+
+
+def _train_on_patients(args, out: Path) -> int:
+    """Train the progression model on uploaded longitudinal visits (responder and ARIA-E need treated data)."""
+    from ml.data import progression_labels, read_patients
+    from ml.models import cohort_hash, composition_audit, save_models, train_task
+
+    path = Path(args.patients)
+    if not path.is_file():
+        return fail(f"--patients: file not found: {path}")
+    visits, report = read_patients(path.read_bytes())
+    cohort, notes = progression_labels(visits)
+    report.extend(notes)
+    if len(cohort) < 50 or cohort["fast_progressor"].nunique() < 2:
+        return fail(f"--patients: {len(cohort)} patients with enough follow-up and both classes are needed to train "
+                    f"(at least 50); see the notes of the file reading" if report else "")
+    model = train_task(cohort, "progression", seed=args.seed)
+    out.mkdir(exist_ok=True)
+    save_models({"progression": model}, out, {"cohort": str(path), "seed": args.seed, "data_sha256": cohort_hash(
+        cohort.drop(columns=["sex"]).select_dtypes("number")), "n": int(len(cohort)), "trained_on": "uploaded patients"})
+    (out / "report.json").write_text(json.dumps({"progression": model.metrics, "composition": composition_audit(cohort),
+                                                 "data_notes": report, "not_trained": {
+                                                     "responder": "needs treated and untreated outcomes (simulated cohorts only)",
+                                                     "aria": "needs treated patients with ARIA-E outcomes"}},
+                                                indent=1, default=float), encoding="utf-8")
+    print(f"progression  AUC {model.metrics['auc']:.3f}  shuffled {model.metrics['auc_shuffled']:.3f}  on {len(cohort)} patients")
+    print(f"wrote {out}/ (progression model, report.json)")
     return EXIT_OK
 
 
@@ -177,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the progression, responder and ARIA-E models")
     p.add_argument("--out", required=True, help="directory for the models and report.json")
     p.add_argument("--cohort", help="a cohort CSV written by this tool (default: simulate one)")
+    p.add_argument("--patients", help="train the progression model on a longitudinal patient CSV instead (real-world data)")
     p.add_argument("--n", type=int, default=600, help="patients to simulate (default 600)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--uncertainty-draws", type=int, default=3, help="QSP parameter draws for uncertainty (0 = skip)")

@@ -131,3 +131,30 @@ def baseline_rows(visits: pd.DataFrame) -> pd.DataFrame:
         base[col] = earliest[col]
     base["is_female"] = base["sex"].map({"F": 1, "M": 0})
     return base.reset_index()
+
+
+def progression_labels(visits: pd.DataFrame, horizon_weeks: float = 76.0, min_follow_up_weeks: float = 52.0,
+                       drop: float = 9.0) -> tuple[pd.DataFrame, list[str]]:
+    """Baseline rows with a fast-progressor label from real follow-up, for training on uploaded data.
+
+    The iADRS change from the first visit to the last visit at or after ``min_follow_up_weeks`` is
+    scaled linearly to ``horizon_weeks``; a patient is a fast progressor when it is a drop of at least
+    ``drop`` points. Patients without such follow-up are left out (reported).
+    """
+    notes = []
+    base = baseline_rows(visits).set_index("patient_id")
+    rows = []
+    for pid, group in visits.sort_values("week").groupby("patient_id"):
+        scored = group.dropna(subset=["iadrs"])
+        if scored.empty or scored["week"].iloc[0] != group["week"].iloc[0]:
+            notes.append(f"{pid}: no iADRS at the first visit; not labelled")
+            continue
+        later = scored[scored["week"] >= min_follow_up_weeks]
+        if later.empty:
+            notes.append(f"{pid}: no iADRS at or after week {min_follow_up_weeks:g}; not labelled")
+            continue
+        span = later["week"].iloc[-1] - scored["week"].iloc[0]
+        change = (later["iadrs"].iloc[-1] - scored["iadrs"].iloc[0]) * horizon_weeks / span
+        rows.append({"patient_id": pid, "iadrs_change": change, "fast_progressor": int(change <= -drop)})
+    labels = pd.DataFrame(rows, columns=["patient_id", "iadrs_change", "fast_progressor"]).set_index("patient_id")
+    return base.join(labels, how="inner").reset_index(), notes

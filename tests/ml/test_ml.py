@@ -184,3 +184,23 @@ def test_train_then_predict_gives_intervals_and_aria_scores(tmp_path):
     table = pd.read_csv(scores)
     assert (table["progression_p10"] <= table["progression_p90"]).all()
     assert table["aria_probability"].notna().all()  # exposure simulated for each patient
+
+
+def test_training_on_uploaded_longitudinal_patients(tmp_path):
+    """Patients with visits at weeks 0 and 78 (synthetic, from the model) train a progression model."""
+    from qsp.trial import run_trial
+
+    res = run_trial({"name": "rwd", "seed": 8, "n_per_arm": 160, "duration_weeks": 78, "assess_weeks": [78],
+                     "measurement_noise": True, "population": {"amyloid_cl": [37, None], "mmse": [20, 28]},
+                     "arms": [{"name": "placebo"}]})
+    rec = res.records.merge(res.patients[["patient_id", "age", "sex", "weight_kg"]], on="patient_id")
+    csv = pd.DataFrame({"patient_id": rec["patient_id"], "week": rec["week"], "age": rec["age"], "sex": rec["sex"],
+                        "weight_kg": rec["weight_kg"], "apoe4_copies": rec["apoe4_copies"],
+                        "amyloid_cl": rec["amyloid_cl_measured"], "tau_suvr": rec["tau_suvr_measured"],
+                        "iadrs": rec["iadrs_measured"], "cdrsb": rec["cdrsb_measured"], "mmse": rec["mmse_measured"]})
+    path = tmp_path / "rwd.csv"
+    csv.to_csv(path, index=False)
+    out = tmp_path / "rwd_models"
+    assert main(["train", "--out", str(out), "--patients", str(path)]) == 0
+    report = __import__("json").loads((out / "report.json").read_text())
+    assert report["progression"]["auc"] > 0.6 and "responder" in report["not_trained"]
