@@ -92,7 +92,7 @@ def band_figure(table: pd.DataFrame, group: str, x: str, title: str, y_label: st
             continue
         colour = colours[name]
         fig.add_trace(go.Scatter(x=np.concatenate([part[x], part[x][::-1]]), y=np.concatenate([part[hi], part[lo][::-1]]),
-                                 fill="toself", fillcolor=_rgba(colour, 0.15), line={"width": 0}, hoverinfo="skip",
+                                 fill="toself", mode="lines", fillcolor=_rgba(colour, 0.15), line={"width": 0}, hoverinfo="skip",
                                  showlegend=False, legendgroup=name))
         fig.add_trace(go.Scatter(x=part[x], y=part[centre], name=str(name), mode="lines+markers", line={"color": colour, "width": 2.5},
                                  legendgroup=name, customdata=np.stack([part[lo], part[hi]], axis=1),
