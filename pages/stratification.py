@@ -8,6 +8,8 @@ from ml.cli import parse_rule
 from ml.cohort import CohortSettings, Thresholds, simulate_cohort
 from ml.data import baseline_rows, read_patients
 from ml.models import TASKS, composition_audit, train_task
+from ml.qsp_features import add_qsp_features
+from ml.uncertainty import ensemble, predict_with_uncertainty
 from pages._common import notice, show_problems
 from qsp.errors import QSPError
 
@@ -37,6 +39,12 @@ def _train(n: int, seed: int, fast: float, responder: float):
     settings = CohortSettings(n=n, seed=seed, thresholds=Thresholds(fast_progressor_iadrs_drop=fast, responder_iadrs_benefit=responder))
     cohort = simulate_cohort(settings)
     return cohort, {task: train_task(cohort, task, seed=seed) for task in TASKS}
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _ensemble(n: int, seed: int, fast: float, responder: float):
+    settings = CohortSettings(n=n, seed=seed, thresholds=Thresholds(fast_progressor_iadrs_drop=fast, responder_iadrs_benefit=responder))
+    return ensemble(settings, tuple(TASKS), n_draws=3, n_boot=2, seed=seed)
 
 
 if trained or P + "models" in ss:
@@ -99,11 +107,21 @@ if upload is not None:
         for line in report:
             st.write("- " + line)
     base = baseline_rows(visits)
+    base, exposure_notes = add_qsp_features(base, "donanemab_standard")
     scores = base[["patient_id"]].copy()
     for name, m in models.items():
-        if all(f in base.columns for f in m.features):
-            scores[f"{name} probability"] = m.predict(base)
+        scores[f"{name} probability"] = m.predict(base)
+    intervals = st.checkbox("Add 80% intervals from QSP parameter uncertainty and the ML model (slower)", key=P + "intervals")
+    if intervals:
+        with st.spinner("Repeating the QSP -> ML chain over parameter draws..."):
+            grids = _ensemble(int(n), int(seed), float(fast), float(responder))
+        for name, (grid, features) in grids.items():
+            bands = predict_with_uncertainty(grid, features, base)
+            scores[f"{name} p10"], scores[f"{name} p90"] = bands["p10"].to_numpy(), bands["p90"].to_numpy()
+            scores[f"{name} variance from QSP parameters"] = (bands["var_qsp_parameters"] / bands["var_total"]).to_numpy()
     st.dataframe(scores.round(3), hide_index=True, key=P + "scores")
+    st.caption("ARIA-E uses each patient's exposure and plaque removal simulated on donanemab standard dosing."
+               + (" " + "; ".join(exposure_notes) if exposure_notes else ""))
     if task in ("progression", "responder") and len(base):
         who = st.selectbox("Explain a patient", list(base["patient_id"]), key=P + "explain")
         contrib = model.contributions(base[base["patient_id"] == who]).iloc[0].drop("bias").sort_values()
