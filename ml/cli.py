@@ -55,7 +55,7 @@ def enrolment_filter(models: dict, rule: str, regimen: str = "donanemab_standard
 
 def cmd_train(args) -> int:
     from ml.cohort import CohortSettings, simulate_cohort
-    from ml.models import TASKS, cohort_hash, composition_audit, save_models, train_task
+    from ml.models import REGRESSION_TASKS, TASKS, cohort_hash, composition_audit, save_models, train_regression, train_task
     from ml.uncertainty import ensemble, predict_with_uncertainty, save_ensemble, variance_report
 
     problems = []
@@ -87,7 +87,9 @@ def cmd_train(args) -> int:
         provenance = {"cohort": "simulated", "cohort_settings": settings.model_dump(mode="json"),
                       "qsp": cohort.attrs.get("provenance", {})}
     models = {task: train_task(cohort, task, seed=args.seed) for task in TASKS}
+    regressors = {task: train_regression(cohort, task, seed=args.seed) for task in REGRESSION_TASKS}
     report = {task: m.metrics for task, m in models.items()}
+    report["continuous"] = {task: m.metrics for task, m in regressors.items()}
     report["subgroups"] = {task: m.metrics["subgroups"] for task, m in models.items()}
     report["composition"] = composition_audit(cohort)
     grids = {}
@@ -99,13 +101,15 @@ def cmd_train(args) -> int:
     else:
         report["uncertainty"] = {"note": "not run (--uncertainty-draws 0): predictions come without intervals"}
     provenance.update({"seed": args.seed, "data_sha256": cohort_hash(cohort), "n": int(len(cohort))})
-    save_models(models, out, provenance)
+    save_models({**models, **regressors}, out, provenance)
     if grids:
         save_ensemble(grids, out)
     cohort.to_csv(out / "cohort.csv", index=False)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float), encoding="utf-8")
     for task, m in models.items():
-        print(f"{task:<12} AUC {m.metrics['auc']:.3f}  shuffled {m.metrics['auc_shuffled']:.3f}  n_test {m.metrics['n_test']}")
+        print(f"{task:<14} AUC {m.metrics['auc']:.3f}  shuffled {m.metrics['auc_shuffled']:.3f}  n_test {m.metrics['n_test']}")
+    for task, m in regressors.items():
+        print(f"{task:<14} R2  {m.metrics['r2']:.3f}  shuffled {m.metrics['r2_shuffled']:.3f}  MAE {m.metrics['mae']:.2f} (mean baseline {m.metrics['mae_mean_baseline']:.2f})")
     print(f"wrote {out}/ (models, report.json, cohort.csv)")
     return EXIT_OK
 
@@ -150,6 +154,7 @@ def cmd_predict(args) -> int:
     visits, report = read_patients(path.read_bytes())
     base = baseline_rows(visits)
     models_meta = load_models(args.models)[1]
+    meta_models = models_meta["models"]
     regimen = models_meta["provenance"].get("cohort_settings", {}).get("regimen", "donanemab_standard")
     if "aria" in models:
         from ml.qsp_features import add_qsp_features
@@ -163,6 +168,9 @@ def cmd_predict(args) -> int:
         if missing:
             out[f"{task}_probability"] = np.nan
             report.append(f"{task}: not scored, needs {missing}")
+            continue
+        if meta_models[task].get("kind") == "regression":
+            out[f"{task}_predicted"] = model.predict(base)
             continue
         out[f"{task}_probability"] = model.predict(base)
         grid = load_ensemble(args.models, task)

@@ -33,6 +33,11 @@ TASKS = {  # name -> (label column, features)
 }
 LGBM_PARAMS = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20,
                "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.9, "verbose": -1, "n_jobs": 1}
+REGRESSION_TASKS = {  # name -> (target column, features): the continuous outcomes behind the classes
+    "iadrs_change": ("iadrs_change", BASELINE_FEATURES),  # iADRS change untreated over the horizon
+    "cdrsb_change": ("cdrsb_change", BASELINE_FEATURES),  # CDR-SB change untreated over the horizon
+    "benefit_iadrs": ("benefit_iadrs", BASELINE_FEATURES),  # iADRS points spared by the regimen (individual effect)
+}
 REFERENCE_POPULATION = {  # early symptomatic AD trial baselines (CLARITY AD, TRAILBLAZER-ALZ 2)
     "female_pct": 55.0,
     "apoe4_pct": {"0": 31.0, "1": 53.0, "2": 16.0},
@@ -178,14 +183,55 @@ def train_task(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedModel:
     return fitted
 
 
+@dataclass
+class TrainedRegressor:
+    """A fitted LightGBM regressor for a continuous outcome, with held-out metrics."""
+
+    task: str
+    target: str
+    features: tuple[str, ...]
+    model: lgb.LGBMRegressor
+    metrics: dict = field(default_factory=dict)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model.predict(frame[list(self.features)])
+
+
+def train_regression(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedRegressor:
+    """Fit a continuous outcome on the same grouped split; R2, MAE against the mean-prediction baseline, shuffle check."""
+    target, features = REGRESSION_TASKS[task]
+    train_idx, test_idx = grouped_split(cohort, seed)
+    train, test = cohort.iloc[train_idx], cohort.iloc[test_idx]
+    leaks = check_no_leakage(train, test, features)
+    if leaks:
+        raise InvalidInput([f"leakage: {p}" for p in leaks])
+    params = {k: v for k, v in LGBM_PARAMS.items()}
+    model = lgb.LGBMRegressor(random_state=seed, **params).fit(train[list(features)], train[target])
+    fitted = TrainedRegressor(task, target, tuple(features), model)
+    y, p = test[target].to_numpy(), fitted.predict(test)
+    shuffled = lgb.LGBMRegressor(random_state=seed, **params).fit(
+        train[list(features)], np.random.default_rng(seed).permutation(train[target].to_numpy()))
+    p_shuffled = shuffled.predict(test[list(features)])
+
+    def r2(pred):
+        return float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+
+    fitted.metrics = {"target": target, "n_train": int(len(train)), "n_test": int(len(test)), "r2": r2(p),
+                      "r2_shuffled": r2(p_shuffled), "mae": float(np.mean(np.abs(y - p))),
+                      "mae_mean_baseline": float(np.mean(np.abs(y - train[target].mean())))}
+    return fitted
+
+
 def save_models(models: dict[str, TrainedModel], directory: str | Path, provenance: dict) -> None:
     """Write each model (LightGBM text format) and models.json (features, metrics, provenance)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"provenance": {**provenance, "versions": package_versions()}, "models": {}}
+    meta = {"provenance": {**provenance, "lightgbm_params": LGBM_PARAMS, "versions": package_versions()}, "models": {}}
     for name, m in models.items():
         m.model.booster_.save_model(str(directory / f"{name}.txt"))
-        meta["models"][name] = {"label": m.label, "features": list(m.features), "metrics": m.metrics}
+        kind = "regression" if isinstance(m, TrainedRegressor) else "classification"
+        meta["models"][name] = {"label": getattr(m, "label", getattr(m, "target", None)), "kind": kind,
+                                "features": list(m.features), "metrics": m.metrics}
     (directory / "models.json").write_text(json.dumps(meta, indent=1, default=float), encoding="utf-8")
 
 

@@ -179,11 +179,13 @@ def test_train_then_predict_gives_intervals_and_aria_scores(tmp_path):
     assert {"progression", "responder", "aria", "subgroups", "uncertainty"} <= set(report)
     assert {"auc", "auc_shuffled"} <= set(report["progression"])
     assert 0 <= report["uncertainty"]["progression"]["share_qsp_parameters"] <= 1
+    assert set(report["continuous"]) == {"iadrs_change", "cdrsb_change", "benefit_iadrs"}
     scores = tmp_path / "scores.csv"
     assert main(["predict", "--models", str(out), "--patients", str(paths.DATA_DIR / "example_patients.csv"), "--out", str(scores)]) == 0
     table = pd.read_csv(scores)
     assert (table["progression_p10"] <= table["progression_p90"]).all()
     assert table["aria_probability"].notna().all()  # exposure simulated for each patient
+    assert table["benefit_iadrs_predicted"].notna().all() and table["iadrs_change_predicted"].lt(5).all()
 
 
 def test_training_on_uploaded_longitudinal_patients(tmp_path):
@@ -204,3 +206,12 @@ def test_training_on_uploaded_longitudinal_patients(tmp_path):
     assert main(["train", "--out", str(out), "--patients", str(path)]) == 0
     report = __import__("json").loads((out / "report.json").read_text())
     assert report["progression"]["auc"] > 0.6 and "responder" in report["not_trained"]
+
+
+def test_continuous_outcomes_are_learned_better_than_the_mean(cohort):
+    from ml.models import REGRESSION_TASKS, train_regression
+
+    for task in REGRESSION_TASKS:
+        m = train_regression(cohort, task, seed=3).metrics
+        assert m["mae"] < m["mae_mean_baseline"], task
+        assert m["r2"] > m["r2_shuffled"] + 0.2, task
