@@ -360,7 +360,22 @@ st.caption(f"At week {scenario.assess_weeks[-1]:g}. Slowing % = 100 x (1 - chang
 if result.provenance.get("enrichment"):
     e = result.provenance["enrichment"]
     st.info(f"Enriched enrolment: {e['screened']} patients screened for {e['enrolled']} enrolled "
-            f"({e['screen_per_enrolled']:.1f} screened per enrolled patient). Run without enrichment to compare.")
+            f"({e['screen_per_enrolled']:.1f} screened per enrolled patient).")
+    plain_key = key_of([scenario_to_yaml(scenario), None])
+    plain = ss[P + "results"].get(plain_key)
+    if plain is None:
+        with st.spinner("Running the same design without enrichment for comparison..."):
+            plain_result = run_trial(scenario)
+            plain = ss[P + "results"][plain_key] = {
+                "result": plain_result, "trajectories": arm_trajectories(plain_result), "settings": cached["settings"],
+                "power": power_analysis(plain_result, PowerSettings(**cached["settings"])),
+            }
+    if not power.empty and not plain["power"].empty:
+        both = power.set_index("comparison")[["effect", "power", "required_n_per_arm"]].join(
+            plain["power"].set_index("comparison")[["effect", "power", "required_n_per_arm"]], lsuffix=" (enriched)", rsuffix=" (all comers)")
+        both["screened per enrolled"] = e["screen_per_enrolled"]
+        st.subheader("Enrichment against all-comers enrolment")
+        st.dataframe(both.round(3).reset_index(), hide_index=True, key=P + "enrichment_table")
 
 if not power.empty:
     st.subheader("Power and sample size")

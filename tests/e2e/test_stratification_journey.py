@@ -50,4 +50,5 @@ def test_train_upload_score_and_enrich(page, app_url):
     click_button(page, "designer_run", timeout_ms=TRIAL_TIMEOUT_MS)
     assert_no_exception(page)
     page.get_by_text(re.compile(r"Enriched enrolment: \d+ patients screened for 40 enrolled")).wait_for(state="visible")
+    page.get_by_text("Enrichment against all-comers enrolment", exact=True).wait_for(state="visible", timeout=TRIAL_TIMEOUT_MS)
     screenshot(page, "strat_04_enriched_trial")
