@@ -54,6 +54,21 @@ def _regimen_arg(value: str | None):
     return regimen_from_argument(value)[1]
 
 
+def _executor(args):
+    """Executor settings from ``--backend/--scheduler/--workers``."""
+    from qsp.executor import settings_from
+
+    if args.workers is not None and not 1 <= args.workers <= 512:
+        raise InvalidInput(f"--workers: must be between 1 and 512 (got {args.workers})")
+    return settings_from(args.backend, args.scheduler, **({"n_workers": args.workers} if args.workers else {}))
+
+
+def _add_executor_arguments(p, what: str) -> None:
+    p.add_argument("--backend", choices=["serial", "dask"], default="serial", help=f"where {what} (default serial)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+
+
 def cmd_trial(args) -> int:
     from qsp.trial import load_scenario, run_trial
 
@@ -68,10 +83,7 @@ def cmd_trial(args) -> int:
         if not args.quiet:
             print(f"\r{100 * frac:5.1f}% of patients simulated", end="", file=sys.stderr, flush=True)
 
-    from qsp.executor import settings_from
-
-    executor = settings_from(args.backend, args.scheduler, **({"n_workers": args.workers} if args.workers else {}))
-    result = run_trial(scenario, progress=progress, executor=executor)
+    result = run_trial(scenario, progress=progress, executor=_executor(args))
     if not args.quiet:
         print(file=sys.stderr)
     out.write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
@@ -137,7 +149,7 @@ def cmd_population(args) -> int:
         return fail(f"--n: must be >= 1 (got {args.n})")
     criteria = load_scenario(args.scenario).population if args.scenario else None
     out = _writable(args.out)
-    pop = sample_population(args.n, criteria, seed=args.seed)
+    pop = sample_population(args.n, criteria, seed=args.seed, executor=_executor(args))
     pop.to_csv(out, index=False, float_format="%.6g")
     print(f"wrote {out} ({len(pop)} patients)")
     return EXIT_OK
@@ -212,9 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="RESULT.json to write")
     p.add_argument("--n-per-arm", type=int, help="override the scenario's n_per_arm")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--backend", choices=["serial", "dask"], default="serial", help="where patients are simulated (default serial)")
-    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
-    p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    _add_executor_arguments(p, "patients are sampled and simulated")
     p.set_defaults(func=cmd_trial)
 
     p = sub.add_parser("simulate", help="simulate one patient")
@@ -236,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scenario", help="take inclusion criteria from this scenario file")
     p.add_argument("--out", required=True, help="CSV to write")
+    _add_executor_arguments(p, "candidates are evaluated")
     p.set_defaults(func=cmd_population)
 
     p = sub.add_parser("regimens", help="list the regimen library")

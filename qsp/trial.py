@@ -33,6 +33,7 @@ from qsp.validation import validate
 MAX_PATIENTS_PER_ARM = 100_000  # a trial larger than this belongs on a cluster
 MAX_SCENARIO_BYTES = 1_000_000  # scenario files are small
 CHANGE_ENDPOINTS = (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE)  # reported as change from baseline
+SUMMARY_OBSERVABLES = (C.AMYLOID_CL, C.ARIA_E_RISK, C.CONC_UG_PER_ML)  # true values the summary needs for every patient
 NOISE_STREAM = 1_000_003  # separates the noise/dropout streams from the population stream
 
 
@@ -182,7 +183,8 @@ def run_trial(
     progress: Callable[[float], None] | None = None,
     enrolment_filter: Callable[[pd.DataFrame], np.ndarray] | None = None,
     population: pd.DataFrame | None = None,
-    executor: ExecutorSettings | None = None,
+    executor: ExecutorSettings | ChunkExecutor | None = None,
+    keep_records: int | None = None,
 ) -> TrialResult:
     """Run a virtual trial.
 
@@ -190,46 +192,60 @@ def run_trial(
     propagation); ``enrolment_filter`` maps a candidate table to a boolean mask of
     patients to enrol (ML enrichment plugs in here); ``population`` supplies the
     patients (n_arms x n_per_arm rows; n_per_arm when ``paired_arms``) instead of sampling them;
-    ``executor`` says where the patients are simulated (serial by default, or Dask), in chunks,
-    with identical numbers either way.
+    ``executor`` says where the population is sampled and the patients are simulated (serial by
+    default, or Dask), in chunks, with identical numbers either way. ``keep_records`` keeps the
+    per-week records of only the first N patients of each arm (None: all) to save memory; the
+    summary, ``patients`` and ``to_json()`` still cover every patient and do not change.
     """
-    executor = executor or ExecutorSettings()
+    if keep_records is not None and (isinstance(keep_records, bool) or not isinstance(keep_records, int) or keep_records < 0):
+        raise InvalidInput(f"keep_records: must be None (all patients) or an integer >= 0 (got {keep_records!r})")
     if isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
     model = model or load_builtin_model()
     engine = Engine(model, parameter_overrides)
     n_arms = len(scenario.arms)
     n_total = (1 if scenario.paired_arms else n_arms) * scenario.n_per_arm
-    if population is None:
-        pool, screening = _enrol(scenario, engine, enrolment_filter, n_total)
-    else:
-        if len(population) < n_total:
-            raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
-        pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
+    ex, owned = open_executor(executor)
+    try:
+        if population is None:
+            pool, screening = _enrol(scenario, engine, enrolment_filter, n_total, ex)
+        else:
+            if len(population) < n_total:
+                raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
+            pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
+        jobs = []
+        chunk_size = ex.settings.chunk_size
+        for a in range(len(scenario.arms)):
+            block = 0 if scenario.paired_arms else a
+            arm_pool = pool.iloc[block * scenario.n_per_arm : (block + 1) * scenario.n_per_arm]
+            for start in range(0, len(arm_pool), chunk_size):
+                chunk = arm_pool.iloc[start : start + chunk_size].to_dict("records")
+                jobs.append(_ChunkJob(model.sbml, model.name, model.solver.model_dump(), dict(parameter_overrides or {}),
+                                      scenario_to_dict(scenario), a, start, chunk, keep_records))
+        results = ex.map(simulate_chunk, jobs, progress=progress)
+    finally:
+        if owned:
+            ex.close()
+    del pool
     weeks = np.array([0.0, *scenario.assess_weeks])
-
-    jobs = []
-    for a in range(len(scenario.arms)):
-        block = 0 if scenario.paired_arms else a
-        arm_pool = pool.iloc[block * scenario.n_per_arm : (block + 1) * scenario.n_per_arm]
-        for start in range(0, len(arm_pool), executor.chunk_size):
-            chunk = arm_pool.iloc[start : start + executor.chunk_size].to_dict("records")
-            jobs.append(_ChunkJob(model.sbml, model.name, model.solver.model_dump(), dict(parameter_overrides or {}),
-                                  scenario_to_dict(scenario), a, start, chunk))
-    results = map_chunks(simulate_chunk, jobs, executor, progress=progress)
-    record_frames, patient_rows = [], []
+    record_frames, patient_rows, summary_rows = [], [], []
     for a, arm in enumerate(scenario.arms):
         parts = [r for job, r in zip(jobs, results) if job.arm_index == a]
         rows = [row for r in parts for row in r["patients"]]
-        arm_pool = pd.DataFrame([{k: v for k, v in row.items() if k not in _RUN_FIELDS} for row in rows])
-        values = np.concatenate([r["values"] for r in parts])
         measured = np.concatenate([r["measured"] for r in parts])
         observed = np.concatenate([r["observed"] for r in parts])
+        values = np.concatenate([r["values"] for r in parts])  # kept patients only
+        kept = len(values)
+        kept_pool = pd.DataFrame([{k: v for k, v in row.items() if k not in _RUN_FIELDS} for row in rows[:kept]])
+        record_frames.append(_records(arm.name, kept_pool, weeks, values, measured[:kept], observed[:kept]))
+        summary_rows.extend(_summarise_arm(
+            arm.name, scenario, np.concatenate([r["endpoints"] for r in parts]), measured, observed,
+            np.array([row[C.APOE4] for row in rows]), sum(bool(row["failed"]) for row in rows),
+        ))
         patient_rows.extend(rows)
-        record_frames.append(_records(arm.name, arm_pool, weeks, values, measured, observed))
     records = pd.concat(record_frames, ignore_index=True)
     patients = pd.DataFrame(patient_rows)
-    summary = summarise(records, patients, scenario)
+    summary = pd.DataFrame(summary_rows)
     provenance = provenance_record(
         model,
         scenario.seed,
@@ -257,6 +273,7 @@ class _ChunkJob:
     arm_index: int
     start: int  # index of the chunk's first patient in its arm (random streams are per patient)
     patients: list
+    keep_records: int | None = None  # full observables only for the arm's first N patients (None: all)
 
 
 def simulate_chunk(job: _ChunkJob) -> dict:
@@ -298,7 +315,9 @@ def simulate_chunk(job: _ChunkJob) -> dict:
             "stopped_week": (run.stopped_day / C.DAYS_PER_WEEK) if run.stopped_day is not None else None,
             "dropout_week": dropout if math.isfinite(dropout) else None,
         })
-    return {"values": values, "measured": measured, "observed": observed, "patients": rows}
+    kept = n if job.keep_records is None else min(n, max(0, job.keep_records - job.start))
+    endpoints = values[:, :, [col[name] for name in SUMMARY_OBSERVABLES]]
+    return {"values": values[:kept].copy(), "endpoints": endpoints, "measured": measured, "observed": observed, "patients": rows}
 
 
 def baseline_state(patient) -> tuple[float, float, float, float]:
@@ -326,6 +345,36 @@ def _records(arm, arm_pool, weeks, values, measured, observed) -> pd.DataFrame:
     for k, name in enumerate(CHANGE_ENDPOINTS):
         frame[f"{name}_measured"] = measured[:, :, k].reshape(-1)
     return pd.DataFrame(frame)
+
+
+def _summarise_arm(arm, scenario, endpoints, measured, observed, apoe4, n_failed) -> list[dict]:
+    """The summary rows of one arm from per-patient arrays, number for number as :func:`summarise` on its records.
+
+    The same pandas reductions run on the same values in the same patient order, so the result is
+    identical to summarising full records, which need not be kept.
+    """
+    amyloid, aria, conc = (endpoints[:, :, k] for k in range(len(SUMMARY_OBSERVABLES)))
+    ok = ~np.isnan(amyloid)  # records.dropna(subset=[amyloid])
+    cleared_col = CHANGE_ENDPOINTS.index(C.AMYLOID_CL)
+    rows = []
+    for j, week in enumerate(scenario.assess_weeks, start=1):
+        at = ok[:, j]
+        seen = at & observed[:, j]
+        row = {"arm": arm, "week": week, "n": int(ok[:, 0].sum()), "n_observed": int(seen.sum()), "n_failed": int(n_failed)}
+        for e, name in enumerate(CHANGE_ENDPOINTS):
+            change = pd.Series(measured[seen, j, e] - measured[seen, 0, e])
+            row[f"{name}_change"] = float(change.mean()) if len(change) else math.nan
+            row[f"{name}_change_sd"] = float(change.std()) if len(change) > 1 else math.nan
+        row["amyloid_cleared_pct"] = (
+            float(100.0 * pd.Series(measured[seen, j, cleared_col] < C.AMYLOID_POSITIVE_CL).mean()) if seen.any() else math.nan
+        )
+        row["aria_e_pct"] = float(100.0 * pd.Series(aria[at, j]).mean()) if at.any() else math.nan
+        for g in C.APOE4_GENOTYPES:
+            group = at & (apoe4 == g)
+            row[f"aria_e_pct_apoe4_{g}"] = float(100.0 * pd.Series(aria[group, j]).mean()) if group.any() else math.nan
+        row["conc_ug_per_ml_mean"] = float(pd.Series(conc[at, j]).mean()) if at.any() else math.nan
+        rows.append(row)
+    return rows
 
 
 def summarise(records: pd.DataFrame, patients: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:

@@ -1,11 +1,12 @@
-"""Serial and Dask give identical trials; a scheduler that cannot be reached gives a clear error quickly."""
+"""Serial and Dask give identical populations and trials; keeping few records changes no endpoint; a scheduler that cannot be reached gives a clear error quickly."""
 
 import time
 
+import pandas as pd
 import pytest
 
-from qsp.errors import QSPError
-from qsp.executor import ExecutorSettings, map_chunks, settings_from
+from qsp.errors import InvalidInput, QSPError
+from qsp.executor import ChunkExecutor, ExecutorSettings, map_chunks, settings_from
 from qsp.population import sample_population
 from qsp.trial import run_trial
 
@@ -38,3 +39,54 @@ def test_scheduler_from_the_environment(monkeypatch):
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://10.0.0.1:8786")
     assert settings_from("dask").scheduler == "tcp://10.0.0.1:8786"
     assert settings_from("serial").backend == "serial"
+
+
+def _one_by_one(n, criteria, seed):
+    """The reference: candidates evaluated one at a time, accepted until n (the original loop)."""
+    import numpy as np
+
+    from qsp.population import HISTORY_STEP_YEARS, HISTORY_YEARS, candidate_patient, parse_criteria
+    from qsp.simulate import Engine
+
+    engine, criteria = Engine(), parse_criteria(criteria)
+    years = np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
+    rows, index = [], 0
+    while len(rows) < n:
+        patient = candidate_patient(index, seed, criteria, engine, years)
+        if patient is not None:
+            rows.append(patient)
+        index += 1
+    return pd.DataFrame(rows)
+
+
+def test_population_sampling_is_identical_serial_chunked_and_on_a_local_dask_cluster():
+    reference = _one_by_one(10, SCENARIO["population"], seed=5)
+    pd.testing.assert_frame_equal(sample_population(10, SCENARIO["population"], seed=5), reference, check_exact=True)
+    chunked = sample_population(10, SCENARIO["population"], seed=5, executor=ExecutorSettings(chunk_size=3))
+    pd.testing.assert_frame_equal(chunked, reference, check_exact=True)
+    serial_trial = run_trial(SCENARIO, executor=ExecutorSettings(chunk_size=5)).to_json()
+    # one LocalCluster for both: population sampling alone, then a trial that samples and simulates on it
+    with ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4)) as ex:
+        on_dask = sample_population(10, SCENARIO["population"], seed=5, executor=ex)
+        dask_trial = run_trial(SCENARIO, executor=ex).to_json()
+    pd.testing.assert_frame_equal(on_dask, reference, check_exact=True)
+    assert dask_trial["arms"] == serial_trial["arms"]
+    assert dask_trial["comparisons"] == serial_trial["comparisons"]
+
+
+def test_keeping_records_of_a_few_patients_leaves_every_endpoint_unchanged():
+    from qsp import constants as C
+    from qsp.trial import summarise
+
+    pool = sample_population(18, SCENARIO["population"], seed=21)
+    full = run_trial(SCENARIO, population=pool, executor=ExecutorSettings(chunk_size=4))
+    pd.testing.assert_frame_equal(full.summary, summarise(full.records, full.patients, full.scenario), check_exact=True)
+    lean = run_trial(SCENARIO, population=pool, executor=ExecutorSettings(chunk_size=4), keep_records=3)
+    pd.testing.assert_frame_equal(lean.summary, full.summary, check_exact=True)
+    pd.testing.assert_frame_equal(lean.patients, full.patients, check_exact=True)
+    assert lean.to_json() == full.to_json()
+    assert lean.records.groupby("arm")[C.PATIENT_ID].nunique().to_dict() == {"placebo": 3, "don": 3}
+    first = full.records[full.records[C.PATIENT_ID].isin(lean.records[C.PATIENT_ID])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(lean.records, first, check_exact=True)
+    with pytest.raises(InvalidInput, match="keep_records: must be None"):
+        run_trial(SCENARIO, population=pool, keep_records=-1)
