@@ -11,22 +11,50 @@ from qsp import constants as C
 from qsp import paths
 from qsp.errors import QSPError
 from qsp.plots import STAGE_LABELS, arm_colours
-from qsp.twin import CSV_COLUMNS, FIT_OBSERVABLES, UNTREATED, WEEK, read_patient_csv
+from qsp.twin import CSV_COLUMNS, FIT_OBSERVABLES, UNTREATED, WEEK, WEEKS_PER_YEAR, read_patient_csv
 from qsp.twin_plots import twin_figure
+from qsp.twin_store import TwinStore
+
+ML_TASKS = {"progression": "Fast progressor", "responder": "Responder"}  # Stratification models shown beside the twin
+
+
+def ml_features(patient) -> pd.DataFrame:
+    """One row of the ML models' baseline features at the last visit (the forecast's starting point).
+
+    Each biomarker is its latest observed value; age is the age at the last visit.
+    """
+    latest = patient.visits.ffill().iloc[-1]
+    row = {"patient_id": patient.patient_id, "age": patient.age + patient.last_week / WEEKS_PER_YEAR,
+           "is_female": int(patient.sex == "F"), "sex": patient.sex, "weight_kg": patient.weight_kg,
+           "apoe4_copies": patient.apoe4_copies, **{obs: float(latest[obs]) for obs in FIT_OBSERVABLES}}
+    return pd.DataFrame([row])
 
 st.title("Digital twin")
 notice()
 st.markdown("Enter a patient's visits; the twin is the model with this patient's own rates and place on the continuum, "
             "estimated from the visits with the population as prior (MAP + Laplace, refined by importance sampling). "
             "Bands are predictive: where a future measurement would fall, measurement error included. "
-            "Nothing about the patient is stored; the result downloads only when you ask.")
+            "Nothing about the patient is stored unless you press **Save twin**, which keeps the visits and the fit summary "
+            "under a random pseudonymous id (never the patient id); the result downloads only when you ask.")
 
 EXAMPLES = {p.stem: p for p in sorted(paths.TWIN_EXAMPLES_DIR.glob("*.csv"))}
 library = cached_library()
 
-source = st.radio("Patient", ["Example (synthetic)", "Upload PATIENT.csv"], horizontal=True, key="twin_source")
+source = st.radio("Patient", ["Example (synthetic)", "Upload PATIENT.csv", "Saved twin"], horizontal=True, key="twin_source")
 try:
-    if source == "Upload PATIENT.csv":
+    if source == "Saved twin":
+        store = TwinStore()
+        saved = store.list()
+        if saved.empty:
+            st.info("No saved twins yet: fit a twin from an example or an upload and press **Save twin**.")
+            st.stop()
+        st.dataframe(saved, hide_index=True, key="twin_saved_list")
+        chosen = st.selectbox("Saved twin (pseudonymous id)", list(saved["twin_id"]), key="twin_saved")
+        if st.button("Delete this saved twin", key="twin_delete"):
+            store.delete(chosen)
+            st.rerun()
+        patient = store.load(chosen).patient
+    elif source == "Upload PATIENT.csv":
         upload = st.file_uploader("PATIENT.csv (" + ", ".join(CSV_COLUMNS) + ")", type=["csv"], key="twin_upload")
         if upload is None:
             st.info("Upload a PATIENT.csv, or choose an example.")
@@ -103,7 +131,33 @@ if regimens:
                                "10th-90th percentile %": [f"{100 * a:.1f}-{100 * b:.1f}" for a, b in zip(aria["p10"], aria["p90"])]}),
                  hide_index=True, key="twin_aria")
 
+st.subheader("ML strata (Stratification page models)")
+strat_models = {task: m for task, m in st.session_state.get("strat_models", {}).items() if task in ML_TASKS}
+if strat_models:
+    features = ml_features(patient)
+    st.dataframe(pd.DataFrame([{"stratum": ML_TASKS[task], "outcome": m.label, "probability": round(float(m.predict(features)[0]), 3),
+                                "held-out AUC": round(float(m.metrics.get("auc", math.nan)), 3)} for task, m in strat_models.items()]),
+                 hide_index=True, key="twin_ml")
+    st.caption("LightGBM models trained on the Stratification page on simulated patients, scored on this patient's latest "
+               "observed values and age at the last visit (the forecast's starting point). Probabilities are point "
+               "estimates: no per-patient interval yet.")
+else:
+    st.info("No ML models in this session: train them on the **Stratification** page (Simulate cohort and train), "
+            "then come back to see this patient's fast-progressor and responder probabilities.")
+
 with st.expander("Estimated parameters"):
     st.dataframe(twin["summary"].round(3), hide_index=True, key="twin_summary")
+st.subheader("Save")
+st.caption("Saving stores the visits (with demographics) and the fit summary under a new random id; the patient id is "
+           "not stored. Keep the link between the id and the patient in your own records.")
+if st.button("Save twin", key="twin_save"):
+    try:
+        summary = {"stage": twin["stage"], "cdrsb_now": twin["cdrsb_now"], "since": twin["since"], "ess": twin["ess"],
+                   "fit_seconds": twin["fit_seconds"], "horizon_weeks": float(horizon), "regimens": list(regimens),
+                   "parameters": twin["summary"]}
+        saved_id = TwinStore().save(patient, summary)
+        st.success(f"Saved as {saved_id}. Open it again under **Saved twin**.")
+    except QSPError as exc:
+        show_problems(exc)
 st.download_button("Download RESULT.json", json.dumps(twin["result"], indent=1), file_name=f"twin_{patient.patient_id}.json",
                    mime="application/json", key="twin_download")

@@ -1,8 +1,12 @@
 """Digital twin page: renders an example, shows the core's stage, refits when a visit is added."""
 
+import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
+from qsp.twin import FIT_OBSERVABLES, read_patient_csv
+from qsp.twin_store import TwinStore
 from tests.pages import table_with_column
 
 
@@ -31,3 +35,63 @@ def test_choosing_another_example_and_an_observable():
     assert at.metric[0].value == "EX-MILD-003"
     at.selectbox(key="twin_observable").set_value("aria_e_risk").run()
     assert not at.exception
+
+
+# ------------------------------------------------------------------ ML strata beside the twin
+
+
+@pytest.fixture(scope="module")
+def strat_models():
+    """Small models as the Stratification page keeps them in st.session_state["strat_models"]."""
+    from ml.cohort import CohortSettings, simulate_cohort
+    from ml.models import train_task
+
+    cohort = simulate_cohort(CohortSettings(n=150))
+    return {task: train_task(cohort, task) for task in ("progression", "responder", "aria")}
+
+
+def test_ml_strata_shown_equal_the_models_predictions(strat_models):
+    at = AppTest.from_file(str(paths.ROOT / "pages/twin.py"), default_timeout=240)
+    at.session_state["twin_regimens"] = []
+    at.session_state["twin_horizon"] = 52
+    at.session_state["strat_models"] = strat_models
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = table_with_column(at.dataframe, "probability").set_index("outcome")["probability"]
+    # expected from the example's last visit (week 52), built here independently of the page
+    patient = read_patient_csv(paths.TWIN_EXAMPLES_DIR / "ex-mci-001.csv")
+    last = patient.visits.iloc[-1]
+    frame = pd.DataFrame([{"age": patient.age + 52 / (365.25 / 7), "is_female": 1, "weight_kg": patient.weight_kg,
+                           "apoe4_copies": patient.apoe4_copies, **{o: last[o] for o in FIT_OBSERVABLES}}])
+    for task in ("progression", "responder"):
+        model = strat_models[task]
+        assert shown[model.label] == pytest.approx(round(float(model.predict(frame)[0]), 3), abs=1e-9)
+    assert "aria_e_event" not in shown.index  # ARIA-E needs simulated exposure, not shown beside the twin
+
+
+def test_without_models_the_page_says_where_to_train():
+    at = _run()
+    assert any("Stratification" in i.value for i in at.info)
+
+
+# ------------------------------------------------------------------ saved twins
+
+
+def test_save_list_load_delete_a_twin(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'twins.sqlite'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    at = _run()
+    assert TwinStore(url).list().empty  # nothing written before saving
+    at.button(key="twin_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    saved = TwinStore(url).list()
+    assert len(saved) == 1
+    twin_id = saved["twin_id"].iloc[0]
+    assert any(twin_id in s.value for s in at.success)
+    at.radio(key="twin_source").set_value("Saved twin").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.metric[0].value == twin_id  # the loaded twin carries only its pseudonym
+    at.button(key="twin_delete").click().run()
+    assert not at.exception
+    assert TwinStore(url).list().empty
+    assert any("No saved twins yet" in i.value for i in at.info)

@@ -182,6 +182,24 @@ def test_forecast_rejects_bad_settings():
         forecast_twin(twin, {"untreated": "donanemab_standard"})
 
 
+def test_model_error_widens_bands_with_time_ahead_and_is_validated():
+    twin = fit_twin(_csv(GOOD), n_draws=100)
+    zero = {obs: 0.0 for obs in FIT_OBSERVABLES}
+    plain = forecast_twin(twin, horizon_weeks=104, step_weeks=52, model_error_sd_per_year=zero, seed=3)
+    honest = forecast_twin(twin, horizon_weeks=104, step_weeks=52, seed=3)
+    assert honest.model_error_sd_per_year[C.CDRSB] > 0
+    width = {}
+    for name, fc in (("plain", plain), ("honest", honest)):
+        b = fc.bands[fc.bands["observable"] == C.TAU_SUVR].sort_values("week")
+        width[name] = (b["p97_5"] - b["p2_5"]).to_numpy()
+    assert width["honest"][0] == pytest.approx(width["plain"][0], rel=0.05)  # at the last visit: measurement error only
+    assert width["honest"][-1] > 1.3 * width["plain"][-1]  # two years ahead: model error dominates
+    with pytest.raises(InvalidInput, match=r"model_error_sd_per_year.cdrsb: must be a finite number >= 0 \(got -1\)"):
+        forecast_twin(twin, model_error_sd_per_year={C.CDRSB: -1})
+    with pytest.raises(InvalidInput, match=r"model_error_sd_per_year.adas: unknown observable"):
+        forecast_twin(twin, model_error_sd_per_year={"adas": 1.0})
+
+
 # ------------------------------------------------------------------ result and CLI
 
 
