@@ -81,7 +81,7 @@ COMPONENTS = (C.ADAS_COG13, C.ADCS_IADL)  # iADRS components: iADRS = (85 - ADAS
 DEMOGRAPHICS = (C.AGE, C.SEX, C.WEIGHT_KG, C.APOE4)  # on the first row at least
 WEEK = "week"  # weeks from the baseline visit (week 0)
 CSV_COLUMNS = (C.PATIENT_ID, WEEK, *DEMOGRAPHICS, *FIT_OBSERVABLES)  # PATIENT.csv columns, in order
-OPTIONAL_COLUMNS = COMPONENTS  # may be absent from PATIENT.csv
+OPTIONAL_COLUMNS = (*COMPONENTS, "date")  # may be absent from PATIENT.csv; date (YYYY-MM-DD) may replace week
 T0_PRIOR_MEAN_YR, T0_PRIOR_SD_YR = 30.0, 30.0  # weak prior on years from amyloid onset to week 0
 T0_BOUNDS_YR = (0.0, 75.0)  # years from amyloid onset to week 0
 Z_BOUND = 5.0  # random effects are kept within +-5 prior SDs
@@ -210,6 +210,38 @@ def _demographics(row: dict, where: str, problems: list[str]) -> dict:
     return out
 
 
+DATE = "date"  # visit date (YYYY-MM-DD), accepted instead of week: weeks are counted from the earliest date
+
+
+def _weeks_from_dates(rows: list[dict], labels: list[str], problems: list[str]) -> list[dict]:
+    """Rows with ``week`` filled from ``date`` where only a date is given (weeks since the earliest date)."""
+    import datetime as dt
+
+    dated = [i for i, r in enumerate(rows) if not _blank(r.get(DATE))]
+    if not dated:
+        return rows
+    if len(dated) != len(rows):
+        missing = [labels[i] for i in range(len(rows)) if i not in dated]
+        problems.append(f"{DATE}: give a date on every visit or on none (missing on {', '.join(missing)})")
+        return rows
+    days = {}
+    for i in dated:
+        try:
+            days[i] = dt.date.fromisoformat(str(rows[i][DATE]).strip()[:10])
+        except ValueError:
+            problems.append(f"{labels[i]}, {DATE}: not a date, use YYYY-MM-DD (got {rows[i][DATE]!r})")
+    if len(days) != len(rows):
+        return rows
+    first = min(days.values())
+    out = []
+    for i, row in enumerate(rows):
+        week = round((days[i] - first).days / 7.0, 3)
+        if not _blank(row.get(WEEK)) and _number(row.get(WEEK), WEEK, labels[i], []) not in (None, week):
+            problems.append(f"{labels[i]}, {WEEK}: {row.get(WEEK)!r} disagrees with the date ({week:g} weeks after the first visit)")
+        out.append({**row, WEEK: week})
+    return out
+
+
 def parse_patient_rows(rows: list[dict], labels: list[str] | None = None) -> PatientRecord:
     """A PatientRecord from one dict per visit (PATIENT.csv rows); InvalidInput lists every problem.
 
@@ -227,6 +259,7 @@ def parse_patient_rows(rows: list[dict], labels: list[str] | None = None) -> Pat
         raise InvalidInput(f"visits: at most {MAX_VISITS} visits per patient (got {len(rows)})")
     labels = labels or [f"visits[{i}]" for i in range(len(rows))]
     problems: list[str] = []
+    rows = _weeks_from_dates(rows, labels, problems)
     first = _demographics(rows[0], labels[0], problems)
     for key in (C.PATIENT_ID, *DEMOGRAPHICS):
         if first[key] is None and not any(p.startswith(f"{labels[0]}, {key}:") for p in problems):
@@ -311,7 +344,7 @@ def read_patient_csv(source: str | Path | io.TextIOBase) -> PatientRecord:
     unknown = [h for h in header if h not in (*CSV_COLUMNS, *OPTIONAL_COLUMNS)]
     if unknown:
         problems.append(f"columns: unknown {', '.join(repr(h) for h in unknown)}; allowed: {', '.join((*CSV_COLUMNS, *OPTIONAL_COLUMNS))}")
-    missing = [h for h in CSV_COLUMNS if h not in header]
+    missing = [h for h in CSV_COLUMNS if h not in header and not (h == WEEK and "date" in header)]
     if missing:
         problems.append(f"columns: missing {', '.join(missing)} (blank cells are allowed, the columns are not)")
     if len(set(header)) != len(header):

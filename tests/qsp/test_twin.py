@@ -259,3 +259,16 @@ def test_result_provenance_hashes_the_patient():
     r2 = twin_result(twin2, forecast_twin(twin2, horizon_weeks=8))
     assert r1["provenance"]["patient_sha256"] != r2["provenance"]["patient_sha256"]
     assert r1["provenance"]["kind"] == "twin"
+
+
+def test_visit_dates_stand_in_for_weeks():
+    from qsp.twin import read_patient_csv
+
+    text = ("patient_id,date,age,sex,weight_kg,apoe4_copies,amyloid_cl,tau_suvr,iadrs,cdrsb,mmse\n"
+            "D1,2024-03-01,72,F,65,1,85,1.25,,2.5,26\n"
+            "D1,2024-08-30,,,,,,,,3.0,25\n")
+    record = read_patient_csv(io.StringIO(text))
+    assert list(record.visits["week"]) == [0.0, 26.0]
+    bad = text.replace("2024-08-30", "30/08/2024")
+    with pytest.raises(InvalidInput, match="date: not a date, use YYYY-MM-DD"):
+        read_patient_csv(io.StringIO(bad))
