@@ -115,6 +115,7 @@ if upload is not None:
     if intervals:
         with st.spinner("Repeating the QSP -> ML chain over parameter draws..."):
             grids = _ensemble(int(n), int(seed), float(fast), float(responder))
+            ss[P + "ensemble"] = grids  # the Digital twin page shows intervals with it
         for name, (grid, features) in grids.items():
             bands = predict_with_uncertainty(grid, features, base)
             scores[f"{name} p10"], scores[f"{name} p90"] = bands["p10"].to_numpy(), bands["p90"].to_numpy()

@@ -6,6 +6,7 @@ import math
 import pandas as pd
 import streamlit as st
 
+from ml.uncertainty import predict_with_uncertainty
 from pages._common import cached_library, cached_twin, notice, show_problems
 from qsp import constants as C
 from qsp import paths
@@ -135,12 +136,21 @@ st.subheader("ML strata (Stratification page models)")
 strat_models = {task: m for task, m in st.session_state.get("strat_models", {}).items() if task in ML_TASKS}
 if strat_models:
     features = ml_features(patient)
-    st.dataframe(pd.DataFrame([{"stratum": ML_TASKS[task], "outcome": m.label, "probability": round(float(m.predict(features)[0]), 3),
-                                "held-out AUC": round(float(m.metrics.get("auc", math.nan)), 3)} for task, m in strat_models.items()]),
-                 hide_index=True, key="twin_ml")
+    ensembles = st.session_state.get("strat_ensemble", {})
+    rows = []
+    for task, m in strat_models.items():
+        row = {"stratum": ML_TASKS[task], "outcome": m.label, "probability": round(float(m.predict(features)[0]), 3),
+               "held-out AUC": round(float(m.metrics.get("auc", math.nan)), 3)}
+        if task in ensembles:
+            grid, names = ensembles[task]
+            bands = predict_with_uncertainty(grid, names, features)
+            row["p10"], row["p90"] = round(float(bands["p10"].iloc[0]), 3), round(float(bands["p90"].iloc[0]), 3)
+        rows.append(row)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="twin_ml")
     st.caption("LightGBM models trained on the Stratification page on simulated patients, scored on this patient's latest "
-               "observed values and age at the last visit (the forecast's starting point). Probabilities are point "
-               "estimates: no per-patient interval yet.")
+               "observed values and age at the last visit (the forecast's starting point). "
+               + ("p10-p90: interval over QSP parameter draws and ML refits." if ensembles else
+                  "For intervals, tick 'Add 80% intervals' on the Stratification page once."))
 else:
     st.info("No ML models in this session: train them on the **Stratification** page (Simulate cohort and train), "
             "then come back to see this patient's fast-progressor and responder probabilities.")

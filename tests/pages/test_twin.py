@@ -69,6 +69,20 @@ def test_ml_strata_shown_equal_the_models_predictions(strat_models):
     assert "aria_e_event" not in shown.index  # ARIA-E needs simulated exposure, not shown beside the twin
 
 
+def test_ml_strata_get_intervals_when_an_ensemble_exists(strat_models):
+    at = AppTest.from_file(str(paths.ROOT / "pages/twin.py"), default_timeout=240)
+    at.session_state["twin_regimens"] = []
+    at.session_state["twin_horizon"] = 52
+    at.session_state["strat_models"] = strat_models
+    m = strat_models["progression"]
+    low, high = strat_models["responder"].model, m.model  # two different members: a non-zero spread
+    at.session_state["strat_ensemble"] = {"progression": ([[low, high], [high, low]], m.features)}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    row = table_with_column(at.dataframe, "probability").set_index("outcome").loc[m.label]
+    assert row["p10"] < row["p90"]
+
+
 def test_without_models_the_page_says_where_to_train():
     at = _run()
     assert any("Stratification" in i.value for i in at.info)
