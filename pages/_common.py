@@ -94,3 +94,11 @@ def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tupl
     return {"stage": fc.stage, "cdrsb_now": fc.cdrsb_now, "since": fc.years_since_amyloid_positive, "bands": fc.bands,
             "events": fc.events, "fit": fc.fit, "summary": twin.summary(), "ess": twin.ess_, "fit_seconds": twin.fit_seconds_,
             "result": twin_result(twin, fc)}
+
+
+@st.cache_resource(show_spinner=False)
+def cached_model_store(url: str):
+    """The model library on this database URL (one engine per URL, shared read-only by sessions)."""
+    from qsp.model_store import ModelStore
+
+    return ModelStore(url)

@@ -1,14 +1,16 @@
-"""Model lab: upload SBML or paste Antimony; validation report, model tables, simulation, local sensitivity."""
+"""Model lab: upload SBML or paste Antimony; validation report, tables, simulation, sensitivity, library, diff."""
 
 import pandas as pd
 import streamlit as st
 
-from pages._common import cached_check_sbml, cached_model_views, notice, show_problems
+from pages._common import cached_check_sbml, cached_model_store, cached_model_views, notice, show_problems
 from qsp.errors import QSPError
-from qsp.lab_plots import sensitivity_figure, timecourse_figure
+from qsp.lab_plots import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
+from qsp.lab_sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
 from qsp.model import Model, antimony_to_sbml
-from qsp.model_lab import local_sensitivity, output_ids, simulate_lab
+from qsp.model_lab import diff_models, local_sensitivity, output_ids, simulate_lab
 from qsp.sbml_check import DEFAULT_LIMITS, LabLimits
+from qsp.storage import database_url
 
 EXAMPLE = "model decay\n  A -> B; k*A\n  A = 10; B = 0; k = 0.5\nend\n"
 VERDICT_TEXT = {
@@ -32,6 +34,41 @@ with st.expander("Limits applied to models", expanded=False):
     limits = LabLimits(max_components=int(max_components), timeout_s=float(timeout_s), memory_mb=int(memory_mb))
     for line in limits.describe():
         st.markdown(f"- {line}")
+
+
+def _library():
+    """The model library, or None (with the reason shown) when the database cannot be opened."""
+    try:
+        return cached_model_store(database_url())
+    except QSPError as exc:
+        show_problems(exc, "Model library: ")
+        return None
+
+
+def _entry_label(entry) -> str:
+    return f"{entry.name} · {entry.sha256[:12]}"
+
+
+def _load_into_editor(sha256: str) -> None:
+    """Callback: put a library model into the SBML text box (before the widgets of the next run exist)."""
+    st.session_state["lab_source"] = "Paste SBML"
+    st.session_state["lab_sbml_text"] = store.load(sha256)
+
+
+store = _library()
+entries = store.entries() if store else []
+with st.expander(f"Model library ({len(entries)} models)", expanded=False):
+    if store:
+        st.dataframe(pd.DataFrame([{"name": e.name, "who": e.who, "saved (UTC)": e.saved_at, "sha256": e.sha256}
+                                   for e in entries]), hide_index=True, key="lab_library_table")
+        by_label = {_entry_label(e): e for e in entries}
+        chosen = by_label[st.selectbox("Model", list(by_label), key="lab_library_pick")]
+        c1, c2 = st.columns(2)
+        c1.button("Load into the lab", key="lab_library_load", on_click=_load_into_editor, args=(chosen.sha256,))
+        if c2.button("Delete", key="lab_library_delete", disabled=chosen.builtin,
+                     help="The built-in model cannot be deleted." if chosen.builtin else None):
+            store.delete(chosen.sha256)
+            st.rerun()
 
 source = st.radio("Model source", ["Paste Antimony", "Upload SBML", "Paste SBML"], horizontal=True, key="lab_source")
 sbml = None
@@ -70,8 +107,24 @@ if not report["ok"]:
     st.stop()
 
 model = Model(sbml, name="lab")
+if store:
+    with st.form("lab_save_form"):
+        st.markdown("**Save this model to the library**")
+        c1, c2 = st.columns(2)
+        save_name = c1.text_input("Name", "my model", max_chars=120, key="lab_save_name")
+        save_who = c2.text_input("Uploaded by", "anonymous", max_chars=120, key="lab_save_who")
+        if st.form_submit_button("Save to library", key="lab_save"):
+            try:
+                saved = store.save(sbml, save_name, save_who)
+            except QSPError as exc:
+                show_problems(exc, "Save: ")
+            else:  # rerun so that the library list above shows the new entry
+                st.session_state["lab_saved_message"] = f"Saved as {saved.name!r} by {saved.who} (sha256 {saved.sha256[:12]})."
+                st.rerun()
+        if "lab_saved_message" in st.session_state:
+            st.success(st.session_state.pop("lab_saved_message"))
 views = cached_model_views(sbml)
-tabs = st.tabs(["Simulate", "Model tables", "Antimony", "Local sensitivity"])
+tabs = st.tabs(["Simulate", "Model tables", "Antimony", "Local sensitivity", "Global sensitivity", "Diff"])
 
 with tabs[1]:
     for name, table in views["tables"].items():
@@ -117,3 +170,66 @@ with tabs[3]:
             st.stop()
         st.plotly_chart(sensitivity_figure(sens, sens_output), key="lab_sens_chart")
         st.dataframe(sens, hide_index=True, key="lab_sens_table")
+
+with tabs[4]:
+    st.markdown("Sobol (variance shares, first order and total) or Morris (elementary-effects screening) of one output "
+                "at one time, each chosen parameter uniform over its range. Runs stop at the evaluation budget or "
+                "the time limit, whichever comes first.")
+    c1, c2, c3 = st.columns(3)
+    gsa_method = c1.radio("Method", ["sobol", "morris"], horizontal=True, key="lab_gsa_method",
+                          format_func={"sobol": "Sobol", "morris": "Morris"}.get)
+    gsa_output = c2.selectbox("Output", choices, key="lab_gsa_output")
+    gsa_time = c3.number_input("At time", 0.001, 1e9, float(end), key="lab_gsa_time")
+    nonzero = [p for p in model.parameter_ids if model.defaults[p] != 0]
+    gsa_params = st.multiselect("Parameters to vary (zero-valued ones have no relative range)", nonzero,
+                                default=nonzero[:5], key=f"lab_gsa_params_{model.sha256[:12]}")  # per model: a new model's defaults
+    c1, c2, c3 = st.columns(3)
+    gsa_rel = c1.number_input("Range ± % around the value", 1.0, 99.0, 50.0, 5.0, key="lab_gsa_rel")
+    gsa_budget = c2.number_input("Evaluation budget", 10, 200_000, DEFAULT_BUDGET, 100, key="lab_gsa_budget")
+    gsa_limit = c3.number_input("Time limit (s)", 1.0, 3600.0, DEFAULT_TIME_LIMIT_S, 10.0, key="lab_gsa_limit")
+    if st.button("Run global sensitivity", key="lab_gsa_run"):
+        bar = st.progress(0.0, text="Starting...")
+
+        def _progress(done: int, total: int) -> None:
+            if done == total or done % max(total // 100, 1) == 0:
+                bar.progress(done / total, text=f"{done:,} of {total:,} model evaluations")
+
+        try:
+            ranges = default_ranges(model, gsa_params, gsa_rel / 100)
+            st.session_state["lab_gsa_result"] = (model.sha256, global_sensitivity(
+                model, gsa_output, float(gsa_time), ranges, gsa_method, int(gsa_budget), float(gsa_limit),
+                fixed=values, progress=_progress))
+        except QSPError as exc:
+            bar.empty()
+            show_problems(exc)
+    sha, gsa = st.session_state.get("lab_gsa_result", (None, None))
+    if gsa is not None and sha == model.sha256:
+        st.caption(f"{gsa.method.capitalize()} of {gsa.output} at time {gsa.time:g}: "
+                   f"{gsa.n_evaluations:,} evaluations in {gsa.seconds:.1f} s.")
+        fig = sobol_figure(gsa.table, gsa.output) if gsa.method == "sobol" else morris_figure(gsa.table, gsa.output)
+        st.plotly_chart(fig, key="lab_gsa_chart")
+        st.dataframe(gsa.table, hide_index=True, key="lab_gsa_table")
+
+with tabs[5]:
+    if not store:
+        st.info("The model library is unavailable, so there is nothing to compare.")
+    else:
+        st.markdown("Compare two models of the library (or the model in the lab): components added, removed or changed.")
+        current = "(the model in the lab)"
+        options = [current] + [_entry_label(e) for e in entries]
+        by_label = {_entry_label(e): e for e in entries}
+        c1, c2 = st.columns(2)
+        old_label = c1.selectbox("Old version", options, index=min(1, len(options) - 1), key="lab_diff_old")
+        new_label = c2.selectbox("New version", options, index=0, key="lab_diff_new")
+        texts = [sbml if label == current else store.load(by_label[label].sha256) for label in (old_label, new_label)]
+        try:
+            diff = diff_models(*texts)
+        except QSPError as exc:
+            show_problems(exc)
+            st.stop()
+        if diff.empty:
+            st.success("No differences in compartments, species, parameters, reactions, rules, events or units.")
+        else:
+            counts = diff.drop_duplicates(["kind", "id", "change"])["change"].value_counts()
+            st.markdown(" · ".join(f"**{n}** {change}" for change, n in counts.items()))
+            st.dataframe(diff, hide_index=True, key="lab_diff_table")

@@ -24,3 +24,28 @@ def sensitivity_figure(table: pd.DataFrame, output: str, top: int = 20) -> go.Fi
     fig.update_layout(xaxis_title=f"Scaled sensitivity of {output} (d ln y / d ln p)", height=max(250, 22 * len(shown) + 80),
                       margin={"t": 30, "b": 40, "l": 120, "r": 20})
     return fig
+
+
+def sobol_figure(table: pd.DataFrame, output: str, top: int = 20) -> go.Figure:
+    """Grouped bars of first-order (S1) and total (ST) Sobol indices with their 95% confidence half-widths."""
+    shown = table.head(top).iloc[::-1]
+    fig = go.Figure([
+        go.Bar(x=shown["S1"], y=shown["parameter"], orientation="h", name="first order S1",
+               error_x={"type": "data", "array": shown["S1_conf"]}),
+        go.Bar(x=shown["ST"], y=shown["parameter"], orientation="h", name="total ST",
+               error_x={"type": "data", "array": shown["ST_conf"]}),
+    ])
+    fig.update_layout(barmode="group", xaxis_title=f"Sobol index of {output} (share of variance)",
+                      height=max(280, 40 * len(shown) + 100), margin={"t": 30, "b": 40, "l": 120, "r": 20})
+    return fig
+
+
+def morris_figure(table: pd.DataFrame, output: str) -> go.Figure:
+    """Morris screening: mu* (overall effect) against sigma (nonlinearity or interactions), one labelled point per parameter."""
+    fig = go.Figure(go.Scatter(
+        x=table["mu_star"], y=table["sigma"], mode="markers+text", text=table["parameter"], textposition="top center",
+        error_x={"type": "data", "array": table["mu_star_conf"]},
+        hovertemplate="%{text}<br>mu* %{x:.4g}<br>sigma %{y:.4g}<extra></extra>"))
+    fig.update_layout(xaxis_title=f"mu* of {output} (mean |elementary effect|)", yaxis_title="sigma (spread of effects)",
+                      height=450, margin={"t": 30, "b": 40, "l": 60, "r": 20})
+    return fig

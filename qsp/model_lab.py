@@ -1,4 +1,4 @@
-"""Model lab core: describe a checked SBML model as tables and Antimony, simulate it, local sensitivities.
+"""Model lab core: describe a checked SBML model as tables and Antimony, diff two, simulate, local sensitivities.
 
 Only for texts :func:`qsp.sbml_check.check_sbml` found simulatable: libsbml and roadrunner run here,
 in the caller's process.
@@ -143,3 +143,58 @@ def local_sensitivity(model: Model, output: str, end: float, parameters: dict[st
         rows.append({"parameter": pid, "value": p, "scaled_sensitivity": (up - down) / (2 * rel_step * y0)})
     table = pd.DataFrame(rows, columns=["parameter", "value", "scaled_sensitivity"])
     return table.reindex(table["scaled_sensitivity"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
+DIFF_KINDS = {  # table of describe_model -> (kind shown in a diff, columns identifying a row)
+    "compartments": ("compartment", ("id",)),
+    "species": ("species", ("id",)),
+    "parameters": ("parameter", ("id",)),
+    "reactions": ("reaction", ("id",)),
+    "rules": ("rule", ("variable", "type")),
+    "events": ("event", ("id",)),
+    "units": ("unit", ("id",)),
+}
+DIFF_COLUMNS = ["kind", "id", "change", "field", "old", "new"]  # columns of diff_models
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _keyed(df: pd.DataFrame, key_cols: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Rows of a model table as text, keyed by their identifying columns."""
+    if df.empty:
+        return {}
+    return {" ".join(_cell(r[c]) for c in key_cols if _cell(r[c])): {c: _cell(v) for c, v in r.items()}
+            for r in df.to_dict("records")}
+
+
+def diff_models(old_sbml: str, new_sbml: str) -> pd.DataFrame:
+    """Components added, removed or changed from ``old_sbml`` to ``new_sbml``; one row per change.
+
+    Columns ``kind, id, change, field, old, new``; a changed component has one row per changed field.
+
+    >>> from qsp.model import antimony_to_sbml
+    >>> a, b = antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5"), antimony_to_sbml("A -> ; k*A; A = 10; k = 0.7; j = 1")
+    >>> diff_models(a, b)[["kind", "id", "change", "old", "new"]].values.tolist()
+    [['parameter', 'k', 'changed', '0.5', '0.7'], ['parameter', 'j', 'added', '', '1']]
+    """
+    old, new = describe_model(old_sbml), describe_model(new_sbml)
+    rows = []
+    for table, (kind, key_cols) in DIFF_KINDS.items():
+        before, after = _keyed(old[table], key_cols), _keyed(new[table], key_cols)
+        for key, fields in before.items():
+            if key not in after:
+                rows.append({"kind": kind, "id": key, "change": "removed", "field": "",
+                             "old": fields.get("value", fields.get("math", fields.get("rate law", ""))), "new": ""})
+                continue
+            for col, value in fields.items():
+                if col not in key_cols and after[key].get(col, "") != value:
+                    rows.append({"kind": kind, "id": key, "change": "changed", "field": col, "old": value, "new": after[key].get(col, "")})
+        for key, fields in after.items():
+            if key not in before:
+                rows.append({"kind": kind, "id": key, "change": "added", "field": "",
+                             "old": "", "new": fields.get("value", fields.get("math", fields.get("rate law", "")))})
+    return pd.DataFrame(rows, columns=DIFF_COLUMNS)

@@ -18,7 +18,8 @@ def _result(at):
 
 
 @pytest.fixture
-def at():
+def at(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'lab.sqlite'}")
     app = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not app.exception, [e.value for e in app.exception]
     return app
@@ -82,3 +83,59 @@ def test_hostile_text_is_refused(at):
     assert any("refused" in m.value for m in at.markdown)
     issues = next(df.value for df in at.dataframe if "severity" in df.value.columns)
     assert "a path or URL is not accepted" in issues["message"].iloc[0]
+
+
+def test_global_sensitivity_sobol_and_morris(at):
+    at.selectbox(key="lab_gsa_output").set_value("A").run()
+    at.number_input(key="lab_gsa_time").set_value(2.0).run()
+    assert next(m for m in at.multiselect if m.key.startswith("lab_gsa_params_")).value == ["k"]
+    at.number_input(key="lab_gsa_budget").set_value(200).run()
+    at.button(key="lab_gsa_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    sobol = next(df.value for df in at.dataframe if "ST" in df.value.columns)
+    assert sobol["parameter"].tolist() == ["k"] and sobol["ST"].iloc[0] == pytest.approx(1.0, abs=0.05)
+    assert any("evaluations in" in c.value for c in at.caption)
+    at.radio(key="lab_gsa_method").set_value("morris").run()
+    at.button(key="lab_gsa_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    morris = next(df.value for df in at.dataframe if "mu_star" in df.value.columns)
+    assert morris["mu_star"].iloc[0] > 0
+
+
+def test_global_sensitivity_errors_are_shown(at):
+    at.number_input(key="lab_gsa_budget").set_value(10).run()
+    at.button(key="lab_gsa_run").click().run()
+    assert not at.exception
+    assert any("budget: Sobol with 1 parameters needs at least 24 evaluations" in e.value for e in at.error)
+
+
+def test_library_save_load_delete_and_diff(at):
+    at.text_input(key="lab_save_name").set_value("decay")
+    at.text_input(key="lab_save_who").set_value("ann")
+    at.button(key="lab_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Saved as 'decay' by ann" in s.value for s in at.success)
+    library = next(df.value for df in at.dataframe if "who" in df.value.columns)
+    assert library["name"].tolist() == ["AD continuum (built-in)", "decay"]
+    # change the pasted model: the diff against the saved version shows the new value of k
+    at.text_area(key="lab_antimony").set_value(DECAY.replace("k = 0.5", "k = 0.9")).run()
+    at.selectbox(key="lab_diff_old").set_value(next(o for o in at.selectbox(key="lab_diff_old").options if o.startswith("decay"))).run()
+    diff = next(df.value for df in at.dataframe if "change" in df.value.columns)
+    assert diff[["id", "change", "old", "new"]].values.tolist() == [["k", "changed", "0.5", "0.9"]]
+    # load the saved version into the lab: it is pasted as SBML and simulates with k = 0.5
+    decay = next(o for o in at.selectbox(key="lab_library_pick").options if o.startswith("decay"))
+    at.selectbox(key="lab_library_pick").set_value(decay).run()
+    at.button(key="lab_library_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="lab_source").value == "Paste SBML"
+    at.number_input(key="lab_end").set_value(2.0).run()
+    np.testing.assert_allclose(_result(at)["A"], 10 * np.exp(-0.5 * _result(at)["time"]), rtol=1e-5)
+    # the built-in model cannot be deleted; the saved one can
+    builtin = at.selectbox(key="lab_library_pick").options[0]
+    at.selectbox(key="lab_library_pick").set_value(builtin).run()
+    assert at.button(key="lab_library_delete").disabled
+    at.selectbox(key="lab_library_pick").set_value(decay).run()
+    at.button(key="lab_library_delete").click().run()
+    assert not at.exception
+    library = next(df.value for df in at.dataframe if "who" in df.value.columns)
+    assert library["name"].tolist() == ["AD continuum (built-in)"]

@@ -1,0 +1,49 @@
+"""Diff between two versions of a model."""
+
+from qsp.model import antimony_to_sbml
+from qsp.model_lab import DIFF_COLUMNS, diff_models
+
+OLD = antimony_to_sbml("""
+model m
+  compartment c = 1
+  species A in c = 10, B in c = 0
+  r1: A -> B; k*A
+  r2: B -> ; kb*B
+  y := A + B
+  at time > 5: A = 1
+  k = 0.5; kb = 0.1; gone = 3
+end""")
+NEW = antimony_to_sbml("""
+model m
+  compartment c = 1
+  species A in c = 10, B in c = 0, C in c = 1
+  r1: A -> B; k*A*C
+  y := A + 2*B
+  k = 0.7; kb = 0.1; fresh = 2
+end""")
+
+
+def test_diff_lists_added_removed_and_changed_components():
+    diff = diff_models(OLD, NEW)
+    assert list(diff.columns) == DIFF_COLUMNS
+    got = {(r.kind, r.id, r.change, r.field) for r in diff.itertuples()}
+    assert got == {
+        ("species", "C", "added", ""),
+        ("parameter", "k", "changed", "value"),
+        ("parameter", "gone", "removed", ""),
+        ("parameter", "fresh", "added", ""),
+        ("reaction", "r1", "changed", "rate law"),
+        ("reaction", "r2", "removed", ""),
+        ("rule", "y assignment", "changed", "math"),
+        ("event", "_E0", "removed", ""),
+    }
+    k = diff[diff["id"] == "k"].iloc[0]
+    assert (k.old, k.new) == ("0.5", "0.7")
+
+
+def test_a_model_has_no_diff_with_itself_and_diff_is_symmetric():
+    assert diff_models(OLD, OLD).empty
+    back = diff_models(NEW, OLD)
+    forward = diff_models(OLD, NEW)
+    flip = {"added": "removed", "removed": "added", "changed": "changed"}
+    assert sorted((r.kind, r.id, flip[r.change]) for r in back.itertuples()) == sorted((r.kind, r.id, r.change) for r in forward.itertuples())
