@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, String, Text, create_engine, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qsp import paths
-from qsp.errors import InvalidInput, QSPError
+from qsp.errors import InvalidInput
 from qsp.sbml_gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
-from qsp.storage import database_url
+from qsp.storage import open_database
 
 BUILTIN_NAME = "AD continuum (built-in)"  # library name of the built-in model
 BUILTIN_WHO = "built-in"  # uploader shown for the built-in model
@@ -69,12 +68,7 @@ class ModelStore:
     """Save, list, load and delete SBML models by content hash."""
 
     def __init__(self, url: str | None = None):
-        self.url = url or database_url()
-        try:
-            self.engine = create_engine(self.url, future=True)
-            Base.metadata.create_all(self.engine)
-        except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise QSPError(f"database: cannot open {self.url!r}: {str(exc).splitlines()[0]}") from exc
+        self.url, self.engine = open_database(url, Base.metadata)
 
     def save(self, sbml: str, name: str, who: str = "anonymous", max_bytes: int = MAX_MODEL_BYTES) -> ModelEntry:
         """Store an SBML text (gate-checked); returns its entry, the existing one if the text is already stored."""

@@ -44,16 +44,22 @@ def database_url() -> str:
     return f"sqlite:///{DEFAULT_DATABASE}"
 
 
+def open_database(url: str | None, metadata):
+    """(url, engine) for ``url`` (default: :func:`database_url`) with ``metadata``'s tables created."""
+    url = url or database_url()
+    try:
+        engine = create_engine(url, future=True)
+        metadata.create_all(engine)
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise QSPError(f"database: cannot open {url!r}: {str(exc).splitlines()[0]}") from exc
+    return url, engine
+
+
 class ScenarioStore:
     """Save, list, load and delete scenarios."""
 
     def __init__(self, url: str | None = None):
-        self.url = url or database_url()
-        try:
-            self.engine = create_engine(self.url, future=True)
-            Base.metadata.create_all(self.engine)
-        except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise QSPError(f"database: cannot open {self.url!r}: {str(exc).splitlines()[0]}") from exc
+        self.url, self.engine = open_database(url, Base.metadata)
 
     def save(self, scenario: Scenario) -> str:
         """Store (or replace) a scenario under its name; returns the name."""

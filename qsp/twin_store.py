@@ -30,13 +30,13 @@ import secrets
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import DateTime, String, Text, create_engine, select
+from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qsp import constants as C
 from qsp.errors import InvalidInput, QSPError
-from qsp.storage import database_url
+from qsp.storage import open_database
 from qsp.twin import PatientRecord, parse_patient_rows
 
 TOKEN_PREFIX = "TW-"  # pseudonymous ids look like TW-3f9a0c12be47
@@ -99,12 +99,7 @@ class TwinStore:
     """Save, list, load and delete twins in the database."""
 
     def __init__(self, url: str | None = None):
-        self.url = url or database_url()
-        try:
-            self.engine = create_engine(self.url, future=True)
-            _Base.metadata.create_all(self.engine)
-        except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise QSPError(f"database: cannot open {self.url!r}: {str(exc).splitlines()[0]}") from exc
+        self.url, self.engine = open_database(url, _Base.metadata)
 
     def save(self, patient: PatientRecord, summary: dict | None = None) -> str:
         """Store a twin's visits and fit summary under a new random id; returns that id.
