@@ -8,6 +8,7 @@ import streamlit as st
 from pages._common import cached_library, key_of, notice, show_problems
 from qsp import constants as C
 from qsp.errors import QSPError
+from qsp.executor import ExecutorSettings
 from qsp.plots import arm_colours, trial_measure_figure
 from qsp.power import PowerSettings, power_analysis
 from qsp.storage import ScenarioStore, database_url
@@ -283,6 +284,12 @@ with st.expander("Analysis for power and sample size", expanded=False):
                "(change ~ arm + baseline), each arm against the first; replicate trials resample the simulated "
                "completers of each arm with replacement. Required size: smallest arm size reaching the target power.")
 
+with st.expander("Where to run (large trials)", expanded=False):
+    c1, c2 = st.columns([1, 2])
+    backend = c1.radio("Backend", ["this machine", "local Dask cluster", "Dask scheduler"], key=P + "backend",
+                       help="Dask runs patients in parallel chunks; the numbers are identical to this machine's")
+    scheduler = c2.text_input("Scheduler address (tcp://host:8786)", key=P + "scheduler", disabled=backend != "Dask scheduler")
+
 # ------------------------------------------------------------------ validate + run
 try:
     scenario = parse_scenario(scenario_from_state())
@@ -317,7 +324,13 @@ if run:
 
         keep = enrolment_filter(enrichment["models"], enrichment["rule"])
     try:
-        result = run_trial(scenario, enrolment_filter=keep,
+        executor = ExecutorSettings(
+            backend="serial" if backend == "this machine" else "dask",
+            scheduler=(scheduler.strip() or None) if backend == "Dask scheduler" else None,
+        )
+        if backend == "Dask scheduler" and executor.scheduler is None:
+            raise QSPError("scheduler: give the Dask scheduler's address, e.g. tcp://host:8786")
+        result = run_trial(scenario, enrolment_filter=keep, executor=executor,
                            progress=lambda f: bar.progress(min(f, 1.0), text=f"Simulating patients... {100 * f:.0f}%"))
     except QSPError as exc:
         bar.empty()

@@ -68,3 +68,12 @@ def test_save_and_load_scenario_through_the_database(tmp_path, monkeypatch):
     at.selectbox(key="designer_saved").set_value("saved design").run()
     at.button(key="designer_load_db").click().run()
     assert at.number_input(key="designer_n_per_arm").value == 30
+
+
+def test_unreachable_scheduler_is_reported_not_a_hang(tmp_path, monkeypatch):
+    at = _page(tmp_path, monkeypatch)
+    at.radio(key="designer_backend").set_value("Dask scheduler").run()  # enables the address field
+    at.text_input(key="designer_scheduler").set_value("tcp://127.0.0.1:9").run()
+    at.button(key="designer_run").click().run()
+    assert not at.exception
+    assert any("cannot reach a Dask scheduler" in e.value for e in at.error)
