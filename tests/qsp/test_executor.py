@@ -90,3 +90,20 @@ def test_keeping_records_of_a_few_patients_leaves_every_endpoint_unchanged():
     pd.testing.assert_frame_equal(lean.records, first, check_exact=True)
     with pytest.raises(InvalidInput, match="keep_records: must be None"):
         run_trial(SCENARIO, population=pool, keep_records=-1)
+
+
+def test_memory_grows_linearly_with_the_population():
+    """Peak Python-heap memory of a trial (records of a few patients kept) is about proportional to n."""
+    import tracemalloc
+
+    scenario = {**SCENARIO, "arms": SCENARIO["arms"][:1], "measurement_noise": False, "dropout_pct_per_year": 0}
+    pools = {n: sample_population(n, SCENARIO["population"], seed=5) for n in (200, 800)}
+    run_trial({**scenario, "n_per_arm": 20}, population=pools[200], keep_records=5)  # warm-up: one-time allocations
+    peaks = {}
+    for n, pool in pools.items():
+        tracemalloc.start()
+        run_trial({**scenario, "n_per_arm": n}, population=pool, keep_records=5)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    ratio = peaks[800] / peaks[200]
+    assert 1.5 < ratio < 6.0, peaks  # 4x the patients: well below quadratic growth (16x)
