@@ -40,8 +40,8 @@ def continuum_figure(history: pd.DataFrame, x: str = C.AGE) -> go.Figure:
     for k, (name, x0, x1) in enumerate(bands):
         for _, row, col in panels:
             fig.add_vrect(x0=x0, x1=x1, fillcolor=STAGE_COLOURS[name], line_width=0, row=row, col=col)
-        # alternate heights so that labels of short stages do not overlap
-        fig.add_annotation(x=(x0 + x1) / 2, y=1.05 + 0.05 * (k % 2), xref="x", yref="paper", text=STAGE_LABELS[name],
+        # three heights in turn so that labels of short stages do not overlap
+        fig.add_annotation(x=(x0 + x1) / 2, y=1.04 + 0.045 * (k % 3), xref="x", yref="paper", text=STAGE_LABELS[name],
                            showarrow=False, font={"size": 10})
     for name, row, col in panels:
         fig.add_trace(
