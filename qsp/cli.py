@@ -193,7 +193,7 @@ def cmd_rerun(args) -> int:
 
     data = load_result(args.result)
     out = _writable(args.out)
-    new, diffs = rerun(data)
+    new, diffs = rerun(data, args.patient)
     out.write_text(json.dumps(new, indent=1), encoding="utf-8")
     if diffs:
         print(f"numbers differ ({len(diffs)} shown):")
@@ -265,8 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="store the result in the model files")
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("rerun", help="re-run a trial or simulation from its RESULT.json provenance; exit 1 if numbers differ")
-    p.add_argument("result", help="RESULT.json written by trial or simulate (.json)")
+    p = sub.add_parser("rerun", help="re-run a trial, simulation or twin from its RESULT.json provenance; exit 1 if numbers differ")
+    p.add_argument("result", help="RESULT.json written by trial, simulate (.json) or twin")
+    p.add_argument("--patient", help="for a twin: the PATIENT.csv it was fitted on (results keep only its hash)")
     p.add_argument("--out", required=True, help="the new RESULT.json")
     p.set_defaults(func=cmd_rerun)
 

@@ -48,13 +48,16 @@ def load_result(path: str | Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("provenance"), dict):
         raise InvalidInput("result: no provenance record; not a result of this tool")
     kind = data["provenance"].get("kind")
-    if kind not in ("trial", "simulation"):
-        raise InvalidInput(f"result: provenance kind {kind!r} cannot be re-run (trial or simulation)")
+    if kind not in ("trial", "simulation", "twin"):
+        raise InvalidInput(f"result: provenance kind {kind!r} cannot be re-run (trial, simulation or twin)")
     return data
 
 
-def rerun(data: dict) -> tuple[dict, list[str]]:
-    """Re-run a result dict; returns (new result, differences in the numbers)."""
+def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list[str]]:
+    """Re-run a result dict; returns (new result, differences in the numbers).
+
+    A twin's record holds only a hash of the patient's data: give the same PATIENT.csv.
+    """
     prov = data["provenance"]
     model = load_builtin_model()
     if prov.get("sbml_sha256") != model.sha256:
@@ -63,7 +66,25 @@ def rerun(data: dict) -> tuple[dict, list[str]]:
             f"{model.sha256[:12]}...; that model is not available here"
         )
     overrides = {k: float(v) for k, v in prov.get("parameters", {}).items() if k in model.defaults and model.defaults[k] != v}
-    if prov["kind"] == "trial":
+    if prov["kind"] == "twin":
+        from qsp.provenance import data_sha256
+        from qsp.regimen import parse_regimen
+        from qsp.twin import UNTREATED, fit_twin, forecast_twin, read_patient_csv, twin_result
+
+        if patient_csv is None:
+            raise InvalidInput("--patient: a twin's result stores only a hash of the patient's data; give the PATIENT.csv it was fitted on")
+        patient = read_patient_csv(patient_csv)
+        if data_sha256(patient.to_rows()) != prov.get("patient_sha256"):
+            raise InvalidInput("--patient: this is not the patient data the twin was fitted on (hash differs)")
+        weeks = data["forecasts"][UNTREATED]["weeks"]
+        regimens = {n: parse_regimen(r) for n, r in prov.get("regimens", {}).items() if n != UNTREATED and r}
+        twin = fit_twin(patient, seed=prov.get("seed"))
+        forecast = forecast_twin(twin, regimens, horizon_weeks=prov["horizon_weeks"],
+                                 step_weeks=weeks[1] - weeks[0] if len(weeks) > 1 else prov["horizon_weeks"],
+                                 model_error_sd_per_year=prov.get("model_error_sd_per_year"))
+        new = twin_result(twin, forecast)
+        keys = ("stage", "years_since_amyloid_positive", "forecasts")
+    elif prov["kind"] == "trial":
         from qsp.trial import parse_scenario, run_trial
 
         new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None).to_json()

@@ -48,3 +48,16 @@ def test_not_a_result_exits_2(tmp_path, capsys):
     bad.write_text("not json")
     assert main(["rerun", str(bad), "--out", str(tmp_path / "x.json")]) == 2
     assert "result: not JSON" in capsys.readouterr().err
+
+
+def test_twin_rerun_needs_the_same_patient_data(tmp_path, capsys):
+    from qsp import paths
+
+    patient = paths.TWIN_EXAMPLES_DIR / "ex-mci-001.csv"
+    out = tmp_path / "twin.json"
+    assert main(["twin", str(patient), "--horizon-weeks", "26", "--out", str(out)]) == 0
+    assert main(["rerun", str(out), "--out", str(tmp_path / "again.json"), "--patient", str(patient)]) == 0
+    assert main(["rerun", str(out), "--out", str(tmp_path / "again.json")]) == 2
+    other = paths.TWIN_EXAMPLES_DIR / "ex-pre-002.csv"
+    assert main(["rerun", str(out), "--out", str(tmp_path / "again.json"), "--patient", str(other)]) == 2
+    assert "hash differs" in capsys.readouterr().err
