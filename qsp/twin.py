@@ -848,3 +848,28 @@ def synthetic_patient(
 def replace_visits(patient: PatientRecord, visits: pd.DataFrame) -> PatientRecord:
     """A copy of ``patient`` with other visits (e.g. the first few, to forecast the rest)."""
     return replace(patient, visits=visits.reset_index(drop=True))
+
+
+def _twin_chunk(job) -> list[dict]:
+    rows_list, regimens, horizon_weeks, seed = job
+    out = []
+    for rows in rows_list:
+        twin = fit_twin(parse_patient_rows(rows), seed=seed)
+        out.append(twin_result(twin, forecast_twin(twin, regimens, horizon_weeks=horizon_weeks)))
+    return out
+
+
+def twins_for_many(patients: list[PatientRecord], regimens: dict | None = None, horizon_weeks: float = 104,
+                   seed: int = 1, executor=None, progress=None) -> list[dict]:
+    """Fit and forecast many patients' twins (RESULT.json each), in chunks through the executor.
+
+    Serial by default; with a Dask ``executor`` (qsp.executor.ExecutorSettings) the fits run on the
+    cluster with the same numbers, in the patients' order.
+    """
+    from qsp.executor import ExecutorSettings, map_chunks
+
+    executor = executor or ExecutorSettings()
+    size = max(1, min(executor.chunk_size, 10))  # a twin fit takes about a second: small chunks
+    rows = [p.to_rows() for p in patients]
+    jobs = [(rows[k:k + size], regimens or {}, horizon_weeks, seed) for k in range(0, len(rows), size)]
+    return [r for part in map_chunks(_twin_chunk, jobs, executor, progress=progress) for r in part]

@@ -1,6 +1,7 @@
 """Global sensitivity (Sobol, Morris) of lab models: the parameter that matters ranks first, within the budget."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qsp.errors import InvalidInput, SimulationFailed
@@ -93,3 +94,12 @@ def test_every_bad_input_is_named():
 def test_an_output_that_does_not_move_is_reported(ranges):
     with pytest.raises(SimulationFailed, match="X at time 1 does not change over these ranges"):
         global_sensitivity(LINEAR, "X", 1.0, {"a": (0.0, 1.0)}, "morris", budget=20)
+
+
+def test_sensitivity_on_a_local_dask_cluster_gives_the_same_indices(ranges):
+    from qsp.executor import ExecutorSettings
+
+    serial = global_sensitivity(RANKED, "A", 2.0, ranges, "morris", budget=80)
+    dask = global_sensitivity(RANKED, "A", 2.0, ranges, "morris", budget=80,
+                              executor=ExecutorSettings(backend="dask", n_workers=2, chunk_size=20))
+    pd.testing.assert_frame_equal(serial.table, dask.table)

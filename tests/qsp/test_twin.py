@@ -272,3 +272,14 @@ def test_visit_dates_stand_in_for_weeks():
     bad = text.replace("2024-08-30", "30/08/2024")
     with pytest.raises(InvalidInput, match="date: not a date, use YYYY-MM-DD"):
         read_patient_csv(io.StringIO(bad))
+
+
+def test_many_twins_fit_identically_serially_and_on_a_local_dask_cluster():
+    from qsp.executor import ExecutorSettings
+    from qsp.twin import twins_for_many
+
+    patients = [read_patient_csv(paths.TWIN_EXAMPLES_DIR / name) for name in ("ex-mci-001.csv", "ex-mild-003.csv")]
+    serial = twins_for_many(patients, horizon_weeks=26)
+    dask = twins_for_many(patients, horizon_weeks=26, executor=ExecutorSettings(backend="dask", n_workers=2, chunk_size=1))
+    assert [r["forecasts"] for r in serial] == [r["forecasts"] for r in dask]
+    assert [r["patient_id"] for r in dask] == [p.patient_id for p in patients]
