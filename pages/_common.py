@@ -102,3 +102,12 @@ def cached_model_store(url: str):
     from qsp.model_store import ModelStore
 
     return ModelStore(url)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_dosed_model(sbml: str, species: str, amount: float, every: float, count: int, start: float):
+    """The lab model with repeated dosing added (compiled once per setting)."""
+    from qsp.model import Model
+    from qsp.model_lab import with_repeated_dosing
+
+    return with_repeated_dosing(Model(sbml, name="lab"), species, amount, every, count, start)

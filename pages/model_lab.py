@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._common import cached_check_sbml, cached_model_store, cached_model_views, notice, show_problems
+from pages._common import cached_check_sbml, cached_dosed_model, cached_model_store, cached_model_views, notice, show_problems
 from qsp.errors import QSPError
 from qsp.lab_plots import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
 from qsp.lab_sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
@@ -146,8 +146,19 @@ with tabs[0]:
     cols = st.columns(3)
     for i, pid in enumerate(changed):
         values[pid] = cols[i % 3].number_input(pid, value=float(model.defaults[pid]), format="%g", key=f"lab_param_{pid}")
+    with st.expander("Repeated dosing"):
+        dose_on = st.checkbox("Add repeated doses to a species", key="lab_dose_on")
+        c1, c2, c3, c4, c5 = st.columns(5)
+        dose_species = c1.selectbox("Species", list(model.species_ids), key="lab_dose_species")
+        dose_amount = c2.number_input("Amount (substance units)", 0.0, 1e12, 1.0, key="lab_dose_amount")
+        dose_every = c3.number_input("Every (time units)", 0.0, 1e9, 1.0, key="lab_dose_every")
+        dose_count = c4.number_input("Doses", 1, 10_000, 3, key="lab_dose_count")
+        dose_start = c5.number_input("First at", 0.0, 1e9, 0.0, key="lab_dose_start")
     try:
-        result = simulate_lab(model, float(end), int(points), tuple(outputs), values)
+        sim_model = model
+        if dose_on:
+            sim_model = cached_dosed_model(sbml, dose_species, float(dose_amount), float(dose_every), int(dose_count), float(dose_start))
+        result = simulate_lab(sim_model, float(end), int(points), tuple(outputs), values)
     except QSPError as exc:
         show_problems(exc)
         st.stop()

@@ -198,3 +198,49 @@ def diff_models(old_sbml: str, new_sbml: str) -> pd.DataFrame:
                 rows.append({"kind": kind, "id": key, "change": "added", "field": "",
                              "old": "", "new": fields.get("value", fields.get("math", fields.get("rate law", "")))})
     return pd.DataFrame(rows, columns=DIFF_COLUMNS)
+
+
+LAB_DOSE_PREFIX = "lab_dose_"  # ids added to a model by with_repeated_dosing
+
+
+def with_repeated_dosing(model: Model, species: str, amount: float, every: float, count: int, start: float = 0.0) -> Model:
+    """A copy of ``model`` with ``count`` doses of ``amount`` (substance units) added to ``species``.
+
+    Doses come at ``start``, ``start + every``, ... as an SBML event whose state lives in parameters
+    that :func:`simulate_lab` sets back to their initial values before every run. Amounts are added to
+    the species' amount (for a concentration species, divided by its compartment's size).
+    """
+    import libsbml
+
+    problems = []
+    if species not in model.species_ids:
+        problems.append(f"dosing.species: {species!r} is not a species of the model")
+    for name, value, low in (("amount", amount, 0.0), ("every", every, 0.0), ("start", start, -1.0)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > low):
+            problems.append(f"dosing.{name}: must be a finite number > {low:g} (got {value!r})")
+    if not (isinstance(count, int) and 1 <= count <= 10_000):
+        problems.append(f"dosing.count: must be an integer from 1 to 10000 (got {count!r})")
+    if problems:
+        raise InvalidInput(problems)
+    doc = libsbml.readSBMLFromString(model.sbml)
+    sbml_model = doc.getModel()
+    target = sbml_model.getSpecies(species)
+    p = LAB_DOSE_PREFIX
+    for pid, value in ((f"{p}amount", amount), (f"{p}every", every), (f"{p}count", float(count)), (f"{p}next", start), (f"{p}given", 0.0)):
+        param = sbml_model.createParameter()
+        param.setId(pid)
+        param.setValue(float(value))
+        param.setConstant(pid in (f"{p}amount", f"{p}every", f"{p}count"))
+    increment = f"{p}amount" if target.getHasOnlySubstanceUnits() else f"{p}amount / {target.getCompartment()}"
+    event = sbml_model.createEvent()
+    event.setId(f"{p}event")
+    event.setUseValuesFromTriggerTime(True)
+    trigger = event.createTrigger()
+    trigger.setMath(libsbml.parseL3Formula(f"time >= {p}next && {p}given < {p}count"))
+    trigger.setInitialValue(False)
+    trigger.setPersistent(True)
+    for variable, formula in ((species, f"{species} + {increment}"), (f"{p}next", f"{p}next + {p}every"), (f"{p}given", f"{p}given + 1")):
+        assignment = event.createEventAssignment()
+        assignment.setVariable(variable)
+        assignment.setMath(libsbml.parseL3Formula(formula))
+    return Model(libsbml.writeSBMLToString(doc), name=f"{model.name} + dosing", solver=model.solver)

@@ -139,3 +139,22 @@ def test_library_save_load_delete_and_diff(at):
     assert not at.exception
     library = next(df.value for df in at.dataframe if "who" in df.value.columns)
     assert library["name"].tolist() == ["AD continuum (built-in)"]
+
+
+def test_repeated_dosing_on_the_page_matches_the_core(at):
+    from qsp.model_lab import with_repeated_dosing
+
+    at.text_area(key="lab_antimony").set_value(DECAY).run()
+    at.number_input(key="lab_end").set_value(4.0).run()
+    at.number_input(key="lab_points").set_value(9).run()
+    at.multiselect(key="lab_outputs").set_value(["A"]).run()
+    at.checkbox(key="lab_dose_on").check()
+    at.selectbox(key="lab_dose_species").set_value("A")
+    at.number_input(key="lab_dose_amount").set_value(5.0)
+    at.number_input(key="lab_dose_every").set_value(1.0)
+    at.number_input(key="lab_dose_count").set_value(2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = _result(at)
+    dosed = with_repeated_dosing(Model(antimony_to_sbml(DECAY)), "A", 5.0, 1.0, 2, 0.0)
+    np.testing.assert_allclose(shown.to_numpy(), simulate_lab(dosed, 4.0, 9, ("A",)).to_numpy(), rtol=1e-12)
+    assert shown["A"].iloc[0] == pytest.approx(15.0)  # 10 initial + the first dose at time 0
