@@ -205,11 +205,10 @@ def train_regression(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedR
     leaks = check_no_leakage(train, test, features)
     if leaks:
         raise InvalidInput([f"leakage: {p}" for p in leaks])
-    params = {k: v for k, v in LGBM_PARAMS.items()}
-    model = lgb.LGBMRegressor(random_state=seed, **params).fit(train[list(features)], train[target])
+    model = lgb.LGBMRegressor(random_state=seed, **LGBM_PARAMS).fit(train[list(features)], train[target])
     fitted = TrainedRegressor(task, target, tuple(features), model)
     y, p = test[target].to_numpy(), fitted.predict(test)
-    shuffled = lgb.LGBMRegressor(random_state=seed, **params).fit(
+    shuffled = lgb.LGBMRegressor(random_state=seed, **LGBM_PARAMS).fit(
         train[list(features)], np.random.default_rng(seed).permutation(train[target].to_numpy()))
     p_shuffled = shuffled.predict(test[list(features)])
 
