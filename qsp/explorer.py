@@ -58,9 +58,12 @@ def parse_profile(data) -> Profile:
 
 def severity_from_profile(profile: Profile, model: Model | None = None) -> float:
     """The model severity (CDR-SB points) matching the profile's clinical score."""
-    p = (model or load_builtin_model()).defaults
+    model = model or load_builtin_model()
     if profile.cdrsb is not None:
         return float(profile.cdrsb)
+    if model.mapping is not None:
+        raise InvalidInput("profile: give CDR-SB for an uploaded model (the MMSE and iADRS cross-walks belong to the built-in model)")
+    p = model.defaults
     if profile.mmse is not None:
         return float(np.clip((p["mmse_normal"] - profile.mmse) / p["mmse_per_cdrsb"], 0.0, p["cdrsb_max"]))
 
@@ -124,7 +127,7 @@ def project_profile(
     weeks = np.arange(0.0, years * 52.1775 + 1e-9, 4.0)
     engine = Engine(model)
     rng = np.random.default_rng(seed)
-    draws = [draw_etas(rng) for _ in range(n_draws)]
+    draws = [draw_etas(rng, engine.eta_sd) for _ in range(n_draws)]
     stage = stage_of(severity)
     stage_names = list(C.STAGES)
     next_index = stage_names.index(stage) + 1
@@ -141,8 +144,8 @@ def project_profile(
             raise InvalidInput(f"regimens.{name}: every simulation failed for this profile")
         values = np.stack(runs)  # draws x weeks x observables
         for k, obs in enumerate(C.OBSERVABLES):
-            if obs in (C.N_DOSES, C.DOSE_TOTAL_MG, C.AMYLOID_LAGGED_CL, C.SEVERITY):
-                continue
+            if obs in (C.N_DOSES, C.DOSE_TOTAL_MG, C.AMYLOID_LAGGED_CL, C.SEVERITY) or obs not in engine.available:
+                continue  # bookkeeping, or not provided by the model's mapping
             q10, q50, q90 = np.percentile(values[:, :, k], [10, 50, 90], axis=0)
             frames.append(pd.DataFrame({"regimen": name, "week": weeks, "observable": obs, "p10": q10, "median": q50, "p90": q90}))
         if next_index < len(stage_names):

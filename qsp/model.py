@@ -17,6 +17,7 @@ import roadrunner
 
 from qsp import paths
 from qsp.errors import ModelRefused
+from qsp.mapping import ObservableMapping
 from qsp.sbml_gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
 from qsp.solver import DEFAULT_SOLVER, SolverOptions
 
@@ -48,10 +49,12 @@ class Model:
     sbml: str
     name: str = "model"
     solver: SolverOptions = DEFAULT_SOLVER
+    mapping: ObservableMapping | None = field(default=None, compare=False)  # None: the model speaks the dashboard's ids
     sha256: str = field(init=False)
     parameter_ids: tuple[str, ...] = field(init=False)  # settable global parameters
     rule_ids: tuple[str, ...] = field(init=False)  # assignment-rule variables
     species_ids: tuple[str, ...] = field(init=False)
+    substance_only: frozenset[str] = field(init=False, hash=False, compare=False)  # species whose math value is an amount
     defaults: dict[str, float] = field(init=False, hash=False, compare=False)
 
     def __post_init__(self):
@@ -75,6 +78,9 @@ class Model:
         object.__setattr__(self, "parameter_ids", tuple(p.getId() for p in params if p.getId() not in rules))
         object.__setattr__(
             self, "species_ids", tuple(s.getId() for s in sbml_model.getListOfSpecies())
+        )
+        object.__setattr__(
+            self, "substance_only", frozenset(s.getId() for s in sbml_model.getListOfSpecies() if s.getHasOnlySubstanceUnits())
         )
         object.__setattr__(
             self,

@@ -26,7 +26,7 @@ from qsp import constants as C
 from qsp.errors import InvalidInput
 from qsp.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.parameters import iiv_sd
-from qsp.simulate import ETA_PARAMETERS, Engine, worker_engine
+from qsp.simulate import ETA_PARAMETERS, Engine, model_job_fields, worker_engine
 from qsp.validation import validate
 
 # Covariate distributions of early symptomatic AD trial populations (see data/README.md).
@@ -105,7 +105,9 @@ def _in_groups(x: np.ndarray, groups: dict[str, tuple[float, float]], allowed) -
 
 
 def stage_of(cdrsb: float) -> str:
-    """Clinical stage for a CDR-SB value (O'Bryant 2008 cut-points)."""
+    """Clinical stage for a CDR-SB value (O'Bryant 2008 cut-points); "unavailable" for NaN (a model without CDR-SB)."""
+    if cdrsb != cdrsb:
+        return "unavailable"
     for name, (lo, hi) in C.STAGES.items():
         if lo <= cdrsb < hi:
             return name
@@ -113,7 +115,9 @@ def stage_of(cdrsb: float) -> str:
 
 
 def tau_group_of(tau_suvr: float) -> str:
-    """TRAILBLAZER-ALZ 2 tau group of a flortaucipir SUVr."""
+    """TRAILBLAZER-ALZ 2 tau group of a flortaucipir SUVr; "unavailable" for NaN."""
+    if tau_suvr != tau_suvr:
+        return "unavailable"
     for name, (lo, hi) in C.TAU_GROUPS.items():
         if lo <= tau_suvr < hi:
             return name
@@ -170,7 +174,7 @@ def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine,
     """Candidate ``index`` of stream ``seed``: a patient dict, or None when never eligible."""
     rng = np.random.default_rng([seed, index])
     covariates = draw_covariates(rng)
-    etas = draw_etas(rng)
+    etas = draw_etas(rng, engine.eta_sd)
     u = rng.random()  # drawn whatever happens, so the stream does not depend on the outcome
     if criteria.apoe4_copies is not None and covariates[C.APOE4] not in criteria.apoe4_copies:
         return None
@@ -211,6 +215,7 @@ class _CandidateJob:
     model_name: str
     solver: dict
     overrides: dict
+    mapping: dict | None
     criteria: dict
     seed: int
     start: int
@@ -219,7 +224,7 @@ class _CandidateJob:
 
 def evaluate_candidates(job: _CandidateJob, engine: Engine | None = None) -> list[tuple[int, dict]]:
     """``(index, patient)`` for each eligible candidate of the job's index range, in index order."""
-    engine = engine or worker_engine(job.sbml, job.model_name, job.solver, job.overrides)
+    engine = engine or worker_engine(job.sbml, job.model_name, job.solver, job.overrides, job.mapping)
     criteria = parse_criteria(job.criteria)
     years = np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
     out = []
@@ -252,6 +257,11 @@ def sample_population(
         raise InvalidInput(f"n: number of patients must be a positive integer (got {n!r})")
     criteria = parse_criteria(criteria)
     engine = engine or Engine()
+    needs = {"amyloid_cl": C.AMYLOID_CL, "tau": C.TAU_SUVR, "mmse": C.MMSE, "stage": C.CDRSB}
+    missing = [f"population.{key}: the model's mapping does not provide {obs}; drop this criterion or map {obs}"
+               for key, obs in needs.items() if getattr(criteria, key) is not None and obs not in engine.available]
+    if missing:
+        raise InvalidInput(missing)
     ex, owned = open_executor(executor)
     try:
         rows, evaluated = _accept_in_order(n, criteria, seed, engine, start_index, ex)
@@ -272,9 +282,7 @@ def _accept_in_order(n, criteria, seed, engine, start_index, ex: ChunkExecutor) 
     parallel = ex.parallelism
     # serial: the engine at hand; Dask: each worker builds the model once from its SBML
     fn = functools.partial(evaluate_candidates, engine=engine) if serial else evaluate_candidates
-    model = engine.model
-    template = dict(sbml=model.sbml, model_name=model.name, solver=model.solver.model_dump(), overrides=dict(engine.overrides),
-                    criteria=criteria.model_dump(mode="json"), seed=seed)
+    template = dict(**model_job_fields(engine), criteria=criteria.model_dump(mode="json"), seed=seed)
     limit = start_index + max(200, MAX_CANDIDATES_PER_PATIENT * n)
     rows: list[dict] = []
     index = start_index

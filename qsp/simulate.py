@@ -16,7 +16,9 @@ import pandas as pd
 
 from qsp import constants as C
 from qsp.errors import InvalidInput, SimulationFailed
+from qsp.mapping import STATE_OBSERVABLES, ObservableMapping
 from qsp.model import Model, load_builtin_model
+from qsp.parameters import iiv_sd
 from qsp.regimen import Regimen, parse_regimen, placebo_parameters
 from qsp.solver import SolverOptions
 
@@ -49,13 +51,22 @@ class PatientRun:
 
 
 @functools.lru_cache(maxsize=4)
-def _worker_model(sbml: str, name: str, solver_json: str) -> Model:
-    return Model(sbml, name=name, solver=SolverOptions.model_validate_json(solver_json))
+def _worker_model(sbml: str, name: str, solver_json: str, mapping_json: str | None) -> Model:
+    mapping = ObservableMapping.model_validate_json(mapping_json) if mapping_json else None
+    return Model(sbml, name=name, solver=SolverOptions.model_validate_json(solver_json), mapping=mapping)
 
 
-def worker_engine(sbml: str, name: str, solver: dict, overrides: dict | None) -> Engine:
+def worker_engine(sbml: str, name: str, solver: dict, overrides: dict | None, mapping: dict | None = None) -> Engine:
     """An Engine on a model built once per worker process from its SBML (chunked work on Dask workers)."""
-    return Engine(_worker_model(sbml, name, json.dumps(solver, sort_keys=True)), overrides or None)
+    mapping_json = json.dumps(mapping, sort_keys=True) if mapping else None
+    return Engine(_worker_model(sbml, name, json.dumps(solver, sort_keys=True), mapping_json), overrides or None)
+
+
+def model_job_fields(engine: Engine) -> dict:
+    """What a self-contained chunk job needs to rebuild ``engine`` on a worker (see :func:`worker_engine`)."""
+    model = engine.model
+    return dict(sbml=model.sbml, model_name=model.name, solver=model.solver.model_dump(), overrides=dict(engine.overrides),
+                mapping=model.mapping.model_dump(mode="json") if model.mapping else None)
 
 
 class Engine:
@@ -65,8 +76,20 @@ class Engine:
         self.model = model or load_builtin_model()
         self.rr = self.model.runner(C.OBSERVABLES)
         self.overrides = dict(parameter_overrides or {})
-        species = list(self.rr.model.getFloatingSpeciesIds())
-        self._state_idx = np.array([species.index(s) for s in C.STATE_SPECIES], dtype=np.int32)
+        mapping = self.model.mapping
+        self.mapping = mapping
+        self.available = mapping.available() if mapping else C.OBSERVABLES  # observables the model provides
+        self._unavailable = np.array([i for i, o in enumerate(C.OBSERVABLES) if o not in self.available], dtype=np.int64)
+        self._per_day = 1.0 / mapping.days_per_time_unit if mapping else 1.0  # model time units per day
+        if mapping is None:
+            species = list(self.rr.model.getFloatingSpeciesIds())
+            self._state_idx = np.array([species.index(s) for s in C.STATE_SPECIES], dtype=np.int32)
+        else:  # (selector, link) per state observable: species concentration "[S]" or amount "S"
+            self._state_links = []
+            for name in C.STATE_SPECIES:
+                link = mapping.observables.get(name) if name == C.AMYLOID_LAGGED_CL else mapping.link(name)
+                selector = None if link is None else link.id if link.id in self.model.substance_only else f"[{link.id}]"
+                self._state_links.append((name, selector, link))
         self._param_ids: tuple[str, ...] | None = None
         self._param_idx: np.ndarray | None = None
 
@@ -102,6 +125,8 @@ class Engine:
         if regimen is None:
             values.update(PLACEBO_PARAMETERS)
         else:
+            if self.mapping is not None:
+                self.check_regimen(regimen)
             values.update(regimen.model_parameters(float(patient[C.WEIGHT_KG])))
             if stop_noise_cl is not None and regimen.stop_rule is not None:
                 for k, noise in enumerate(stop_noise_cl[: len(regimen.stop_rule.at_weeks)], start=1):
@@ -114,20 +139,49 @@ class Engine:
             values = [float(v) for v in state]
             if len(values) == 3:
                 values.append(values[0])
-            rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(values, dtype=float))
+            if self.mapping is None:
+                rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(values, dtype=float))
+            else:
+                self._set_mapped_state(values)
         days = np.asarray(days, dtype=float)
         if days.size == 0 or days[0] < 0 or np.any(np.diff(days) <= 0):
             raise InvalidInput("days: output days must be >= 0 and strictly increasing")
         from_zero = days[0] > 0  # the simulation always starts at day 0 (the first dose)
         times = np.concatenate([[0.0], days]) if from_zero else days
         try:
-            out = np.asarray(rr.simulate(times=times))
+            out = np.asarray(rr.simulate(times=times * self._per_day if self.mapping else times))
         except RuntimeError as exc:  # CVODE failure for this patient: counted by the caller
             return PatientRun(None, None, error=str(exc).splitlines()[0][:200])
         if from_zero:
             out = out[1:]
         stop_day = float(rr["stop_day"])
-        return PatientRun(out[:, 1:], stop_day if stop_day >= 0 else None)
+        out = out[:, 1:]
+        if self._unavailable.size:
+            out[:, self._unavailable] = np.nan
+        return PatientRun(out, stop_day if stop_day >= 0 else None)
+
+    @property
+    def eta_sd(self) -> dict[str, float]:
+        """SDs of the random effects patients draw (none for a mapped model: its etas are inert)."""
+        return iiv_sd() if self.mapping is None else {}
+
+    def check_regimen(self, regimen: Regimen) -> None:
+        """InvalidInput when this model cannot give ``regimen`` (a mapped model without a dose target or amyloid)."""
+        if self.mapping is None:
+            return
+        if self.mapping.dose_target is None:
+            raise InvalidInput("regimen: the model's mapping has no dose target species, so it cannot be dosed")
+        if regimen.stop_rule is not None and C.AMYLOID_CL not in self.available:
+            raise InvalidInput("regimen: a stop rule reads amyloid PET, which the model's mapping does not provide")
+
+    def _set_mapped_state(self, values: list[float]) -> None:
+        for (name, selector, link), value in zip(self._state_links, values):
+            if selector is None:
+                if name in STATE_OBSERVABLES:
+                    raise InvalidInput(f"state: the model's mapping has no species for {name}, so a patient's "
+                                       "disease state cannot be set; map it in the model lab")
+                continue
+            self.rr[selector] = link.inverse(value)
 
 
 def simulate_patient(

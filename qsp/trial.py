@@ -27,7 +27,7 @@ from qsp.model import Model, load_builtin_model
 from qsp.population import Criteria, sample_population
 from qsp.provenance import provenance_record
 from qsp.regimen import Regimen, parse_regimen
-from qsp.simulate import Engine, worker_engine
+from qsp.simulate import Engine, model_job_fields, worker_engine
 from qsp.validation import validate
 
 MAX_PATIENTS_PER_ARM = 100_000  # a trial larger than this belongs on a cluster
@@ -203,6 +203,12 @@ def run_trial(
         scenario = parse_scenario(scenario)
     model = model or load_builtin_model()
     engine = Engine(model, parameter_overrides)
+    for a, arm in enumerate(scenario.arms):
+        if arm.regimen is not None:
+            try:
+                engine.check_regimen(arm.regimen)
+            except InvalidInput as exc:
+                raise InvalidInput([f"arms.{a}.{p}" for p in exc.problems]) from None
     n_arms = len(scenario.arms)
     n_total = (1 if scenario.paired_arms else n_arms) * scenario.n_per_arm
     ex, owned = open_executor(executor)
@@ -220,8 +226,8 @@ def run_trial(
             arm_pool = pool.iloc[block * scenario.n_per_arm : (block + 1) * scenario.n_per_arm]
             for start in range(0, len(arm_pool), chunk_size):
                 chunk = arm_pool.iloc[start : start + chunk_size].to_dict("records")
-                jobs.append(_ChunkJob(model.sbml, model.name, model.solver.model_dump(), dict(parameter_overrides or {}),
-                                      scenario_to_dict(scenario), a, start, chunk, keep_records))
+                jobs.append(_ChunkJob(**model_job_fields(engine), scenario=scenario_to_dict(scenario), arm_index=a,
+                                      start=start, patients=chunk, keep_records=keep_records))
         results = ex.map(simulate_chunk, jobs, progress=progress)
     finally:
         if owned:
@@ -274,13 +280,14 @@ class _ChunkJob:
     start: int  # index of the chunk's first patient in its arm (random streams are per patient)
     patients: list
     keep_records: int | None = None  # full observables only for the arm's first N patients (None: all)
+    mapping: dict | None = None  # the model's observable mapping (None: the model speaks the dashboard's ids)
 
 
 def simulate_chunk(job: _ChunkJob) -> dict:
     """Simulate one chunk: arrays of observables, measured values and observed flags, plus patient rows."""
     scenario = parse_scenario(job.scenario)
     arm = scenario.arms[job.arm_index]
-    engine = worker_engine(job.sbml, job.model_name, job.solver, job.overrides)
+    engine = worker_engine(job.sbml, job.model_name, job.solver, job.overrides, job.mapping)
     weeks = np.array([0.0, *scenario.assess_weeks])
     days = weeks * C.DAYS_PER_WEEK
     col = {name: C.OBSERVABLES.index(name) for name in C.OBSERVABLES}

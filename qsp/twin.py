@@ -67,7 +67,6 @@ from scipy.optimize import least_squares
 from qsp import constants as C
 from qsp.errors import InvalidInput, SimulationFailed
 from qsp.model import Model, load_builtin_model
-from qsp.parameters import iiv_sd
 from qsp.population import NATURAL_HISTORY_START, stage_of
 from qsp.regimen import Regimen, parse_regimen
 from qsp.simulate import Engine
@@ -431,7 +430,11 @@ class _Objective:
         self.covariates = patient.covariates()
         self.weeks = patient.visits[WEEK].to_numpy()
         obs = patient.visits[list(FIT_OBSERVABLES)].to_numpy()
-        self.mask = ~np.isnan(obs)
+        provided = np.array([o in engine.available for o in FIT_OBSERVABLES])
+        self.mask = ~np.isnan(obs) & provided[None, :]  # an observable the model's mapping lacks cannot inform the fit
+        if not self.mask.any():
+            raise InvalidInput(f"patient {patient.patient_id}: no visit reports an observable the model provides "
+                               f"({', '.join(o for o in FIT_OBSERVABLES if o in engine.available)})")
         self.y = obs[self.mask]
         self.cols = [C.OBSERVABLES.index(o) for o in FIT_OBSERVABLES]
         self.meas_sd = np.broadcast_to([C.MEASUREMENT_SD[o] for o in FIT_OBSERVABLES], obs.shape)[self.mask]
@@ -532,8 +535,9 @@ def fit_twin(patient: PatientRecord | dict, n_draws: int = 500, seed: int = 1, m
         raise InvalidInput(f"n_draws: must be 100-5000 (got {n_draws})")
     started = time.perf_counter()
     model = model or load_builtin_model()
-    sd = {eta: iiv_sd()[eta] for eta in (*TWIN_ETAS, *TREATMENT_ETAS)}
-    obj = _Objective(patient, Engine(model), sd)
+    engine = Engine(model)
+    sd = {eta: engine.eta_sd.get(eta, 0.0) for eta in (*TWIN_ETAS, *TREATMENT_ETAS)}  # all 0 for a mapped model
+    obj = _Objective(patient, engine, sd)
     lower = np.array([-Z_BOUND] * len(TWIN_ETAS) + [T0_BOUNDS_YR[0]])
     upper = np.array([Z_BOUND] * len(TWIN_ETAS) + [T0_BOUNDS_YR[1] - patient.last_week / WEEKS_PER_YEAR])
     best = None
@@ -627,11 +631,14 @@ def _predictive(values: np.ndarray, weights: np.ndarray, observable: str, rng: n
 def _events(name: str, years: np.ndarray, cdrsb: np.ndarray, iadrs: np.ndarray, weights: np.ndarray, stage: str) -> list[dict]:
     stages = list(C.STAGES)
     targets = []
-    if stages.index(stage) + 1 < len(stages):
+    has_cdrsb, has_iadrs = not np.isnan(cdrsb).all(), not np.isnan(iadrs).all()  # all NaN: not in the model's mapping
+    if has_cdrsb and stages.index(stage) + 1 < len(stages):
         nxt = stages[stages.index(stage) + 1]
         targets.append((f"stage:{nxt}", _crossing_years(years, cdrsb, C.STAGES[nxt][0])))
-    targets.append(("iadrs_drop_9", _crossing_years(years, iadrs - iadrs[:, [0]], -C.MEANINGFUL_IADRS_DROP, rising=False)))
-    targets.append(("cdrsb_rise_1", _crossing_years(years, cdrsb - cdrsb[:, [0]], C.MEANINGFUL_CDRSB_RISE)))
+    if has_iadrs:
+        targets.append(("iadrs_drop_9", _crossing_years(years, iadrs - iadrs[:, [0]], -C.MEANINGFUL_IADRS_DROP, rising=False)))
+    if has_cdrsb:
+        targets.append(("cdrsb_rise_1", _crossing_years(years, cdrsb - cdrsb[:, [0]], C.MEANINGFUL_CDRSB_RISE)))
     rows = []
     for event, times in targets:
         q = _weighted_quantiles(times[:, None], weights, [0.5, 0.1, 0.9])[:, 0]
@@ -729,6 +736,8 @@ def forecast_twin(
 
     def add_bands(name, values, w, with_aria):
         for obs in (*FIT_OBSERVABLES, *((C.ARIA_E_RISK,) if with_aria else ())):
+            if obs not in engine.available:
+                continue  # not provided by the model's mapping: no band rather than a made-up one
             series = values[:, :, obs_idx[obs]]
             q = (_predictive(series, w, obs, rng, years_ahead, model_error[obs]) if obs != C.ARIA_E_RISK
                  else _weighted_quantiles(series, w, list(QUANTILES.values())))
@@ -759,7 +768,7 @@ def forecast_twin(
     fitted_v = np.stack(fitted)
     fit_rows = []
     observed = patient.visits.set_index(WEEK)
-    for obs in FIT_OBSERVABLES:
+    for obs in (o for o in FIT_OBSERVABLES if o in engine.available):
         q = _weighted_quantiles(fitted_v[:, :, obs_idx[obs]], weights, [0.5, 0.1, 0.9])
         seen = observed[obs].reindex(fit_weeks)
         fit_rows.append(pd.DataFrame({"week": fit_weeks, "observable": obs, "observed": seen.to_numpy(),

@@ -1,0 +1,361 @@
+"""Observable mapping: run any SBML model in the dashboard's views.
+
+A mapping says which model ids carry the dashboard's observables (amyloid PET in CL, tau PET SUVr,
+iADRS, CDR-SB, ...), each as ``offset + scale * id``; which species receives a dose (model units per
+mg); which parameters take the patient's covariates; and how long the model's time unit is in days.
+
+:func:`adapt_model` turns an uploaded model plus its mapping into a model the :class:`~qsp.simulate.Engine`
+runs like the built-in one: a copy of the SBML gets the built-in model's dosing schedule and stop-rule
+events (taken from the built-in SBML itself, so both dose alike), one assignment rule per observable,
+and the covariate parameters. An observable the mapping leaves out is *unavailable*: the Engine
+reports it as NaN and the views say so. The built-in model is described by :data:`BUILTIN_MAPPING`
+(every observable is its own id) and needs no adapter.
+
+The disease state a patient starts from (amyloid, tau, severity) is set through the species the
+state observables map to, by inverting their linear maps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import libsbml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from qsp import constants as C
+from qsp import paths
+from qsp.errors import InvalidInput, ModelRefused
+from qsp.validation import validate
+
+# Observables a mapping may link; dose bookkeeping (n_doses, dose_total_mg) comes with the dosing harness.
+MAPPABLE = (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.ADAS_COG13, C.ADCS_IADL, C.CDRSB, C.MMSE,
+            C.CONC_UG_PER_ML, C.ARIA_E_RISK, C.AMYLOID_LAGGED_CL, C.SEVERITY)
+# Disease state observables; a patient's state is set through the species they map to.
+STATE_OBSERVABLES = (C.AMYLOID_CL, C.TAU_SUVR, C.SEVERITY)
+COVARIATES = ("weight_kg", "is_female", "age_yr", "apoe4_copies")  # per-patient model parameters
+TIME_UNITS_DAYS = {"second": 1 / 86400, "minute": 1 / 1440, "hour": 1 / 24, "day": 1.0, "week": 7.0,
+                   "month": C.DAYS_PER_YEAR / 12, "year": C.DAYS_PER_YEAR}
+# Dosing and stop-rule machinery copied from the built-in SBML (species hold it so that reset() restores it).
+HARNESS_SPECIES = ("n_doses", "dose_total_mg", "next_dose_day", "dosing_on", "first_dose_day", "stop_day", "last_reading_cl")
+HARNESS_RULES = tuple(f"ph_end{k}" for k in range(1, C.MAX_PHASES + 1)) + ("dose_now_mg", "every_now_d", "iv_now")
+HARNESS_EVENTS = ("E_dose", *(f"E_stop_check{k}" for k in range(1, C.MAX_STOP_CHECKS + 1)))
+HARNESS_COMPARTMENT = "qsp_dashboard"  # holds the harness species (size 1)
+DAY = "qsp_day"  # model time in days, when the model's unit is not a day
+ARIA_CUMHAZ = "qsp_aria_cumhaz"  # integrated ARIA-E hazard, when the mapping gives a hazard
+
+
+class Link(BaseModel):
+    """``observable = offset + scale * value of id`` (a species' concentration, or amount if substance-only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    scale: float = 1.0
+    offset: float = 0.0
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value):
+        if not math.isfinite(value) or value == 0:
+            raise ValueError("scale must be a finite, nonzero number")
+        return value
+
+    @field_validator("offset")
+    @classmethod
+    def _offset(cls, value):
+        if not math.isfinite(value):
+            raise ValueError("offset must be finite")
+        return value
+
+    def formula(self) -> str:
+        """The link as SBML L3 infix math."""
+        return f"({self.offset!r}) + ({self.scale!r}) * {self.id}"
+
+    def inverse(self, observable_value: float) -> float:
+        """The id's value that gives ``observable_value``."""
+        return (observable_value - self.offset) / self.scale
+
+
+def _as_link(value):
+    return {"id": value} if isinstance(value, str) else value
+
+
+class ObservableMapping(BaseModel):
+    """Which model ids carry the dashboard's observables, doses and covariates (a YAML/JSON file or a form)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    observables: dict[Literal[MAPPABLE], Link] = Field(default_factory=dict)
+    aria_e_hazard_per_day: Link | None = None  # hazard of a first ARIA-E (1/day), integrated to the risk
+    dose_target: Link | None = None  # species a dose goes into; scale = model units per mg
+    covariates: dict[Literal[COVARIATES], str] = Field(default_factory=dict)  # covariate -> model parameter id
+    time_unit: Literal[tuple(TIME_UNITS_DAYS)] = "day"  # the model's time unit
+
+    @field_validator("observables", mode="before")
+    @classmethod
+    def _links(cls, value):
+        return {k: _as_link(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("aria_e_hazard_per_day", "dose_target", mode="before")
+    @classmethod
+    def _link(cls, value):
+        return _as_link(value)
+
+    @model_validator(mode="after")
+    def _one_aria_source(self):
+        if self.aria_e_hazard_per_day is not None and C.ARIA_E_RISK in self.observables:
+            raise ValueError("map either aria_e_risk or aria_e_hazard_per_day, not both")
+        return self
+
+    @property
+    def days_per_time_unit(self) -> float:
+        return TIME_UNITS_DAYS[self.time_unit]
+
+    def link(self, observable: str) -> Link | None:
+        """The link of an observable, with the fallbacks the dashboard uses (severity <- CDR-SB, lagged <- amyloid)."""
+        if observable in self.observables:
+            return self.observables[observable]
+        fallback = {C.SEVERITY: C.CDRSB, C.AMYLOID_LAGGED_CL: C.AMYLOID_CL}.get(observable)
+        return self.observables.get(fallback) if fallback else None
+
+    def available(self) -> tuple[str, ...]:
+        """Observables (of C.OBSERVABLES) this mapping provides, in dashboard order."""
+        out = [o for o in MAPPABLE if self.link(o) is not None]
+        if self.aria_e_hazard_per_day is not None:
+            out.append(C.ARIA_E_RISK)
+        if self.dose_target is not None:
+            out += [C.N_DOSES, C.DOSE_TOTAL_MG]
+        return tuple(o for o in C.OBSERVABLES if o in out)
+
+
+def parse_mapping(value, field: str = "mapping") -> ObservableMapping:
+    """A mapping from a dict (YAML/JSON file, form) or an ObservableMapping."""
+    if isinstance(value, ObservableMapping):
+        return value
+    return validate(ObservableMapping, value, prefix=field)
+
+
+# The built-in model, described by the same mapping: every observable is its own id.
+BUILTIN_MAPPING = ObservableMapping(
+    observables={o: Link(id=o) for o in MAPPABLE},
+    dose_target=Link(id="drug_central_mg"),  # IV doses run in over an hour; SC doses go to drug_depot_mg
+    covariates={c: c for c in COVARIATES},
+)
+
+
+def capabilities(mapping: ObservableMapping, model_sbml: str | None = None) -> dict[str, str | None]:
+    """What each dashboard view needs that the mapping lacks: view -> reason, or None when it can run."""
+    missing_state = [o for o in STATE_OBSERVABLES if mapping.link(o) is None]
+    state = f"map {', '.join(missing_state)} to species so a patient's disease state can be set" if missing_state else None
+    return {
+        "untreated projections (explorer, twin, trial placebo arms)": state,
+        "treatment arms (a dose target)": state or (None if mapping.dose_target else "map a dose target species"),
+        "stop rules (treat to clearance)": None if mapping.link(C.AMYLOID_CL) else "map amyloid_cl",
+        "ARIA-E risk": None if C.ARIA_E_RISK in mapping.available() else "map aria_e_risk or aria_e_hazard_per_day",
+    }
+
+
+def _ids(model: libsbml.Model) -> dict[str, str]:
+    """Every SId of a model -> its kind."""
+    out = {}
+    for kind, items in (("compartment", model.getListOfCompartments()), ("species", model.getListOfSpecies()),
+                        ("parameter", model.getListOfParameters()), ("reaction", model.getListOfReactions()),
+                        ("function", model.getListOfFunctionDefinitions()), ("event", model.getListOfEvents())):
+        for item in items:
+            out[item.getId()] = kind
+    for reaction in model.getListOfReactions():
+        for ref in (*reaction.getListOfReactants(), *reaction.getListOfProducts(), *reaction.getListOfModifiers()):
+            if ref.isSetId():
+                out[ref.getId()] = "species reference"
+    return out
+
+
+def _assigned(model: libsbml.Model) -> set[str]:
+    return {model.getRule(i).getVariable() for i in range(model.getNumRules()) if model.getRule(i).isAssignment()}
+
+
+def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
+    """Problems of a mapping against a model (empty when it can be adapted), one line per problem."""
+    doc = libsbml.readSBMLFromString(sbml)
+    model = doc.getModel()
+    if model is None:
+        return ["model: the SBML has no model element"]
+    ids = _ids(model)
+    ruled = _assigned(model)
+    problems = []
+    for obs, link in mapping.observables.items():
+        if link.id not in ids or ids[link.id] not in ("species", "parameter", "compartment"):
+            problems.append(f"observables.{obs}: {link.id!r} is not a species, parameter or compartment of the model")
+    for obs in STATE_OBSERVABLES + (C.AMYLOID_LAGGED_CL,):
+        link = mapping.observables.get(obs)
+        if link is not None and link.id in ids and (ids[link.id] != "species" or link.id in ruled):
+            problems.append(f"observables.{obs}: a state observable must map to a species not set by an assignment rule "
+                            f"({link.id!r} is a {ids[link.id]}{' set by an assignment rule' if link.id in ruled else ''})")
+    if mapping.aria_e_hazard_per_day is not None and mapping.aria_e_hazard_per_day.id not in ids:
+        problems.append(f"aria_e_hazard_per_day: {mapping.aria_e_hazard_per_day.id!r} is not an id of the model")
+    if mapping.dose_target is not None:
+        target = mapping.dose_target.id
+        if ids.get(target) != "species" or target in ruled or model.getSpecies(target).getBoundaryCondition():
+            problems.append(f"dose_target: {target!r} must be a species the model integrates (not a parameter, "
+                            "boundary species or assignment-rule variable), so that each patient starts undosed")
+    for cov, pid in mapping.covariates.items():
+        if ids.get(pid) != "parameter" or pid in ruled:
+            problems.append(f"covariates.{cov}: {pid!r} must be a parameter of the model not set by a rule")
+    harness = set(_harness_ids()) | {HARNESS_COMPARTMENT, DAY, ARIA_CUMHAZ}
+    clashes = sorted(i for i in harness & set(ids)
+                     if not (i in mapping.observables and mapping.observables[i] == Link(id=i)))
+    if clashes:
+        problems.append("model: these ids are used by the dashboard's dosing harness; rename them in the model: "
+                        + ", ".join(clashes[:20]))
+    return problems
+
+
+def _harness_ids() -> tuple[str, ...]:
+    from qsp.regimen import placebo_parameters
+
+    params = tuple(placebo_parameters()) + tuple(f"sr{k}_noise_cl" for k in range(1, C.MAX_STOP_CHECKS + 1))
+    from qsp.simulate import ETA_PARAMETERS
+
+    return (*params, *COVARIATES, *ETA_PARAMETERS, *HARNESS_SPECIES, *HARNESS_RULES, *HARNESS_EVENTS,
+            *(o for o in C.OBSERVABLES if o not in MAPPABLE))
+
+
+def _retime(node: libsbml.ASTNode) -> None:
+    """Replace the csymbol time by ``qsp_day`` in a math tree (in place)."""
+    if node is None:
+        return
+    if node.getType() == libsbml.AST_NAME_TIME:
+        node.setType(libsbml.AST_NAME)
+        node.setName(DAY)
+    for i in range(node.getNumChildren()):
+        _retime(node.getChild(i))
+
+
+def _math(formula: str) -> libsbml.ASTNode:
+    ast = libsbml.parseL3Formula(formula)
+    if ast is None:
+        raise ModelRefused(f"internal: could not parse {formula!r}: {libsbml.getLastParseL3Error()}")
+    return ast
+
+
+def _ok(code: int, what: str) -> None:
+    if code != libsbml.LIBSBML_OPERATION_SUCCESS:
+        raise ModelRefused(f"could not add {what} to the model: {libsbml.OperationReturnValue_toString(code)}")
+
+
+def _add_parameter(model: libsbml.Model, pid: str, value: float = 0.0, constant: bool = True) -> None:
+    p = model.createParameter()
+    p.setId(pid)
+    p.setValue(value)
+    p.setConstant(constant)
+
+
+def _add_rule(model: libsbml.Model, variable: str, formula: str | libsbml.ASTNode) -> None:
+    rule = model.createAssignmentRule()
+    rule.setVariable(variable)
+    _ok(rule.setMath(_math(formula) if isinstance(formula, str) else formula), f"the rule for {variable}")
+
+
+def adapt_model(model, mapping: ObservableMapping):
+    """An Engine-ready copy of ``model`` (a :class:`~qsp.model.Model`) with ``mapping``; InvalidInput on a bad mapping."""
+    from qsp.model import Model
+    from qsp.regimen import placebo_parameters
+    from qsp.simulate import ETA_PARAMETERS
+
+    problems = check_mapping(model.sbml, mapping)
+    if problems:
+        raise InvalidInput(problems)
+    doc = libsbml.readSBMLFromString(model.sbml)
+    if (doc.getLevel(), doc.getVersion()) != (3, 2) and not doc.setLevelAndVersion(3, 2, False):
+        raise ModelRefused("the model could not be converted to SBML Level 3 Version 2 to add the dashboard's dosing")
+    target = doc.getModel()
+    builtin = libsbml.readSBMLFromString(paths.BUILTIN_SBML.read_text(encoding="utf-8")).getModel()
+    retime = mapping.time_unit != "day"
+
+    comp = target.createCompartment()
+    comp.setId(HARNESS_COMPARTMENT)
+    comp.setSize(1.0)
+    comp.setConstant(True)
+    comp.setSpatialDimensions(3)
+    if retime:
+        _add_parameter(target, DAY, constant=False)
+        _add_rule(target, DAY, f"time * {mapping.days_per_time_unit!r}")
+    # per-patient and dosing parameters the Engine sets (inert unless the mapping uses them)
+    wanted = {**placebo_parameters(), **{f"sr{k}_noise_cl": 0.0 for k in range(1, C.MAX_STOP_CHECKS + 1)},
+              **dict.fromkeys(COVARIATES, 0.0), **dict.fromkeys(ETA_PARAMETERS, 0.0)}
+    for pid in wanted:
+        _ok(target.addParameter(builtin.getParameter(pid)), f"parameter {pid}")
+    for cov, pid in mapping.covariates.items():
+        target.getParameter(pid).setConstant(False)
+        _add_rule(target, pid, cov)
+    for sid in HARNESS_SPECIES:
+        species = builtin.getSpecies(sid).clone()
+        species.setCompartment(HARNESS_COMPARTMENT)
+        _ok(target.addSpecies(species), f"species {sid}")
+    for rid in HARNESS_RULES:
+        _ok(target.addParameter(builtin.getParameter(rid)), f"parameter {rid}")
+        _ok(target.addRule(builtin.getRule(rid)), f"rule {rid}")
+    # observables as assignment rules; unmapped ones hold 0 and the Engine reports them as NaN
+    for obs in MAPPABLE:
+        link = mapping.link(obs)
+        if link is not None and link == Link(id=obs):
+            continue  # the model's own element is the observable
+        _add_parameter(target, obs, constant=False)
+        if obs == C.ARIA_E_RISK and mapping.aria_e_hazard_per_day is not None:
+            cumhaz = target.createSpecies()
+            for setter, value in (("setId", ARIA_CUMHAZ), ("setCompartment", HARNESS_COMPARTMENT), ("setInitialAmount", 0.0),
+                                  ("setHasOnlySubstanceUnits", True), ("setBoundaryCondition", False), ("setConstant", False)):
+                getattr(cumhaz, setter)(value)
+            rate = target.createRateRule()
+            rate.setVariable(ARIA_CUMHAZ)
+            _ok(rate.setMath(_math(f"({mapping.aria_e_hazard_per_day.formula()}) * {mapping.days_per_time_unit!r}")), "the ARIA-E hazard")
+            _add_rule(target, obs, f"1 - exp(-{ARIA_CUMHAZ})")
+        else:
+            _add_rule(target, obs, link.formula() if link is not None else "0")
+    for eid in HARNESS_EVENTS:
+        event = builtin.getEvent(eid).clone()
+        if eid == "E_dose":
+            for k in reversed(range(event.getNumEventAssignments())):
+                if event.getEventAssignment(k).getVariable() not in HARNESS_SPECIES:
+                    event.removeEventAssignment(k)
+            if mapping.dose_target is not None:
+                dose = event.createEventAssignment()
+                dose.setVariable(mapping.dose_target.id)
+                dose_formula = f"{mapping.dose_target.id} + ({mapping.dose_target.scale!r}) * dose_now_mg"
+                _ok(dose.setMath(_math(dose_formula)), "the dose assignment")
+        _ok(target.addEvent(event), f"event {eid}")
+    if retime:
+        for rid in HARNESS_RULES:
+            math_ = target.getRule(rid).getMath().deepCopy()
+            _retime(math_)
+            target.getRule(rid).setMath(math_)
+        for eid in HARNESS_EVENTS:
+            event = target.getEvent(eid)
+            trigger = event.getTrigger().getMath().deepCopy()
+            _retime(trigger)
+            event.getTrigger().setMath(trigger)
+            for a in event.getListOfEventAssignments():
+                m = a.getMath().deepCopy()
+                _retime(m)
+                a.setMath(m)
+    sbml = libsbml.writeSBMLToString(doc)
+    return Model(sbml, name=f"{model.name} (mapped)", solver=model.solver, mapping=mapping)
+
+
+def load_mapping_file(path) -> ObservableMapping:
+    """A mapping from a YAML or JSON file (InvalidInput on a bad file)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(200_001)
+    except OSError as exc:
+        raise InvalidInput(f"mapping: cannot read {path}: {exc.strerror}") from None
+    if len(text) > 200_000:
+        raise InvalidInput("mapping: file too large (limit 200 kB)")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"mapping: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+    return parse_mapping(data)
