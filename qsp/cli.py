@@ -63,6 +63,23 @@ def _executor(args):
     return settings_from(args.backend, args.scheduler, **({"n_workers": args.workers} if args.workers else {}))
 
 
+def model_from_args(args):
+    """The model of ``--model/--mapping`` (None: the built-in model)."""
+    if getattr(args, "model", None) is None:
+        if getattr(args, "mapping", None) is not None:
+            raise InvalidInput("--mapping: give --model too (the built-in model needs no mapping)")
+        return None
+    from qsp.mapping import load_user_model
+
+    return load_user_model(args.model, args.mapping)
+
+
+def add_model_arguments(p) -> None:
+    """``--model``/``--mapping``: run an uploaded SBML model instead of the built-in one."""
+    p.add_argument("--model", help="SBML file to run instead of the built-in model (checked like an upload)")
+    p.add_argument("--mapping", help="YAML/JSON observable mapping of --model (see models_sbml/README.md)")
+
+
 def _add_executor_arguments(p, what: str) -> None:
     p.add_argument("--backend", choices=["serial", "dask"], default="serial", help=f"where {what} (default serial)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a LocalCluster)")
@@ -83,7 +100,7 @@ def cmd_trial(args) -> int:
         if not args.quiet:
             print(f"\r{100 * frac:5.1f}% of patients simulated", end="", file=sys.stderr, flush=True)
 
-    result = run_trial(scenario, progress=progress, executor=_executor(args))
+    result = run_trial(scenario, progress=progress, executor=_executor(args), model=model_from_args(args))
     if not args.quiet:
         print(file=sys.stderr)
     out.write_text(json.dumps(result.to_json(), indent=1), encoding="utf-8")
@@ -122,11 +139,11 @@ def cmd_simulate(args) -> int:
     out = _writable(args.out) if args.out else None
     patient = {C.AGE: args.age, C.SEX: args.sex, C.WEIGHT_KG: args.weight, C.APOE4: args.apoe4}
     state = (args.amyloid, args.tau, args.cdrsb)
-    df = simulate_patient(patient, regimen, weeks=args.weeks, step_weeks=args.step_weeks, state=state)
+    model = model_from_args(args) or load_builtin_model()
+    df = simulate_patient(patient, regimen, weeks=args.weeks, step_weeks=args.step_weeks, state=state, model=model)
     if out is None:
         print(df.to_csv(index=False, float_format="%.6g"), end="")
     elif out.suffix.lower() == ".json":
-        model = load_builtin_model()
         record = provenance_record(
             model, None, None, model.defaults, kind="simulation",
             patient=patient, state=dict(zip(("amyloid_cl", "tau_suvr", "cdrsb"), state)),
@@ -143,13 +160,16 @@ def cmd_simulate(args) -> int:
 
 def cmd_population(args) -> int:
     from qsp.population import sample_population
+    from qsp.simulate import Engine
     from qsp.trial import load_scenario
 
     if args.n < 1:
         return fail(f"--n: must be >= 1 (got {args.n})")
     criteria = load_scenario(args.scenario).population if args.scenario else None
     out = _writable(args.out)
-    pop = sample_population(args.n, criteria, seed=args.seed, executor=_executor(args))
+    model = model_from_args(args)
+    engine = None if model is None else Engine(model)
+    pop = sample_population(args.n, criteria, seed=args.seed, executor=_executor(args), engine=engine)
     pop.to_csv(out, index=False, float_format="%.6g")
     print(f"wrote {out} ({len(pop)} patients)")
     return EXIT_OK
@@ -224,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="RESULT.json to write")
     p.add_argument("--n-per-arm", type=int, help="override the scenario's n_per_arm")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_model_arguments(p)
     _add_executor_arguments(p, "patients are sampled and simulated")
     p.set_defaults(func=cmd_trial)
 
@@ -239,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weeks", type=float, default=78.0, help="duration in weeks (default 78)")
     p.add_argument("--step-weeks", type=float, default=1.0, help="output step in weeks (default 1)")
     p.add_argument("--out", help="CSV (or .json with provenance) to write; stdout when omitted")
+    add_model_arguments(p)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("population", help="sample a virtual population to CSV")
@@ -246,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scenario", help="take inclusion criteria from this scenario file")
     p.add_argument("--out", required=True, help="CSV to write")
+    add_model_arguments(p)
     _add_executor_arguments(p, "candidates are evaluated")
     p.set_defaults(func=cmd_population)
 

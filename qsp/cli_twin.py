@@ -49,7 +49,9 @@ def cmd_twin(args) -> int:
         problems.extend(f"{Path(args.patient).name}: {line}" for line in exc.problems)
     if problems:
         raise InvalidInput(problems)
-    twin = fit_twin(patient, seed=args.seed)
+    from qsp.cli import model_from_args
+
+    twin = fit_twin(patient, seed=args.seed, model=model_from_args(args))
     forecast = forecast_twin(twin, regimens, horizon_weeks=args.horizon_weeks, step_weeks=args.step_weeks)
     out.write_text(json.dumps(twin_result(twin, forecast), indent=1), encoding="utf-8")
     since = forecast.years_since_amyloid_positive["median"]
@@ -68,4 +70,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--step-weeks", type=float, default=4.0, help="forecast step in weeks (default 4)")
     p.add_argument("--seed", type=int, default=1, help="seed of the posterior draws (default 1)")
     p.add_argument("--out", required=True, help="RESULT.json to write")
+    from qsp.cli import add_model_arguments
+
+    add_model_arguments(p)
     p.set_defaults(func=cmd_twin)

@@ -359,3 +359,41 @@ def load_mapping_file(path) -> ObservableMapping:
     except yaml.YAMLError as exc:
         raise InvalidInput(f"mapping: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
     return parse_mapping(data)
+
+
+def provides_dashboard_ids(model) -> bool:
+    """True when a model already has every id the Engine uses (the built-in model, or an edited copy of it)."""
+    have = set(model.parameter_ids) | set(model.species_ids) | set(model.rule_ids)
+    return set(_harness_ids()) - set(HARNESS_EVENTS) <= have and set(C.OBSERVABLES) <= have
+
+
+def load_user_model(model_path, mapping_path=None, max_bytes: int | None = None):
+    """An SBML file checked like an upload (gate, sandboxed libsbml/roadrunner check), then mapped.
+
+    Without ``mapping_path`` the model must already speak the dashboard's ids (an edited built-in model).
+    """
+    from pathlib import Path
+
+    from qsp.model import load_sbml_model
+    from qsp.sbml_check import DEFAULT_LIMITS, check_sbml
+
+    limits = DEFAULT_LIMITS
+    path = Path(model_path)
+    if not path.is_file():
+        raise InvalidInput(f"--model: file not found: {path}")
+    limit = max_bytes or limits.max_bytes
+    if path.stat().st_size > limit:
+        raise InvalidInput(f"--model: file is {path.stat().st_size:,} bytes, limit {limit:,} bytes")
+    text = path.read_bytes()
+    report = check_sbml(text, limits)
+    if not report["ok"]:
+        reasons = [i["message"] for i in report["issues"] if i["severity"] in ("fatal", "error")][:3]
+        reasons += [u["reason"] for u in report["unsupported"]][:3]
+        raise ModelRefused(f"--model: {report['verdict']}: " + ("; ".join(reasons) or "see python -m qsp check-sbml"))
+    model = load_sbml_model(text, name=path.stem)
+    if mapping_path is not None:
+        return adapt_model(model, load_mapping_file(mapping_path))
+    if not provides_dashboard_ids(model):
+        raise InvalidInput("--mapping: this model does not use the dashboard's ids; give a mapping file "
+                           "(YAML: observables, dose_target, covariates, time_unit; see models_sbml/README.md)")
+    return model

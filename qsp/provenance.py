@@ -44,5 +44,7 @@ def provenance_record(model, seed: int | None, scenario: dict | None, parameters
         "scenario": scenario,
         "versions": {"qsp": __version__, **package_versions()},
         "solver": model.solver.model_dump(),
+        # a mapped (uploaded) model travels with its result, so that the run can be repeated anywhere
+        **({"mapping": model.mapping.model_dump(mode="json"), "model_sbml": model.sbml} if model.mapping is not None else {}),
         **extra,
     }

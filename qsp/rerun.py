@@ -53,19 +53,39 @@ def load_result(path: str | Path) -> dict:
     return data
 
 
+def _same(a, b) -> bool:
+    """Equal numbers, NaN equal to NaN (a parameter set by an initial assignment has no value)."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+def _model_of(prov: dict):
+    """The model a result was made with: the built-in one, or the mapped model its record carries."""
+    if "model_sbml" not in prov:
+        return load_builtin_model()
+    from qsp.mapping import parse_mapping
+    from qsp.model import Model, load_sbml_model
+    from qsp.solver import SolverOptions
+    from qsp.validation import validate
+
+    checked = load_sbml_model(str(prov["model_sbml"]), name=str(prov.get("model_name", "uploaded")))  # through the gate
+    solver = validate(SolverOptions, prov.get("solver") or {}, prefix="provenance.solver")
+    return Model(checked.sbml, name=checked.name, solver=solver, mapping=parse_mapping(prov.get("mapping"), "provenance.mapping"))
+
+
 def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list[str]]:
     """Re-run a result dict; returns (new result, differences in the numbers).
 
     A twin's record holds only a hash of the patient's data: give the same PATIENT.csv.
     """
     prov = data["provenance"]
-    model = load_builtin_model()
+    model = _model_of(prov)
     if prov.get("sbml_sha256") != model.sha256:
         raise InvalidInput(
             f"result: made with model sha256 {str(prov.get('sbml_sha256'))[:12]}..., the built-in model is "
             f"{model.sha256[:12]}...; that model is not available here"
         )
-    overrides = {k: float(v) for k, v in prov.get("parameters", {}).items() if k in model.defaults and model.defaults[k] != v}
+    overrides = {k: float(v) for k, v in prov.get("parameters", {}).items()
+                 if k in model.defaults and not _same(model.defaults[k], v)}
     if prov["kind"] == "twin":
         from qsp.provenance import data_sha256
         from qsp.regimen import parse_regimen
@@ -78,7 +98,7 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
             raise InvalidInput("--patient: this is not the patient data the twin was fitted on (hash differs)")
         weeks = data["forecasts"][UNTREATED]["weeks"]
         regimens = {n: parse_regimen(r) for n, r in prov.get("regimens", {}).items() if n != UNTREATED and r}
-        twin = fit_twin(patient, seed=prov.get("seed"))
+        twin = fit_twin(patient, seed=prov.get("seed"), model=model)
         forecast = forecast_twin(twin, regimens, horizon_weeks=prov["horizon_weeks"],
                                  step_weeks=weeks[1] - weeks[0] if len(weeks) > 1 else prov["horizon_weeks"],
                                  model_error_sd_per_year=prov.get("model_error_sd_per_year"))
@@ -87,7 +107,7 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
     elif prov["kind"] == "trial":
         from qsp.trial import parse_scenario, run_trial
 
-        new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None).to_json()
+        new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None, model=model).to_json()
         keys = ("arms", "comparisons")
     else:
         from qsp.regimen import parse_regimen
@@ -96,7 +116,7 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
         state = prov["state"]
         regimen = parse_regimen(prov["regimen"]) if prov.get("regimen") else None
         df = simulate_patient(prov["patient"], regimen, weeks=prov["weeks"], step_weeks=prov["step_weeks"],
-                              state=(state["amyloid_cl"], state["tau_suvr"], state["cdrsb"]))
+                              state=(state["amyloid_cl"], state["tau_suvr"], state["cdrsb"]), model=model)
         new = {"provenance": prov, "trajectory": df.to_dict("list")}
         keys = ("trajectory",)
     diffs = []

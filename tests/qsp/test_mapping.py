@@ -1,0 +1,237 @@
+"""Observable mapping: an uploaded model runs in the dashboard's engine like the built-in one."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qsp import constants as C
+from qsp import paths
+from qsp.errors import InvalidInput
+from qsp.mapping import (
+    BUILTIN_MAPPING,
+    adapt_model,
+    capabilities,
+    check_mapping,
+    load_mapping_file,
+    parse_mapping,
+    provides_dashboard_ids,
+)
+from qsp.model import Model, antimony_to_sbml, load_builtin_model
+from qsp.regimen import parse_regimen
+from qsp.simulate import Engine
+
+EXAMPLES = paths.ROOT / "models_sbml" / "examples"
+PATIENT = {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}
+
+# A one-compartment antibody model with an amyloid species, in the given time unit.
+PK = """
+model pk
+  compartment c = 1;
+  species A in c = 50; species T in c = 1.2; species S in c = 1; species D in c = 0;
+  substanceOnly species D;
+  J_el: D -> ; kel * D;
+  J_a: -> A; ka;
+  kel = {kel}; ka = {ka}; BW = 70; k_unused = 3;
+end
+"""
+
+
+def pk_model(unit_days: float = 1.0) -> Model:
+    """kel = 0.05/day and amyloid growing 0.1 CL/day, written in a time unit of ``unit_days`` days."""
+    return Model(antimony_to_sbml(PK.format(kel=0.05 * unit_days, ka=0.1 * unit_days)), name="pk")
+
+
+PK_MAPPING = {"observables": {"amyloid_cl": {"id": "A", "scale": 2.0, "offset": 5.0}, "tau_suvr": "T", "severity": "S"},
+              "dose_target": {"id": "D", "scale": 0.5}}
+
+
+def test_mapping_file_errors_name_each_field(tmp_path):
+    with pytest.raises(InvalidInput) as err:
+        parse_mapping({"observables": {"amyloid_cl": {"id": "A", "scale": 0}, "nonsense": "x"}, "time_unit": "fortnight"})
+    text = "\n".join(err.value.problems)
+    assert "observables.amyloid_cl.scale" in text and "nonsense" in text and "time_unit" in text
+    with pytest.raises(InvalidInput, match="not both"):
+        parse_mapping({"observables": {"aria_e_risk": "r"}, "aria_e_hazard_per_day": "h"})
+    bad = tmp_path / "m.yaml"
+    bad.write_text("observables: [unclosed", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="not valid YAML"):
+        load_mapping_file(bad)
+
+
+def test_check_mapping_reports_ids_the_model_lacks_or_misuses():
+    sbml = antimony_to_sbml("model m\n species A = 1; species n_doses = 0; B := 2*A; k = 1; J: A -> ; k*A\nend")
+    problems = check_mapping(sbml, parse_mapping({
+        "observables": {"amyloid_cl": "missing", "tau_suvr": "B"}, "dose_target": "k", "covariates": {"weight_kg": "B"}}))
+    text = "\n".join(problems)
+    assert "observables.amyloid_cl: 'missing'" in text
+    assert "observables.tau_suvr: a state observable must map to a species" in text
+    assert "dose_target: 'k' must be a species" in text
+    assert "covariates.weight_kg" in text
+    assert "rename them in the model: n_doses" in text
+
+
+def test_state_is_set_through_the_inverse_of_the_link_and_unmapped_observables_are_nan():
+    engine = Engine(adapt_model(pk_model(), parse_mapping(PK_MAPPING)))
+    run = engine.run(PATIENT, None, np.array([0.0, 10.0]), state=(85.0, 1.4, 2.5))
+    amyloid = run.values[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
+    # amyloid_cl = 5 + 2 A: set A = 40 at day 0, then A grows 0.1/day -> +0.2 CL/day
+    assert amyloid == pytest.approx([85.0, 87.0], abs=1e-6)
+    assert run.values[0, C.OBSERVABLES.index(C.TAU_SUVR)] == pytest.approx(1.4)
+    assert run.values[0, C.OBSERVABLES.index(C.SEVERITY)] == pytest.approx(2.5)
+    for missing in (C.IADRS, C.CDRSB, C.MMSE, C.CONC_UG_PER_ML, C.ARIA_E_RISK):
+        assert missing not in engine.available
+        assert np.isnan(run.values[:, C.OBSERVABLES.index(missing)]).all()
+
+
+@pytest.mark.parametrize("unit", ["day", "week", "hour"])
+def test_doses_follow_the_regimen_schedule_in_any_model_time_unit(unit):
+    from qsp.mapping import TIME_UNITS_DAYS
+
+    model = adapt_model(pk_model(TIME_UNITS_DAYS[unit]), parse_mapping({**PK_MAPPING, "time_unit": unit}))
+    engine = Engine(model)
+    regimen = parse_regimen("donanemab_modified_titration")
+    days = np.arange(0.0, 200.0, 7.0) + 0.5
+    run = engine.run(PATIENT, regimen, days, state=(85.0, 1.4, 2.5))
+    schedule = regimen.schedule(PATIENT[C.WEIGHT_KG], days[-1])
+    n_doses = run.values[:, C.OBSERVABLES.index(C.N_DOSES)]
+    total = run.values[:, C.OBSERVABLES.index(C.DOSE_TOTAL_MG)]
+    for k, day in enumerate(days):
+        given = [mg for d, mg, _ in schedule if d <= day]
+        assert n_doses[k] == len(given)
+        assert total[k] == pytest.approx(sum(given))
+    # the dose target holds the superposition of first-order decays of 0.5 x each dose
+    rr = engine.rr
+    drug = 0.5 * sum(mg * math.exp(-0.05 * (days[-1] - d)) for d, mg, _ in schedule)
+    assert rr["D"] == pytest.approx(drug, rel=1e-4)
+
+
+def test_stop_rule_stops_dosing_at_the_first_check_below_the_threshold():
+    model = adapt_model(pk_model(), parse_mapping(PK_MAPPING))
+    regimen = parse_regimen("donanemab_standard")
+    days = np.arange(0.0, 600.0, 7.0)
+    engine = Engine(model, {"ka": 0.0})  # amyloid stays where it starts
+    low = engine.run(PATIENT, regimen, days, state=(6.0, 1.4, 2.5))
+    first_check = regimen.stop_rule.check_days()[0]
+    assert low.stopped_day == pytest.approx(first_check, abs=1e-6)
+    assert low.values[-1, C.OBSERVABLES.index(C.N_DOSES)] == len(regimen.schedule(70.0, first_check))
+    high = engine.run(PATIENT, regimen, days, state=(85.0, 1.4, 2.5))
+    assert high.stopped_day is None
+
+
+def test_regimens_the_mapping_cannot_give_are_refused_clearly():
+    mapping = {"observables": {"tau_suvr": "T", "severity": "S"}}
+    engine = Engine(adapt_model(pk_model(), parse_mapping(mapping)))
+    with pytest.raises(InvalidInput, match="no dose target"):
+        engine.run(PATIENT, parse_regimen("lecanemab_q2w"), np.array([0.0, 7.0]))
+    with pytest.raises(InvalidInput, match="no species for amyloid_cl"):
+        engine.run(PATIENT, None, np.array([0.0, 7.0]), state=(80.0, 1.3, 2.0))
+    caps = capabilities(parse_mapping(mapping))
+    assert "amyloid_cl" in caps["untreated projections (explorer, twin, trial placebo arms)"]
+
+
+def test_covariates_reach_the_mapped_parameter():
+    sbml = antimony_to_sbml("model m\n species A = 1; J: -> A; BW/70\n BW = 70\nend")
+    mapping = parse_mapping({"observables": {"amyloid_cl": "A", "tau_suvr": "A", "severity": "A"}, "covariates": {"weight_kg": "BW"}})
+    engine = Engine(adapt_model(Model(sbml), mapping))
+    light = engine.run({**PATIENT, C.WEIGHT_KG: 35.0}, None, np.array([0.0, 10.0]), state=(1.0, 1.0, 1.0))
+    heavy = engine.run({**PATIENT, C.WEIGHT_KG: 140.0}, None, np.array([0.0, 10.0]), state=(1.0, 1.0, 1.0))
+    assert light.values[-1, 0] == pytest.approx(1.0 + 10 * 0.5)
+    assert heavy.values[-1, 0] == pytest.approx(1.0 + 10 * 2.0)
+
+
+def test_builtin_model_is_described_by_the_same_mapping():
+    builtin = load_builtin_model()
+    assert builtin.mapping is None and provides_dashboard_ids(builtin)
+    assert set(BUILTIN_MAPPING.available()) == set(C.OBSERVABLES)
+    ids = set(builtin.parameter_ids) | set(builtin.species_ids) | set(builtin.rule_ids)
+    assert {link.id for link in BUILTIN_MAPPING.observables.values()} <= ids
+    assert BUILTIN_MAPPING.dose_target.id in builtin.species_ids
+    assert set(BUILTIN_MAPPING.covariates.values()) <= set(builtin.parameter_ids)
+    assert not provides_dashboard_ids(pk_model())
+
+
+@pytest.fixture(scope="module")
+def mini_ad() -> Model:
+    from qsp.mapping import load_user_model
+
+    return load_user_model(EXAMPLES / "mini_ad.xml", EXAMPLES / "mini_ad_mapping.yaml")
+
+
+def test_example_model_file_matches_its_antimony_source():
+    sbml = antimony_to_sbml((EXAMPLES / "mini_ad.ant").read_text(encoding="utf-8"))
+    assert Model(sbml).sha256 == Model((EXAMPLES / "mini_ad.xml").read_text(encoding="utf-8")).sha256
+
+
+def test_trial_on_a_mapped_model_treats_and_reports_unavailable_endpoints(mini_ad):
+    from qsp.trial import run_trial
+
+    scenario = {"name": "mini", "n_per_arm": 12, "duration_weeks": 52, "assess_weeks": [26, 52], "seed": 4,
+                "population": {"amyloid_cl": [30, None], "stage": ["mci"]},
+                "arms": [{"name": "placebo"}, {"name": "lecanemab", "regimen": "lecanemab_q2w"}]}
+    result = run_trial(scenario, model=mini_ad)
+    summary = result.summary.set_index(["arm", "week"])
+    assert summary.loc[("lecanemab", 52.0), "amyloid_cl_change"] < summary.loc[("placebo", 52.0), "amyloid_cl_change"] - 20
+    assert summary.loc[("lecanemab", 52.0), "aria_e_pct"] > summary.loc[("placebo", 52.0), "aria_e_pct"]
+    assert summary["iadrs_change"].isna().all() and summary["mmse_change"].isna().all()
+    assert result.patients["stage"].eq("mci").all()
+    with pytest.raises(InvalidInput, match="population.mmse: the model's mapping does not provide mmse"):
+        run_trial({**scenario, "population": {"mmse": [20, 28]}}, model=mini_ad)
+
+
+def test_trial_on_a_mapped_model_reruns_from_its_result_alone(mini_ad, tmp_path):
+    from qsp.rerun import rerun
+    from qsp.trial import run_trial
+
+    scenario = {"name": "mini", "n_per_arm": 6, "duration_weeks": 26, "assess_weeks": [26], "seed": 9,
+                "arms": [{"name": "placebo"}, {"name": "donanemab", "regimen": "donanemab_standard"}]}
+    data = json.loads(json.dumps(run_trial(scenario, model=mini_ad).to_json()))
+    assert data["provenance"]["mapping"]["time_unit"] == "week"
+    _, diffs = rerun(data)
+    assert diffs == []
+
+
+def test_explorer_and_twin_run_on_a_mapped_model(mini_ad):
+    from qsp.explorer import project_profile
+    from qsp.twin import fit_twin, forecast_twin, synthetic_patient
+
+    profile = {"age": 72, "sex": "F", "apoe4_copies": 1, "amyloid_cl": 90, "tau_suvr": 1.3, "cdrsb": 2.0}
+    projection = project_profile(profile, {"lec": "lecanemab_q2w"}, years=2, n_draws=3, model=mini_ad)
+    assert C.MMSE not in set(projection.trajectories["observable"])
+    treated = projection.trajectories.query("regimen == 'lec' and observable == 'amyloid_cl'")["median"].iloc[-1]
+    untreated = projection.trajectories.query("regimen == 'untreated' and observable == 'amyloid_cl'")["median"].iloc[-1]
+    assert treated < untreated - 20
+    with pytest.raises(InvalidInput, match="give CDR-SB"):
+        project_profile({**profile, "cdrsb": None, "mmse": 25}, model=mini_ad)
+
+    # a patient simulated from the model itself at a known time since onset: the twin finds that time
+    patient, _ = synthetic_patient(PATIENT, {}, t0_years=22.0, weeks=[0, 26, 52], noise_seed=1, model=mini_ad)
+    twin = fit_twin(patient, n_draws=100, model=mini_ad)
+    t0 = twin.summary().set_index("parameter").loc["t0_years"]
+    assert t0["p2_5"] <= 22.0 <= t0["p97_5"] and t0["p97_5"] - t0["p2_5"] < 10
+    forecast = forecast_twin(twin, {"lec": parse_regimen("lecanemab_q2w")}, horizon_weeks=52)
+    assert set(forecast.bands["observable"]) == {C.AMYLOID_CL, C.TAU_SUVR, C.CDRSB, C.ARIA_E_RISK}
+
+
+def test_cli_runs_a_trial_on_an_uploaded_model_and_rejects_bad_mappings(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: s\nn_per_arm: 4\nduration_weeks: 26\nassess_weeks: [26]\narms: [{name: placebo}, "
+                        "{name: lec, regimen: lecanemab_q2w}]\n", encoding="utf-8")
+    out = tmp_path / "r.json"
+    base = [sys.executable, "-m", "qsp", "trial", str(scenario), "--out", str(out), "--quiet"]
+    model = ["--model", str(EXAMPLES / "mini_ad.xml")]
+    ok = subprocess.run([*base, *model, "--mapping", str(EXAMPLES / "mini_ad_mapping.yaml")], capture_output=True, text=True, cwd=paths.ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(out.read_text())["provenance"]["model_name"] == "mini_ad (mapped)"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("observables: {amyloid_cl: nope}\n", encoding="utf-8")
+    for extra, message in (([*model, "--mapping", str(bad)], "'nope' is not a species"),
+                           (model, "give a mapping file"),
+                           (["--mapping", str(bad)], "give --model too")):
+        res = subprocess.run([*base, *extra], capture_output=True, text=True, cwd=paths.ROOT)
+        assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
