@@ -51,11 +51,58 @@ def key_of(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+ACTIVE_MODEL = "active_model"  # session key: {"name", "sbml", "mapping"} of the model the lab handed over (absent: built-in)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_mapped_model(sbml: str, name: str, mapping_json: str | None):
+    """An uploaded model with its observable mapping, adapted once per (text, mapping)."""
+    from qsp.mapping import adapt_model, parse_mapping
+    from qsp.model import Model
+
+    model = Model(sbml, name=name)
+    return model if mapping_json is None else adapt_model(model, parse_mapping(json.loads(mapping_json)))
+
+
+def active_model_ref() -> tuple[str, str, str | None] | None:
+    """(sbml, name, mapping JSON) of the model the views run, None for the built-in model (hashable, for caches)."""
+    active = st.session_state.get(ACTIVE_MODEL)
+    if not active:
+        return None
+    return active["sbml"], active["name"], json.dumps(active["mapping"], sort_keys=True) if active["mapping"] else None
+
+
+def model_of(ref):
+    """The Model of an :func:`active_model_ref` (None: the built-in model)."""
+    return None if ref is None else cached_mapped_model(*ref)
+
+
+def model_banner():
+    """Say which model this view runs; for an uploaded model list what it cannot show. Returns the Model or None."""
+    ref = active_model_ref()
+    if ref is None:
+        st.caption("Model: the built-in AD continuum model. Map your own model in the **Model lab** to run it here.")
+        return None
+    from qsp import constants as C
+    from qsp.simulate import Engine
+
+    model = model_of(ref)
+    missing = [C.LABELS[o] for o in C.OBSERVABLES if o not in Engine(model).available]
+    with st.container(border=True):
+        st.markdown(f"**Model: {ref[1]}** (uploaded in the Model lab, mapped to the dashboard's observables)")
+        if missing:
+            st.caption("Unavailable in this model (not mapped): " + ", ".join(missing))
+        if st.button("Use the built-in model again", key="use_builtin_model"):
+            del st.session_state[ACTIVE_MODEL]
+            st.rerun()
+    return model
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_projection(profile: dict, regimens: tuple[str, ...], years: float, n_draws: int) -> dict:
+def cached_projection(profile: dict, regimens: tuple[str, ...], years: float, n_draws: int, model_ref=None) -> dict:
     from qsp.explorer import project_profile
 
-    proj = project_profile(profile, {name: name for name in regimens}, years=years, n_draws=n_draws)
+    proj = project_profile(profile, {name: name for name in regimens}, years=years, n_draws=n_draws, model=model_of(model_ref))
     return {"stage": proj.stage, "severity": proj.severity, "trajectories": proj.trajectories, "next_stage": proj.next_stage}
 
 
@@ -84,12 +131,13 @@ def cached_model_views(sbml: str) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tuple[str, ...], horizon_weeks: float) -> dict:
+def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tuple[str, ...], horizon_weeks: float,
+                model_ref=None) -> dict:
     """Fit a twin and forecast it (rows: the visits as PATIENT.csv rows, as tuples of items so they hash)."""
     from qsp.twin import fit_twin, forecast_twin, parse_patient_rows, twin_result
 
     patient = parse_patient_rows([dict(r) for r in rows])
-    twin = fit_twin(patient)
+    twin = fit_twin(patient, model=model_of(model_ref))
     fc = forecast_twin(twin, {name: name for name in regimens}, horizon_weeks=horizon_weeks)
     return {"stage": fc.stage, "cdrsb_now": fc.cdrsb_now, "since": fc.years_since_amyloid_positive, "bands": fc.bands,
             "events": fc.events, "fit": fc.fit, "summary": twin.summary(), "ess": twin.ess_, "fit_seconds": twin.fit_seconds_,

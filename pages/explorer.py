@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from pages._common import cached_library, cached_projection, notice, show_problems
+from pages._common import active_model_ref, cached_library, cached_projection, model_banner, notice, show_problems
 from qsp import constants as C
 from qsp.errors import QSPError
 from qsp.explorer import UNTREATED, parse_profile
@@ -16,6 +16,7 @@ notice()
 st.markdown("Enter what is known about a patient today; see where they are on the continuum and how they may "
             "progress untreated and under each antibody regimen. Bands: 10th-90th percentile over patients with "
             "this profile (their individual rates are unknown and drawn from the population).")
+model_banner()
 
 library = cached_library()
 with st.form("explorer_form"):
@@ -41,7 +42,7 @@ profile = {"age": age, "sex": sex, "weight_kg": weight, "apoe4_copies": apoe4, "
 try:
     parse_profile(profile)
     with st.spinner("Projecting..."):
-        proj = cached_projection(profile, tuple(regimens), float(years), int(n_draws))
+        proj = cached_projection(profile, tuple(regimens), float(years), int(n_draws), active_model_ref())
 except QSPError as exc:
     show_problems(exc)
     st.stop()
@@ -68,6 +69,8 @@ if rows:
     st.subheader("Time to the next stage")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="explorer_next_stage")
 
-observable = st.selectbox("Show", [C.CDRSB, C.IADRS, C.MMSE, C.AMYLOID_CL, C.TAU_SUVR, C.CONC_UG_PER_ML, C.ARIA_E_RISK],
+shown = set(proj["trajectories"]["observable"])  # an uploaded model shows only what its mapping provides
+observable = st.selectbox("Show", [o for o in (C.CDRSB, C.IADRS, C.MMSE, C.AMYLOID_CL, C.TAU_SUVR, C.CONC_UG_PER_ML, C.ARIA_E_RISK)
+                                   if o in shown],
                           format_func=lambda o: C.LABELS[o], key="explorer_observable")
 st.plotly_chart(projection_figure(proj["trajectories"], observable, colours), key="explorer_chart")

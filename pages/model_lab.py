@@ -1,9 +1,20 @@
 """Model lab: upload SBML or paste Antimony; validation report, tables, simulation, sensitivity, library, diff."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
-from pages._common import cached_check_sbml, cached_dosed_model, cached_model_store, cached_model_views, notice, show_problems
+from pages._common import (
+    ACTIVE_MODEL,
+    cached_check_sbml,
+    cached_dosed_model,
+    cached_mapped_model,
+    cached_model_store,
+    cached_model_views,
+    notice,
+    show_problems,
+)
 from qsp.errors import QSPError
 from qsp.lab_plots import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
 from qsp.lab_sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
@@ -124,7 +135,7 @@ if store:
         if "lab_saved_message" in st.session_state:
             st.success(st.session_state.pop("lab_saved_message"))
 views = cached_model_views(sbml)
-tabs = st.tabs(["Simulate", "Model tables", "Antimony", "Local sensitivity", "Global sensitivity", "Diff"])
+tabs = st.tabs(["Simulate", "Model tables", "Antimony", "Local sensitivity", "Global sensitivity", "Diff", "Observable mapping"])
 
 with tabs[1]:
     for name, table in views["tables"].items():
@@ -160,11 +171,11 @@ with tabs[0]:
             sim_model = cached_dosed_model(sbml, dose_species, float(dose_amount), float(dose_every), int(dose_count), float(dose_start))
         result = simulate_lab(sim_model, float(end), int(points), tuple(outputs), values)
     except QSPError as exc:
-        show_problems(exc)
-        st.stop()
-    st.plotly_chart(timecourse_figure(result), key="lab_chart")
-    st.dataframe(result, hide_index=True, key="lab_result")
-    st.download_button("Download CSV", result.to_csv(index=False), "simulation.csv", key="lab_download")
+        show_problems(exc)  # the other tabs still work
+    else:
+        st.plotly_chart(timecourse_figure(result), key="lab_chart")
+        st.dataframe(result, hide_index=True, key="lab_result")
+        st.download_button("Download CSV", result.to_csv(index=False), "simulation.csv", key="lab_download")
 
 with tabs[3]:
     c1, c2 = st.columns(2)
@@ -244,3 +255,79 @@ with tabs[5]:
             counts = diff.drop_duplicates(["kind", "id", "change"])["change"].value_counts()
             st.markdown(" · ".join(f"**{n}** {change}" for change, n in counts.items()))
             st.dataframe(diff, hide_index=True, key="lab_diff_table")
+
+with tabs[6]:
+    from qsp import constants as C
+    from qsp.mapping import MAPPABLE, TIME_UNITS_DAYS, capabilities, check_mapping, parse_mapping, provides_dashboard_ids
+
+    st.markdown("Say which model ids carry the dashboard's observables, so that this model runs in the **Continuum "
+                "explorer**, **Trial designer** and **Digital twin** like the built-in one. Each observable is "
+                "`offset + scale x value` of the chosen id (a species' concentration, or its amount when it has only "
+                "substance units). Doses follow the regimens' schedules and stop rules, given as boluses into the dose "
+                "target. Observables left unmapped are shown as unavailable. The same mapping as a YAML file runs the "
+                "model from the command line: `python -m qsp trial SCENARIO --model MODEL.xml --mapping MAPPING.yaml`.")
+    native = provides_dashboard_ids(model)
+    if native:
+        st.info("This model already uses every id of the dashboard (like the built-in model): it needs no mapping.")
+    ids = sorted(set(model.species_ids) | set(model.parameter_ids) | set(model.rule_ids))
+    none = "(not mapped)"
+    form_key = f"lab_map_{model.sha256[:12]}"  # per model: another model's ids are not offered
+    with st.form("lab_mapping_form"):
+        links = {}
+        cols = st.columns(3)
+        for i, obs in enumerate(MAPPABLE):
+            box = cols[i % 3].container(border=True)
+            chosen = box.selectbox(C.LABELS[obs], [none, *ids], key=f"{form_key}_{obs}")
+            c1, c2 = box.columns(2)
+            scale = c1.number_input("scale", value=1.0, format="%g", key=f"{form_key}_{obs}_scale")
+            offset = c2.number_input("offset", value=0.0, format="%g", key=f"{form_key}_{obs}_offset")
+            if chosen != none:
+                links[obs] = {"id": chosen, "scale": scale, "offset": offset}
+        c1, c2, c3 = st.columns(3)
+        hazard = c1.selectbox("ARIA-E hazard (per model time unit)", [none, *ids], key=f"{form_key}_hazard",
+                              help="Integrated over time into the cumulative ARIA-E risk.")
+        dose = c2.selectbox("Dose target (species)", [none, *sorted(model.species_ids)], key=f"{form_key}_dose")
+        dose_scale = c3.number_input("Model units per mg dosed", value=1.0, format="%g", key=f"{form_key}_dose_scale")
+        c1, c2 = st.columns(2)
+        weight = c1.selectbox("Body weight (kg) parameter", [none, *sorted(model.parameter_ids)], key=f"{form_key}_weight")
+        unit = c2.selectbox("Model time unit", list(TIME_UNITS_DAYS), index=list(TIME_UNITS_DAYS).index("day"), key=f"{form_key}_unit")
+        submitted = st.form_submit_button("Check mapping", type="primary")
+    data = {"observables": links, "time_unit": unit}
+    if hazard != none:
+        unit_days = TIME_UNITS_DAYS[unit]
+        data["aria_e_hazard_per_day"] = {"id": hazard, "scale": 1.0 / unit_days}
+    if dose != none:
+        data["dose_target"] = {"id": dose, "scale": dose_scale}
+    if weight != none:
+        data["covariates"] = {"weight_kg": weight}
+    try:
+        mapping = parse_mapping(data)
+        problems = [] if native and not links else check_mapping(sbml, mapping)
+    except QSPError as exc:
+        show_problems(exc)
+        st.stop()
+    for line in problems:
+        st.error(line, icon=":material/error:")
+    caps = capabilities(mapping) if not native else dict.fromkeys(capabilities(mapping))
+    st.dataframe(pd.DataFrame([{"dashboard use": k, "status": "ready" if v is None else f"unavailable: {v}"} for k, v in caps.items()]),
+                 hide_index=True, key="lab_map_caps")
+    import yaml
+
+    st.download_button("Download this mapping (YAML)", yaml.safe_dump(mapping.model_dump(mode="json", exclude_defaults=True), sort_keys=False),
+                       file_name="mapping.yaml", key="lab_map_download")
+    ready = not problems and (native or caps["untreated projections (explorer, twin, trial placebo arms)"] is None)
+    if st.button("Use this model in the explorer, trial designer and twin", disabled=not ready, key="lab_map_use"):
+        try:
+            mapping_json = None if native and not links else mapping.model_dump_json()
+            name = st.session_state.get("lab_save_name") or "uploaded model"
+            cached_mapped_model(sbml, name, json.dumps(json.loads(mapping_json), sort_keys=True) if mapping_json else None)
+        except QSPError as exc:
+            show_problems(exc)
+        else:
+            st.session_state[ACTIVE_MODEL] = {"name": name, "sbml": sbml, "mapping": json.loads(mapping_json) if mapping_json else None}
+    if st.session_state.get(ACTIVE_MODEL, {}).get("sbml") == sbml:
+        st.success("The dashboard's views now run this model.")
+        c1, c2, c3 = st.columns(3)
+        c1.page_link("pages/trial_designer.py", label="Open the trial designer", icon=":material/science:")
+        c2.page_link("pages/explorer.py", label="Open the continuum explorer", icon=":material/timeline:")
+        c3.page_link("pages/twin.py", label="Open the digital twin", icon=":material/person:")

@@ -5,13 +5,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from pages._common import cached_library, key_of, notice, show_problems
+from pages._common import active_model_ref, cached_library, key_of, model_banner, model_of, notice, show_problems
 from qsp import constants as C
 from qsp.errors import QSPError
 from qsp.executor import ExecutorSettings
 from qsp.plots import arm_colours, trial_measure_figure
 from qsp.power import PowerSettings, power_analysis
 from qsp.storage import ScenarioStore, database_url
+from qsp.simulate import Engine
 from qsp.trial import arm_trajectories, parse_scenario, run_trial, scenario_from_text, scenario_to_yaml
 
 P = "designer_"  # widget-key prefix of this page
@@ -27,6 +28,9 @@ MEASURES = ["amyloid_cl_change", "amyloid_cleared_pct", "tau_suvr_change", "iadr
 
 st.title("Trial designer")
 notice()
+active = model_banner()
+model_ref = active_model_ref()
+available = set(C.OBSERVABLES) if active is None else set(Engine(active).available)  # what the model's mapping provides
 library = cached_library()
 ss = st.session_state
 
@@ -115,7 +119,7 @@ def scenario_from_state() -> dict:
         "population": {
             "amyloid_cl": [ss[P + "amyloid_min"], None if amyloid_max >= 300 else amyloid_max],
             "tau": list(ss[P + "tau"]) or None,
-            "mmse": list(ss[P + "mmse"]),
+            "mmse": list(ss[P + "mmse"]) if C.MMSE in available else None,
             "age": list(ss[P + "age"]),
             "apoe4_copies": list(ss[P + "apoe4"]) or None,
             "stage": list(ss[P + "stage"]) or None,
@@ -236,7 +240,8 @@ c1.number_input("Amyloid PET at least (CL)", -20.0, 200.0, step=1.0, key=P + "am
 c2.number_input("Amyloid PET at most (CL; 300 = no limit)", 0.0, 300.0, step=5.0, key=P + "amyloid_max")
 c3.multiselect("Tau groups", list(C.TAU_GROUPS), key=P + "tau", help="very_low < 1.10 <= low_medium <= 1.46 < high (SUVr)")
 c1, c2 = st.columns(2)
-c1.slider("MMSE range", 0, 30, key=P + "mmse")
+c1.slider("MMSE range", 0, 30, key=P + "mmse", disabled=C.MMSE not in available,
+          help=None if C.MMSE in available else "This model does not provide MMSE: no MMSE criterion is applied.")
 c2.slider("Age range (years)", 40, 100, key=P + "age")
 c1, c2 = st.columns(2)
 c1.multiselect("APOE4 copies", [0, 1, 2], key=P + "apoe4")
@@ -276,7 +281,7 @@ for i in range(ss[P + "n_arms"]):
 
 with st.expander("Analysis for power and sample size", expanded=False):
     c1, c2, c3, c4 = st.columns(4)
-    endpoint = c1.selectbox("Primary endpoint", [C.IADRS, C.CDRSB, C.AMYLOID_CL, C.MMSE], format_func=lambda o: C.LABELS[o], key=P + "endpoint")
+    endpoint = c1.selectbox("Primary endpoint", [o for o in (C.IADRS, C.CDRSB, C.AMYLOID_CL, C.MMSE) if o in available], format_func=lambda o: C.LABELS[o], key=P + "endpoint")
     alpha = c2.number_input("Two-sided alpha", 0.001, 0.2, 0.05, 0.005, format="%.3f", key=P + "alpha")
     target = c3.number_input("Target power", 0.5, 0.99, 0.8, 0.05, key=P + "target_power")
     replicates = c4.number_input("Replicate trials", 100, 2000, 400, 100, key=P + "replicates")
@@ -303,7 +308,7 @@ apply_enrichment = False
 if enrichment:
     apply_enrichment = st.checkbox(f"Enrol only patients with {enrichment['rule']} (models from the Stratification page)",
                                    value=True, key=P + "apply_enrichment")
-key = key_of([scenario_to_yaml(scenario), enrichment["rule"] if apply_enrichment else None])
+key = key_of([scenario_to_yaml(scenario), enrichment["rule"] if apply_enrichment else None, model_ref])
 cached = ss[P + "results"].get(key)
 c1, c2, c3 = st.columns([1, 1, 2])
 run = c1.button("Run trial", type="primary", key=P + "run", disabled=cached is not None)
@@ -330,17 +335,17 @@ if run:
         )
         if backend == "Dask scheduler" and executor.scheduler is None:
             raise QSPError("scheduler: give the Dask scheduler's address, e.g. tcp://host:8786")
-        result = run_trial(scenario, enrolment_filter=keep, executor=executor,
+        result = run_trial(scenario, enrolment_filter=keep, executor=executor, model=model_of(model_ref),
                            progress=lambda f: bar.progress(min(f, 1.0), text=f"Simulating patients... {100 * f:.0f}%"))
+        bar.progress(1.0, text="Estimating power...")
+        settings = PowerSettings(endpoint=endpoint, alpha=alpha, target_power=target, replicates=int(replicates))
+        power = power_analysis(result, settings)
     except QSPError as exc:
         bar.empty()
         show_problems(exc)
         st.stop()
-    bar.progress(1.0, text="Estimating power...")
-    settings = PowerSettings(endpoint=endpoint, alpha=alpha, target_power=target, replicates=int(replicates))
     cached = ss[P + "results"][key] = {
-        "result": result, "power": power_analysis(result, settings), "trajectories": arm_trajectories(result),
-        "settings": settings.model_dump(),
+        "result": result, "power": power, "trajectories": arm_trajectories(result), "settings": settings.model_dump(),
     }
     bar.empty()
     st.rerun()  # redraw with the results (and the run button disabled for this scenario)
@@ -374,11 +379,11 @@ if result.provenance.get("enrichment"):
     e = result.provenance["enrichment"]
     st.info(f"Enriched enrolment: {e['screened']} patients screened for {e['enrolled']} enrolled "
             f"({e['screen_per_enrolled']:.1f} screened per enrolled patient).")
-    plain_key = key_of([scenario_to_yaml(scenario), None])
+    plain_key = key_of([scenario_to_yaml(scenario), None, model_ref])
     plain = ss[P + "results"].get(plain_key)
     if plain is None:
         with st.spinner("Running the same design without enrichment for comparison..."):
-            plain_result = run_trial(scenario)
+            plain_result = run_trial(scenario, model=model_of(model_ref))
             plain = ss[P + "results"][plain_key] = {
                 "result": plain_result, "trajectories": arm_trajectories(plain_result), "settings": cached["settings"],
                 "power": power_analysis(plain_result, PowerSettings(**cached["settings"])),

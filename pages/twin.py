@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ml.uncertainty import predict_with_uncertainty
-from pages._common import cached_library, cached_twin, notice, show_problems
+from pages._common import active_model_ref, cached_library, cached_twin, model_banner, notice, show_problems
 from qsp import constants as C
 from qsp import paths
 from qsp.errors import QSPError
@@ -32,6 +32,7 @@ def ml_features(patient) -> pd.DataFrame:
 
 st.title("Digital twin")
 notice()
+model_banner()
 st.markdown("Enter a patient's visits; the twin is the model with this patient's own rates and place on the continuum, "
             "estimated from the visits with the population as prior (MAP + Laplace, refined by importance sampling). "
             "Bands are predictive: where a future measurement would fall, measurement error included. "
@@ -91,7 +92,7 @@ for i, visit in enumerate(visits.to_dict("records")):
     rows.append(tuple(sorted(row.items())))
 try:
     with st.spinner("Fitting the twin and forecasting..."):
-        twin = cached_twin(tuple(rows), tuple(regimens), float(horizon))
+        twin = cached_twin(tuple(rows), tuple(regimens), float(horizon), active_model_ref())
 except QSPError as exc:
     show_problems(exc)
     st.stop()
@@ -99,20 +100,24 @@ except QSPError as exc:
 since = twin["since"]
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Stage at the last visit", STAGE_LABELS[twin["stage"]])
-c2.metric("Twin's CDR-SB now", f"{twin['cdrsb_now']:.1f}")
+c2.metric("Twin's CDR-SB now", "unavailable" if math.isnan(twin["cdrsb_now"]) else f"{twin['cdrsb_now']:.1f}")
 c3.metric("Years since amyloid positivity", f"{since['median']:+.1f}", help=f"80% interval {since['p10']:+.1f} to {since['p90']:+.1f}; negative: in the future")
-cdrsb_end = twin["bands"].query("regimen == @UNTREATED and observable == @C.CDRSB").sort_values("week").iloc[-1]
-width = float(cdrsb_end["p90"] - cdrsb_end["p10"])
-previous = st.session_state.get("twin_previous_width")
-c4.metric("80% band of CDR-SB at the horizon (untreated)", f"{width:.2f}",
-          delta=None if previous is None or previous[0] != patient.patient_id else f"{width - previous[1]:+.2f} vs previous fit",
-          delta_color="inverse")
-st.session_state["twin_previous_width"] = (patient.patient_id, width)
+cdrsb_band = twin["bands"].query("regimen == @UNTREATED and observable == @C.CDRSB").sort_values("week")
+if cdrsb_band.empty:  # an uploaded model without CDR-SB in its mapping
+    c4.metric("80% band of CDR-SB at the horizon (untreated)", "unavailable")
+else:
+    width = float(cdrsb_band["p90"].iloc[-1] - cdrsb_band["p10"].iloc[-1])
+    previous = st.session_state.get("twin_previous_width")
+    c4.metric("80% band of CDR-SB at the horizon (untreated)", f"{width:.2f}",
+              delta=None if previous is None or previous[0] != patient.patient_id else f"{width - previous[1]:+.2f} vs previous fit",
+              delta_color="inverse")
+    st.session_state["twin_previous_width"] = (patient.patient_id, width)
 st.caption(f"Fit in {twin['fit_seconds']:.1f} s; effective sample size of the posterior draws {twin['ess']:.0f}.")
 
 names = [UNTREATED, *regimens]
 colours = arm_colours(names)
-observable = st.selectbox("Show", [*FIT_OBSERVABLES, C.ARIA_E_RISK], format_func=lambda o: C.LABELS[o], key="twin_observable")
+shown = set(twin["bands"]["observable"])  # an uploaded model shows only what its mapping provides
+observable = st.selectbox("Show", [o for o in (*FIT_OBSERVABLES, C.ARIA_E_RISK) if o in shown], format_func=lambda o: C.LABELS[o], key="twin_observable")
 st.plotly_chart(twin_figure(twin["fit"], twin["bands"], observable, colours), key="twin_chart")
 
 st.subheader("Time to events (years from the last visit)")

@@ -72,10 +72,12 @@ class Model:
             for i in range(sbml_model.getNumRules())
             if sbml_model.getRule(i).isAssignment()
         }
+        # a parameter set by an initial assignment is computed, not set: not a settable parameter either
+        computed = rules | {a.getSymbol() for a in sbml_model.getListOfInitialAssignments()}
         params = [p for p in sbml_model.getListOfParameters()]
         object.__setattr__(self, "sha256", sha256_text(self.sbml))
         object.__setattr__(self, "rule_ids", tuple(sorted(rules)))
-        object.__setattr__(self, "parameter_ids", tuple(p.getId() for p in params if p.getId() not in rules))
+        object.__setattr__(self, "parameter_ids", tuple(p.getId() for p in params if p.getId() not in computed))
         object.__setattr__(
             self, "species_ids", tuple(s.getId() for s in sbml_model.getListOfSpecies())
         )
@@ -85,7 +87,7 @@ class Model:
         object.__setattr__(
             self,
             "defaults",
-            {p.getId(): p.getValue() for p in params if p.getId() not in rules},
+            {p.getId(): p.getValue() for p in params if p.getId() not in computed},
         )
 
     def runner(self, selections: tuple[str, ...] = ()) -> roadrunner.RoadRunner:

@@ -22,6 +22,7 @@ STAGE_LABELS = {
     "mild_dementia": "Mild dementia",
     "moderate_dementia": "Moderate dementia",
     "severe_dementia": "Severe dementia",
+    "unavailable": "Unavailable (no CDR-SB in the model)",
 }
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from qsp import constants as C
+from qsp.errors import InvalidInput
 
 ENDPOINTS = (C.IADRS, C.CDRSB, C.AMYLOID_CL, C.TAU_SUVR, C.MMSE)  # endpoints the analysis accepts
 
@@ -112,6 +113,8 @@ def power_analysis(result, settings: PowerSettings | None = None) -> pd.DataFram
     power, required_n_per_arm (None when not reached below max_n_per_arm).
     """
     settings = settings or PowerSettings()
+    if result.records[f"{settings.endpoint}_measured"].isna().all():
+        raise InvalidInput(f"endpoint: the model does not provide {settings.endpoint} (not in its mapping); choose another endpoint")
     table = analysis_table(result.records, settings.endpoint)
     arms = [a.name for a in result.scenario.arms]
     if len(arms) < 2:
