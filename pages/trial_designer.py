@@ -11,8 +11,8 @@ from qsp.errors import QSPError
 from qsp.executor import ExecutorSettings
 from qsp.plots import arm_colours, trial_measure_figure
 from qsp.power import PowerSettings, power_analysis
-from qsp.storage import ScenarioStore, database_url
 from qsp.simulate import Engine
+from qsp.storage import ScenarioStore, database_url
 from qsp.trial import arm_trajectories, parse_scenario, run_trial, scenario_from_text, scenario_to_yaml
 
 P = "designer_"  # widget-key prefix of this page
