@@ -209,6 +209,15 @@ with tabs[4]:
     gsa_rel = c1.number_input("Range ± % around the value", 1.0, 99.0, 50.0, 5.0, key="lab_gsa_rel")
     gsa_budget = c2.number_input("Evaluation budget", 10, 200_000, DEFAULT_BUDGET, 100, key="lab_gsa_budget")
     gsa_limit = c3.number_input("Time limit (s)", 1.0, 3600.0, DEFAULT_TIME_LIMIT_S, 10.0, key="lab_gsa_limit")
+    custom = {}
+    with st.expander("Ranges per parameter (default: ± the percentage above)"):
+        for pid in gsa_params:
+            value = model.defaults[pid]
+            low, high = sorted((value * (1 - gsa_rel / 100), value * (1 + gsa_rel / 100)))
+            c1, c2 = st.columns(2)
+            tag = f"{model.sha256[:12]}_{pid}_{gsa_rel:g}"  # new defaults when the model or the percentage changes
+            custom[pid] = (c1.number_input(f"{pid} low", value=float(low), format="%g", key=f"lab_gsa_lo_{tag}"),
+                           c2.number_input(f"{pid} high", value=float(high), format="%g", key=f"lab_gsa_hi_{tag}"))
     if st.button("Run global sensitivity", key="lab_gsa_run"):
         bar = st.progress(0.0, text="Starting...")
 
@@ -217,7 +226,7 @@ with tabs[4]:
                 bar.progress(done / total, text=f"{done:,} of {total:,} model evaluations")
 
         try:
-            ranges = default_ranges(model, gsa_params, gsa_rel / 100)
+            ranges = {**default_ranges(model, [p for p in gsa_params if p not in custom], gsa_rel / 100), **custom}
             st.session_state["lab_gsa_result"] = (model.sha256, global_sensitivity(
                 model, gsa_output, float(gsa_time), ranges, gsa_method, int(gsa_budget), float(gsa_limit),
                 fixed=values, progress=_progress))

@@ -234,7 +234,15 @@ c1.text_input("Assessment weeks", key=P + "weeks", help="comma-separated, e.g. 2
 c2.checkbox("Measurement noise", key=P + "noise", help="realistic test-retest error on PET and ratings; the stop rule reads noisy amyloid")
 c3.number_input("Dropout (% per year)", 0.0, 90.0, step=1.0, key=P + "dropout")
 
+def _admit_everyone() -> None:
+    """Callback: widest enrolment criteria (an uploaded model's scales may differ from the built-in model's)."""
+    ss.update({P + "amyloid_min": -20.0, P + "amyloid_max": 300.0, P + "tau": [], P + "mmse": (0, 30), P + "age": (40, 100),
+               P + "apoe4": [], P + "stage": []})
+
+
 st.subheader("Enrolment")
+st.button("Clear the enrolment criteria", key=P + "clear_criteria", on_click=_admit_everyone,
+          help="Admit every simulated patient, whatever their baseline (the criteria are in the built-in model's units).")
 c1, c2, c3 = st.columns(3)
 c1.number_input("Amyloid PET at least (CL)", -20.0, 200.0, step=1.0, key=P + "amyloid_min")
 c2.number_input("Amyloid PET at most (CL; 300 = no limit)", 0.0, 300.0, step=5.0, key=P + "amyloid_max")

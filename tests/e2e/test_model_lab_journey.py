@@ -1,4 +1,5 @@
-"""Model lab journey in a real browser: upload a corpus model, read the report, simulate, global sensitivity.
+"""Model lab journey in a real browser: upload a corpus model, read the report, simulate, global sensitivity,
+map its observables and run it in the trial designer.
 
 Screenshots go to tests/e2e/screenshots/ with names starting ``model_lab_``. The corpus is looked up at
 $SBML_CORPUS, ../shared/sbml-corpus beside the checkout, or /work/shared/sbml-corpus; the test is skipped
@@ -13,11 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT, assert_no_exception, click_button, screenshot, set_number, wait_for_app, widget
+from tests.e2e.conftest import (
+    REPO_ROOT,
+    assert_no_exception,
+    choose_option,
+    click_button,
+    screenshot,
+    set_number,
+    wait_for_app,
+    widget,
+)
 
 CORPUS_MODEL = "models/bsim_BIOMD0000000012.xml"  # Elowitz repressilator: small, simulates, 9 assignment rules
 GSA_TIMEOUT_MS = 60_000  # a few hundred evaluations of a small model; seconds when the machine is idle
 CHECK_TIMEOUT_MS = 90_000  # sandboxed check of an uploaded model
+TRIAL_TIMEOUT_MS = 180_000  # 2 arms x 20 patients of a small model; seconds when the machine is idle
 
 
 def corpus_dir() -> Path | None:
@@ -101,3 +112,34 @@ def test_upload_check_simulate_and_global_sensitivity(page, app_url):
     chart_in(page, "lab_gsa_chart")
     assert "Sobol of" in page.locator('[data-testid="stCaptionContainer"]').filter(has_text="evaluations in").inner_text()
     screenshot(page, "model_lab_05_sobol")
+
+    # map the model's proteins to the dashboard's state observables and a dose target, then run a trial on it
+    open_tab(page, "Observable mapping")
+    amyloid = page.locator('[class*="st-key-lab_map_"][class*="_amyloid_cl"]').first
+    prefix = next(c for c in amyloid.get_attribute("class").split() if c.startswith("st-key-lab_map_")).removeprefix("st-key-")
+    prefix = prefix.removesuffix("_amyloid_cl")
+    for observable, species in (("amyloid_cl", "PX"), ("tau_suvr", "PY"), ("cdrsb", "PZ"), ("dose", "X")):
+        choose_option(page, f"{prefix}_{observable}", species)
+    page.get_by_role("button", name="Check mapping").click()
+    wait_for_app(page)
+    open_tab(page, "Observable mapping")
+    assert_no_error(page)
+    screenshot(page, "model_lab_06_mapping")
+    click_button(page, "lab_map_use")
+    open_tab(page, "Observable mapping")
+    page.get_by_role("link", name="Open the trial designer").click()
+    page.wait_for_url(re.compile(r"/trial_designer$"))
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert page.get_by_text(re.compile(r"Model: .*uploaded in the Model lab")).count() == 1
+    assert "iADRS" in page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Unavailable in this model").inner_text()
+    click_button(page, "designer_clear_criteria")  # the repressilator's numbers are not on the built-in model's scales
+    set_number(page, "designer_n_per_arm", 20)
+    set_number(page, "designer_n_arms", 2)
+    screenshot(page, "model_lab_07_designer_with_the_mapped_model")
+    click_button(page, "designer_run", timeout_ms=TRIAL_TIMEOUT_MS)
+    assert_no_exception(page)
+    assert_no_error(page)
+    summary = widget(page, "designer_summary_table")
+    summary.wait_for(state="visible", timeout=TRIAL_TIMEOUT_MS)
+    screenshot(page, "model_lab_08_trial_on_the_mapped_model")

@@ -158,3 +158,26 @@ def test_repeated_dosing_on_the_page_matches_the_core(at):
     dosed = with_repeated_dosing(Model(antimony_to_sbml(DECAY)), "A", 5.0, 1.0, 2, 0.0)
     np.testing.assert_allclose(shown.to_numpy(), simulate_lab(dosed, 4.0, 9, ("A",)).to_numpy(), rtol=1e-12)
     assert shown["A"].iloc[0] == pytest.approx(15.0)  # 10 initial + the first dose at time 0
+
+
+def test_global_sensitivity_takes_per_parameter_ranges(at):
+    from qsp.lab_sensitivity import global_sensitivity
+
+    at.selectbox(key="lab_gsa_output").set_value("A").run()
+    at.number_input(key="lab_gsa_time").set_value(2.0).run()
+    at.radio(key="lab_gsa_method").set_value("morris").run()
+    at.number_input(key="lab_gsa_budget").set_value(100).run()
+    low = next(n for n in at.number_input if n.key.startswith("lab_gsa_lo_") and n.key.endswith("_k_50"))
+    high = next(n for n in at.number_input if n.key.startswith("lab_gsa_hi_") and n.key.endswith("_k_50"))
+    assert (low.value, high.value) == pytest.approx((0.25, 0.75))  # ±50% by default
+    low.set_value(0.4)
+    high.set_value(0.6).run()
+    at.button(key="lab_gsa_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = next(df.value for df in at.dataframe if "mu_star" in df.value.columns)
+    core = global_sensitivity(Model(antimony_to_sbml(DECAY)), "A", 2.0, {"k": (0.4, 0.6)}, "morris", 100, 60.0).table
+    assert shown["mu_star"].iloc[0] == pytest.approx(core["mu_star"].iloc[0], rel=1e-9)
+    low = next(n for n in at.number_input if n.key.startswith("lab_gsa_lo_") and n.key.endswith("_k_50"))
+    low.set_value(0.9).run()
+    at.button(key="lab_gsa_run").click().run()
+    assert any("range of k must be finite with low < high" in e.value for e in at.error)
