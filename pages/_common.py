@@ -86,15 +86,19 @@ def model_banner():
     from qsp import constants as C
     from qsp.simulate import Engine
 
-    model = model_of(ref)
-    missing = [C.LABELS[o] for o in C.OBSERVABLES if o not in Engine(model).available]
     with st.container(border=True):
         st.markdown(f"**Model: {ref[1]}** (uploaded in the Model lab, mapped to the dashboard's observables)")
-        if missing:
-            st.caption("Unavailable in this model (not mapped): " + ", ".join(missing))
         if st.button("Use the built-in model again", key="use_builtin_model"):
             del st.session_state[ACTIVE_MODEL]
             st.rerun()
+        try:
+            model = model_of(ref)
+            missing = [C.LABELS[o] for o in C.OBSERVABLES if o not in Engine(model).available]
+        except QSPError as exc:
+            show_problems(exc, "Model: ")
+            st.stop()
+        if missing:
+            st.caption("Unavailable in this model (not mapped): " + ", ".join(missing))
     return model
 
 

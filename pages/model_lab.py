@@ -267,7 +267,15 @@ with tabs[5]:
 
 with tabs[6]:
     from qsp import constants as C
-    from qsp.mapping import MAPPABLE, TIME_UNITS_DAYS, capabilities, check_mapping, parse_mapping, provides_dashboard_ids
+    from qsp.mapping import (
+        MAPPABLE,
+        TIME_UNITS_DAYS,
+        capabilities,
+        check_mapping,
+        declared_time_unit,
+        parse_mapping,
+        provides_dashboard_ids,
+    )
 
     st.markdown("Say which model ids carry the dashboard's observables, so that this model runs in the **Continuum "
                 "explorer**, **Trial designer** and **Digital twin** like the built-in one. Each observable is "
@@ -299,7 +307,9 @@ with tabs[6]:
         dose_scale = c3.number_input("Model units per mg dosed", value=1.0, format="%g", key=f"{form_key}_dose_scale")
         c1, c2 = st.columns(2)
         weight = c1.selectbox("Body weight (kg) parameter", [none, *sorted(model.parameter_ids)], key=f"{form_key}_weight")
-        unit = c2.selectbox("Model time unit", list(TIME_UNITS_DAYS), index=list(TIME_UNITS_DAYS).index("day"), key=f"{form_key}_unit")
+        declared = declared_time_unit(sbml)
+        unit = c2.selectbox("Model time unit", list(TIME_UNITS_DAYS), index=list(TIME_UNITS_DAYS).index(declared or "day"),
+                            key=f"{form_key}_unit", help="Taken from the model when it declares its time unit.")
         submitted = st.form_submit_button("Check mapping", type="primary")
     data = {"observables": links, "time_unit": unit}
     if hazard != none:
@@ -329,7 +339,9 @@ with tabs[6]:
         try:
             mapping_json = None if native and not links else mapping.model_dump_json()
             name = st.session_state.get("lab_save_name") or "uploaded model"
-            cached_mapped_model(sbml, name, json.dumps(json.loads(mapping_json), sort_keys=True) if mapping_json else None)
+            from qsp.simulate import Engine
+
+            Engine(cached_mapped_model(sbml, name, json.dumps(json.loads(mapping_json), sort_keys=True) if mapping_json else None))
         except QSPError as exc:
             show_problems(exc)
         else:

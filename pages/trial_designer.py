@@ -313,7 +313,10 @@ except QSPError as exc:
 
 enrichment = ss.get("designer_enrichment")
 apply_enrichment = False
-if enrichment:
+if enrichment and active is not None:
+    st.caption(f"The enrichment rule {enrichment['rule']} comes from ML models trained on the built-in model's patients: "
+               "it is not applied to an uploaded model.")
+elif enrichment:
     apply_enrichment = st.checkbox(f"Enrol only patients with {enrichment['rule']} (models from the Stratification page)",
                                    value=True, key=P + "apply_enrichment")
 key = key_of([scenario_to_yaml(scenario), enrichment["rule"] if apply_enrichment else None, model_ref])

@@ -98,6 +98,61 @@ class ChunkExecutor:
                 progress(done / len(futures))
         return results
 
+    def stream(self, fn: Callable, next_chunk: Callable[[], object | None], consume: Callable[[object], bool],
+               in_flight: int | None = None) -> None:
+        """Run ``fn`` on chunks made one at a time until ``consume`` says enough, keeping the workers busy.
+
+        ``next_chunk()`` gives the next chunk (None: no more); ``consume(result)`` receives the results in
+        chunk order and returns True to stop. Serially one chunk runs at a time; on Dask ``in_flight``
+        chunks (default twice the parallelism) run at once, and chunks still running when ``consume``
+        stops are cancelled. Results are consumed in the same order either way, so a caller whose
+        decisions depend only on that order gets the same outcome on every backend.
+        """
+        if self.settings.backend == "serial":
+            while (chunk := next_chunk()) is not None:
+                if consume(fn(chunk)):
+                    return
+            return
+        from dask.distributed import as_completed
+
+        client = self._connect()
+        window = in_flight or 2 * self.parallelism
+        pending: dict[int, object] = {}  # chunk number -> future, submitted and not yet consumed
+        done: dict[int, object] = {}  # chunk number -> result, finished out of order
+        order = {}  # future key -> chunk number
+        submitted = consumed = 0
+        running = as_completed()
+
+        def submit() -> bool:
+            nonlocal submitted
+            chunk = next_chunk()
+            if chunk is None:
+                return False
+            future = client.submit(fn, chunk, pure=False)
+            order[future.key], pending[submitted] = submitted, future
+            running.add(future)
+            submitted += 1
+            return True
+
+        finished = 0
+        while submitted - finished < window and submit():
+            pass
+        try:
+            for future in running:
+                finished += 1
+                done[order[future.key]] = future.result()
+                while consumed in done:
+                    result = done.pop(consumed)
+                    pending.pop(consumed)
+                    consumed += 1
+                    if consume(result):
+                        return
+                while submitted - finished < window and submit():
+                    pass
+        finally:
+            for future in pending.values():
+                future.cancel()
+
     def close(self) -> None:
         """Close the Dask client and the LocalCluster this executor started (no-op when serial)."""
         if self._client is not None:

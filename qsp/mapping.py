@@ -171,8 +171,40 @@ def _ids(model: libsbml.Model) -> dict[str, str]:
     return out
 
 
-def _assigned(model: libsbml.Model) -> set[str]:
-    return {model.getRule(i).getVariable() for i in range(model.getNumRules()) if model.getRule(i).isAssignment()}
+def _rule_targets(model: libsbml.Model) -> tuple[set[str], set[str]]:
+    """(assignment-rule variables, rate-rule variables)."""
+    rules = [model.getRule(i) for i in range(model.getNumRules())]
+    return {r.getVariable() for r in rules if r.isAssignment()}, {r.getVariable() for r in rules if r.isRate()}
+
+
+def _names_in(ast: libsbml.ASTNode | None) -> set[str]:
+    if ast is None:
+        return set()
+    out = {ast.getName()} if ast.getType() == libsbml.AST_NAME else set()
+    for i in range(ast.getNumChildren()):
+        out |= _names_in(ast.getChild(i))
+    return out
+
+
+def declared_time_unit(sbml: str) -> str | None:
+    """The model's declared time unit as a TIME_UNITS_DAYS name, when it declares one we recognise."""
+    model = libsbml.readSBMLFromString(sbml).getModel()
+    if model is None or not model.isSetTimeUnits():
+        return None
+    unit = model.getTimeUnits()
+    if unit == "second":
+        return "second"
+    definition = model.getUnitDefinition(unit)
+    if definition is None or definition.getNumUnits() != 1 or definition.getUnit(0).getKind() != libsbml.UNIT_KIND_SECOND:
+        return None
+    u = definition.getUnit(0)
+    if u.getExponent() != 1:
+        return None
+    seconds = u.getMultiplier() * 10.0 ** u.getScale()
+    for name, days in TIME_UNITS_DAYS.items():
+        if math.isclose(seconds, days * 86400, rel_tol=1e-6):
+            return name
+    return None
 
 
 def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
@@ -182,32 +214,55 @@ def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
     if model is None:
         return ["model: the SBML has no model element"]
     ids = _ids(model)
-    ruled = _assigned(model)
+    assigned, rated = _rule_targets(model)
+    initial = {a.getSymbol() for a in model.getListOfInitialAssignments()}
+    read_at_start = set().union(*(_names_in(a.getMath()) for a in model.getListOfInitialAssignments()))
+
+    def integrated(sid: str) -> bool:  # a state variable the solver integrates, restored by reset()
+        if ids.get(sid) == "species":
+            return sid not in assigned and not model.getSpecies(sid).getBoundaryCondition()
+        return ids.get(sid) == "parameter" and sid in rated
+
     problems = []
     for obs, link in mapping.observables.items():
         if link.id not in ids or ids[link.id] not in ("species", "parameter", "compartment"):
             problems.append(f"observables.{obs}: {link.id!r} is not a species, parameter or compartment of the model")
+    state_ids = set()
     for obs in STATE_OBSERVABLES + (C.AMYLOID_LAGGED_CL,):
         link = mapping.observables.get(obs)
-        if link is not None and link.id in ids and (ids[link.id] != "species" or link.id in ruled):
-            problems.append(f"observables.{obs}: a state observable must map to a species not set by an assignment rule "
-                            f"({link.id!r} is a {ids[link.id]}{' set by an assignment rule' if link.id in ruled else ''})")
-    if mapping.aria_e_hazard_per_day is not None and mapping.aria_e_hazard_per_day.id not in ids:
-        problems.append(f"aria_e_hazard_per_day: {mapping.aria_e_hazard_per_day.id!r} is not an id of the model")
+        if link is None or link.id not in ids:
+            continue
+        state_ids.add(link.id)
+        if not integrated(link.id):
+            problems.append(f"observables.{obs}: a state observable must map to a species (or a parameter with a rate rule) "
+                            f"the model integrates; {link.id!r} is not")
+        elif link.id in read_at_start:
+            problems.append(f"observables.{obs}: {link.id!r} is read by an initial assignment, which would not see the "
+                            "patient's state; remove that initial assignment or map another id")
+    hazard = mapping.aria_e_hazard_per_day
+    if hazard is not None and ids.get(hazard.id) not in ("species", "parameter", "compartment"):
+        problems.append(f"aria_e_hazard_per_day: {hazard.id!r} is not a species, parameter or compartment of the model")
     if mapping.dose_target is not None:
         target = mapping.dose_target.id
-        if ids.get(target) != "species" or target in ruled or model.getSpecies(target).getBoundaryCondition():
-            problems.append(f"dose_target: {target!r} must be a species the model integrates (not a parameter, "
-                            "boundary species or assignment-rule variable), so that each patient starts undosed")
+        if not integrated(target):
+            problems.append(f"dose_target: {target!r} must be a species (or a parameter with a rate rule) the model "
+                            "integrates, not a boundary species or assignment-rule variable, so that each patient starts undosed")
+        elif target in state_ids:
+            problems.append(f"dose_target: {target!r} also holds the disease state; dose another species")
+        elif target in read_at_start:
+            problems.append(f"dose_target: {target!r} is read by an initial assignment; map another id")
     for cov, pid in mapping.covariates.items():
-        if ids.get(pid) != "parameter" or pid in ruled:
-            problems.append(f"covariates.{cov}: {pid!r} must be a parameter of the model not set by a rule")
-    harness = set(_harness_ids()) | {HARNESS_COMPARTMENT, DAY, ARIA_CUMHAZ}
-    clashes = sorted(i for i in harness & set(ids)
-                     if not (i in mapping.observables and mapping.observables[i] == Link(id=i)))
+        if ids.get(pid) != "parameter" or pid in assigned | rated | initial:
+            problems.append(f"covariates.{cov}: {pid!r} must be a parameter of the model not set by a rule or initial assignment")
+    reserved = set(_harness_ids()) | set(MAPPABLE) | {HARNESS_COMPARTMENT, DAY, ARIA_CUMHAZ}
+    clashes = sorted(i for i in reserved & set(ids)
+                     if not (i in MAPPABLE and mapping.link(i) == Link(id=i)))
     if clashes:
-        problems.append("model: these ids are used by the dashboard's dosing harness; rename them in the model: "
+        problems.append("model: these ids are reserved for the dashboard's observables and dosing; rename them in the model: "
                         + ", ".join(clashes[:20]))
+    declared = declared_time_unit(sbml)
+    if declared is not None and declared != mapping.time_unit:
+        problems.append(f"time_unit: the model declares its time in {declared}s; set time_unit: {declared}")
     return problems
 
 
@@ -339,6 +394,13 @@ def adapt_model(model, mapping: ObservableMapping):
                 m = a.getMath().deepCopy()
                 _retime(m)
                 a.setMath(m)
+    seen: dict[str, int] = {}
+    for element in doc.getListOfAllElements():
+        if element.isSetIdAttribute() and element.getTypeCode() != libsbml.SBML_MODEL:
+            seen[element.getId()] = seen.get(element.getId(), 0) + 1
+    duplicated = sorted(k for k, v in seen.items() if v > 1)
+    if duplicated:  # never hand roadrunner a document with duplicate ids (it can crash on them)
+        raise ModelRefused("the mapped model would have duplicate ids: " + ", ".join(duplicated[:10]))
     sbml = libsbml.writeSBMLToString(doc)
     return Model(sbml, name=f"{model.name} (mapped)", solver=model.solver, mapping=mapping)
 
@@ -352,6 +414,8 @@ def load_mapping_file(path) -> ObservableMapping:
             text = fh.read(200_001)
     except OSError as exc:
         raise InvalidInput(f"mapping: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"mapping: {path} is not UTF-8 text") from None
     if len(text) > 200_000:
         raise InvalidInput("mapping: file too large (limit 200 kB)")
     try:
@@ -367,30 +431,35 @@ def provides_dashboard_ids(model) -> bool:
     return set(_harness_ids()) - set(HARNESS_EVENTS) <= have and set(C.OBSERVABLES) <= have
 
 
+def load_checked_model(text: str | bytes, name: str, where: str = "--model"):
+    """An untrusted SBML text checked like an upload (gate, then the sandboxed libsbml/roadrunner check), loaded."""
+    from qsp.model import load_sbml_model
+    from qsp.sbml_check import DEFAULT_LIMITS, check_sbml
+
+    report = check_sbml(text, DEFAULT_LIMITS)
+    if not report["ok"]:
+        reasons = [i["message"] for i in report["issues"] if i["severity"] in ("fatal", "error")][:3]
+        reasons += [u["reason"] for u in report["unsupported"]][:3]
+        raise ModelRefused(f"{where}: {report['verdict']}: " + ("; ".join(reasons) or "see python -m qsp check-sbml"))
+    return load_sbml_model(text, name=name)
+
+
 def load_user_model(model_path, mapping_path=None, max_bytes: int | None = None):
-    """An SBML file checked like an upload (gate, sandboxed libsbml/roadrunner check), then mapped.
+    """An SBML file checked like an upload (:func:`load_checked_model`), then mapped.
 
     Without ``mapping_path`` the model must already speak the dashboard's ids (an edited built-in model).
     """
     from pathlib import Path
 
-    from qsp.model import load_sbml_model
-    from qsp.sbml_check import DEFAULT_LIMITS, check_sbml
+    from qsp.sbml_check import DEFAULT_LIMITS
 
-    limits = DEFAULT_LIMITS
     path = Path(model_path)
     if not path.is_file():
         raise InvalidInput(f"--model: file not found: {path}")
-    limit = max_bytes or limits.max_bytes
+    limit = max_bytes or DEFAULT_LIMITS.max_bytes
     if path.stat().st_size > limit:
         raise InvalidInput(f"--model: file is {path.stat().st_size:,} bytes, limit {limit:,} bytes")
-    text = path.read_bytes()
-    report = check_sbml(text, limits)
-    if not report["ok"]:
-        reasons = [i["message"] for i in report["issues"] if i["severity"] in ("fatal", "error")][:3]
-        reasons += [u["reason"] for u in report["unsupported"]][:3]
-        raise ModelRefused(f"--model: {report['verdict']}: " + ("; ".join(reasons) or "see python -m qsp check-sbml"))
-    model = load_sbml_model(text, name=path.stem)
+    model = load_checked_model(path.read_bytes(), path.stem)
     if mapping_path is not None:
         return adapt_model(model, load_mapping_file(mapping_path))
     if not provides_dashboard_ids(model):

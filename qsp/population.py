@@ -277,26 +277,44 @@ def sample_population(
 
 
 def _accept_in_order(n, criteria, seed, engine, start_index, ex: ChunkExecutor) -> tuple[list[dict], int]:
-    """The first ``n`` eligible candidates from ``start_index`` on, in rounds of chunks sized from the acceptance rate."""
+    """The first ``n`` eligible candidates from ``start_index`` on, in index order.
+
+    Chunks of consecutive candidates stream through the executor, sized from the acceptance rate seen so
+    far: serially just enough to fill the remaining places, on Dask enough to keep every worker busy
+    while the chunks in flight are expected to fill them; it stops as soon as the candidates consumed in
+    index order hold ``n`` eligible ones.
+    """
     serial = ex.settings.backend == "serial"
     parallel = ex.parallelism
     # serial: the engine at hand; Dask: each worker builds the model once from its SBML
     fn = functools.partial(evaluate_candidates, engine=engine) if serial else evaluate_candidates
     template = dict(**model_job_fields(engine), criteria=criteria.model_dump(mode="json"), seed=seed)
     limit = start_index + max(200, MAX_CANDIDATES_PER_PATIENT * n)
+    max_size = ex.settings.chunk_size
+    min_size = 1 if serial else max(1, max_size // 10)
     rows: list[dict] = []
-    index = start_index
-    while len(rows) < n and index < limit:
-        need = n - len(rows)
-        evaluated = index - start_index
-        rate = max(len(rows), 1) / evaluated if evaluated else 1.0  # acceptance so far
-        want = math.ceil(need / rate * (1.0 if serial else 1.1))  # candidates expected to fill the rest
-        size = max(1, min(ex.settings.chunk_size, math.ceil(want / parallel)))
-        stop = min(index + max(want, size * parallel), limit)
-        jobs = [_CandidateJob(**template, start=s, stop=min(s + size, stop)) for s in range(index, stop, size)]
-        for part in ex.map(fn, jobs):
-            for _, patient in part:
-                if len(rows) < n:
-                    rows.append(patient)
-        index = stop
-    return rows, index - start_index
+    cursor = {"next": start_index, "consumed": start_index, "ends": []}  # ends: stop index of each chunk in flight
+
+    def next_chunk():
+        index = cursor["next"]
+        if index >= limit:
+            return None
+        seen = cursor["consumed"] - start_index
+        rate = max(len(rows), 1) / seen if seen else 1.0  # acceptance so far
+        expected = rate * (index - cursor["consumed"])  # eligible patients expected from the chunks in flight
+        need = n - len(rows) - expected
+        size = math.ceil(max(need, 0) / rate / (1 if serial else parallel))
+        stop = min(index + max(min_size, min(max_size, size)), limit)
+        cursor["next"] = stop
+        cursor["ends"].append(stop)
+        return _CandidateJob(**template, start=index, stop=stop)
+
+    def consume(part) -> bool:
+        cursor["consumed"] = cursor["ends"].pop(0)
+        for _, patient in part:
+            if len(rows) < n:
+                rows.append(patient)
+        return len(rows) >= n
+
+    ex.stream(fn, next_chunk, consume)
+    return rows, cursor["consumed"] - start_index

@@ -32,6 +32,12 @@ def data_sha256(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
+def _uploaded(model) -> bool:
+    from qsp.model import load_builtin_model
+
+    return model.mapping is not None or model.sha256 != load_builtin_model().sha256
+
+
 def provenance_record(model, seed: int | None, scenario: dict | None, parameters: dict[str, float], **extra) -> dict:
     """The provenance block stored with every result."""
     from qsp import __version__
@@ -44,7 +50,8 @@ def provenance_record(model, seed: int | None, scenario: dict | None, parameters
         "scenario": scenario,
         "versions": {"qsp": __version__, **package_versions()},
         "solver": model.solver.model_dump(),
-        # a mapped (uploaded) model travels with its result, so that the run can be repeated anywhere
-        **({"mapping": model.mapping.model_dump(mode="json"), "model_sbml": model.sbml} if model.mapping is not None else {}),
+        # an uploaded model (and its mapping) travels with its result, so that the run can be repeated anywhere
+        **({"model_sbml": model.sbml} if _uploaded(model) else {}),
+        **({"mapping": model.mapping.model_dump(mode="json")} if model.mapping is not None else {}),
         **extra,
     }

@@ -59,17 +59,18 @@ def _same(a, b) -> bool:
 
 
 def _model_of(prov: dict):
-    """The model a result was made with: the built-in one, or the mapped model its record carries."""
+    """The model a result was made with: the built-in one, or the uploaded model its record carries (checked again)."""
     if "model_sbml" not in prov:
         return load_builtin_model()
-    from qsp.mapping import parse_mapping
-    from qsp.model import Model, load_sbml_model
+    from qsp.mapping import load_checked_model, parse_mapping
+    from qsp.model import Model
     from qsp.solver import SolverOptions
     from qsp.validation import validate
 
-    checked = load_sbml_model(str(prov["model_sbml"]), name=str(prov.get("model_name", "uploaded")))  # through the gate
+    checked = load_checked_model(str(prov["model_sbml"]), str(prov.get("model_name", "uploaded")), where="result")
     solver = validate(SolverOptions, prov.get("solver") or {}, prefix="provenance.solver")
-    return Model(checked.sbml, name=checked.name, solver=solver, mapping=parse_mapping(prov.get("mapping"), "provenance.mapping"))
+    mapping = parse_mapping(prov["mapping"], "provenance.mapping") if prov.get("mapping") else None
+    return Model(checked.sbml, name=checked.name, solver=solver, mapping=mapping)
 
 
 def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list[str]]:
@@ -81,8 +82,8 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
     model = _model_of(prov)
     if prov.get("sbml_sha256") != model.sha256:
         raise InvalidInput(
-            f"result: made with model sha256 {str(prov.get('sbml_sha256'))[:12]}..., the built-in model is "
-            f"{model.sha256[:12]}...; that model is not available here"
+            f"result: made with model sha256 {str(prov.get('sbml_sha256'))[:12]}..., the model available here is "
+            f"{model.sha256[:12]}... ({'the built-in model' if 'model_sbml' not in prov else 'the record was altered'})"
         )
     overrides = {k: float(v) for k, v in prov.get("parameters", {}).items()
                  if k in model.defaults and not _same(model.defaults[k], v)}

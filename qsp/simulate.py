@@ -88,7 +88,9 @@ class Engine:
             self._state_links = []
             for name in C.STATE_SPECIES:
                 link = mapping.observables.get(name) if name == C.AMYLOID_LAGGED_CL else mapping.link(name)
-                selector = None if link is None else link.id if link.id in self.model.substance_only else f"[{link.id}]"
+                # a species' concentration "[S]" (its amount when substance-only), or a rate-rule parameter's value
+                concentration = link is not None and link.id in self.model.species_ids and link.id not in self.model.substance_only
+                selector = None if link is None else f"[{link.id}]" if concentration else link.id
                 self._state_links.append((name, selector, link))
         self._param_ids: tuple[str, ...] | None = None
         self._param_idx: np.ndarray | None = None

@@ -221,6 +221,8 @@ def run_trial(
             pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
         jobs = []
         chunk_size = ex.settings.chunk_size
+        if ex.settings.backend != "serial":  # a simulated patient is cheap: fewer, larger tasks (4 per worker and arm)
+            chunk_size = max(chunk_size, math.ceil(scenario.n_per_arm / (4 * ex.parallelism)))
         for a in range(len(scenario.arms)):
             block = 0 if scenario.paired_arms else a
             arm_pool = pool.iloc[block * scenario.n_per_arm : (block + 1) * scenario.n_per_arm]

@@ -50,7 +50,7 @@ def test_bad_mapping_is_reported_in_the_lab(monkeypatch, tmp_path):
     at.selectbox(key=f"{prefix}_amyloid_cl").set_value("conc")  # an assignment-rule variable cannot hold a state
     at.button(key="FormSubmitter:lab_mapping_form-Check mapping").click().run()
     assert not at.exception
-    assert any("must map to a species not set by an assignment rule" in e.value for e in at.error)
+    assert any("a state observable must map to a species (or a parameter with a rate rule)" in e.value for e in at.error)
     assert at.button(key="lab_map_use").disabled
 
 

@@ -235,3 +235,48 @@ def test_cli_runs_a_trial_on_an_uploaded_model_and_rejects_bad_mappings(tmp_path
                            (["--mapping", str(bad)], "give --model too")):
         res = subprocess.run([*base, *extra], capture_output=True, text=True, cwd=paths.ROOT)
         assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_reserved_ids_initial_assignments_and_time_units_are_refused_before_any_compile():
+    # a model with its own `severity` parameter would get a duplicate id (roadrunner can crash on those)
+    sbml = antimony_to_sbml("model m\n species A = 1, T = 1, S = 1; severity = 3; J: -> A; 1\nend")
+    mapping = parse_mapping({"observables": {"amyloid_cl": "A", "tau_suvr": "T", "cdrsb": "S"}})
+    assert any("reserved" in p and "severity" in p for p in check_mapping(sbml, mapping))
+    with pytest.raises(InvalidInput, match="severity"):
+        adapt_model(Model(sbml), mapping)
+    # an initial assignment reading a state species would not see the patient's state
+    sbml = antimony_to_sbml("model m\n species A = 1, T = 1, S = 1, B; B = 2*A; J: -> A; 1\nend")
+    assert any("initial assignment" in p for p in check_mapping(sbml, mapping))
+    # a declared time unit wins over a wrong mapping
+    sbml = antimony_to_sbml("model m\n species A = 1, T = 1, S = 1; J: -> A; 1\n unit minute = 60 second\n time_unit = minute\nend")
+    assert check_mapping(sbml, mapping) == ["time_unit: the model declares its time in minutes; set time_unit: minute"]
+    assert check_mapping(sbml, parse_mapping({**mapping.model_dump(), "time_unit": "minute"})) == []
+
+
+def test_ode_style_models_map_parameters_with_rate_rules():
+    sbml = antimony_to_sbml("model m\n A' = 0.1; T' = 0; S' = 0; D' = -0.05 * D; A = 1; T = 1; S = 1; D = 0\nend")
+    mapping = parse_mapping({"observables": {"amyloid_cl": "A", "tau_suvr": "T", "cdrsb": "S"}, "dose_target": "D"})
+    engine = Engine(adapt_model(Model(sbml), mapping))
+    run = engine.run(PATIENT, parse_regimen("lecanemab_q2w"), np.array([0.0, 10.0]), state=(50.0, 1.3, 2.0))
+    assert run.values[:, C.OBSERVABLES.index(C.AMYLOID_CL)] == pytest.approx([50.0, 51.0])
+    assert engine.rr["D"] == pytest.approx(700.0 * math.exp(-0.5), rel=1e-4)  # 10 mg/kg x 70 kg at day 0
+
+
+def test_results_of_an_unmapped_uploaded_model_rerun(tmp_path):
+    from qsp.rerun import rerun
+    from qsp.simulate import simulate_patient
+
+    text = (paths.BUILTIN_SBML.read_text(encoding="utf-8")
+            .replace('id="tau_rate_per_yr" value="', 'id="tau_rate_per_yr" value="1', 1))
+    edited = tmp_path / "edited.xml"
+    edited.write_text(text, encoding="utf-8")
+    out = tmp_path / "sim.json"
+    res = subprocess.run([sys.executable, "-m", "qsp", "simulate", "--model", str(edited), "--weeks", "8", "--step-weeks", "4",
+                          "--out", str(out)], capture_output=True, text=True, cwd=paths.ROOT)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(out.read_text())
+    assert "model_sbml" in data["provenance"] and "mapping" not in data["provenance"]
+    builtin = simulate_patient(data["provenance"]["patient"], None, weeks=8, step_weeks=4, state=(90, 1.3, 3.5))
+    assert data["trajectory"]["tau_suvr"][-1] != pytest.approx(builtin["tau_suvr"].iloc[-1], rel=1e-9)  # the edit mattered
+    _, diffs = rerun(data)
+    assert diffs == []
