@@ -305,8 +305,15 @@ with tabs[6]:
                               help="Integrated over time into the cumulative ARIA-E risk.")
         dose = c2.selectbox("Dose target (species)", [none, *sorted(model.species_ids)], key=f"{form_key}_dose")
         dose_scale = c3.number_input("Model units per mg dosed", value=1.0, format="%g", key=f"{form_key}_dose_scale")
+        covariates = {}
+        cols = st.columns(4)
+        for col, (cov, label) in zip(cols, (("weight_kg", "Body weight (kg)"), ("age_yr", "Age (years)"),
+                                            ("is_female", "Female (1/0)"), ("apoe4_copies", "APOE4 copies"))):
+            chosen = col.selectbox(f"{label} parameter", [none, *sorted(model.parameter_ids)], key=f"{form_key}_{cov}",
+                                   help="A model parameter set to each patient's value.")
+            if chosen != none:
+                covariates[cov] = chosen
         c1, c2 = st.columns(2)
-        weight = c1.selectbox("Body weight (kg) parameter", [none, *sorted(model.parameter_ids)], key=f"{form_key}_weight")
         declared = declared_time_unit(sbml)
         unit = c2.selectbox("Model time unit", list(TIME_UNITS_DAYS), index=list(TIME_UNITS_DAYS).index(declared or "day"),
                             key=f"{form_key}_unit", help="Taken from the model when it declares its time unit.")
@@ -317,11 +324,23 @@ with tabs[6]:
         data["aria_e_hazard_per_day"] = {"id": hazard, "scale": 1.0 / unit_days}
     if dose != none:
         data["dose_target"] = {"id": dose, "scale": dose_scale}
-    if weight != none:
-        data["covariates"] = {"weight_kg": weight}
+    if covariates:
+        data["covariates"] = covariates
+    uploaded = st.file_uploader("Or use a mapping file (YAML or JSON, as for the command line)", type=["yaml", "yml", "json"],
+                                key=f"{form_key}_file")
     try:
+        if uploaded is not None:
+            import yaml
+
+            if uploaded.size > 200_000:
+                raise QSPError("mapping: file too large (limit 200 kB)")
+            try:
+                data = yaml.safe_load(uploaded.getvalue().decode("utf-8"))
+            except (UnicodeDecodeError, yaml.YAMLError) as exc:
+                raise QSPError(f"mapping: not a YAML/JSON text file ({type(exc).__name__})") from None
+            st.caption("Using the uploaded mapping file (the form above is ignored while a file is loaded).")
         mapping = parse_mapping(data)
-        problems = [] if native and not links else check_mapping(sbml, mapping)
+        problems = [] if native and not mapping.observables else check_mapping(sbml, mapping)
     except QSPError as exc:
         show_problems(exc)
         st.stop()
@@ -337,7 +356,7 @@ with tabs[6]:
     ready = not problems and (native or caps["untreated projections (explorer, twin, trial placebo arms)"] is None)
     if st.button("Use this model in the explorer, trial designer and twin", disabled=not ready, key="lab_map_use"):
         try:
-            mapping_json = None if native and not links else mapping.model_dump_json()
+            mapping_json = None if native and not mapping.observables else mapping.model_dump_json()
             name = st.session_state.get("lab_save_name") or "uploaded model"
             from qsp.simulate import Engine
 

@@ -169,7 +169,8 @@ if st.button("Save twin", key="twin_save"):
     try:
         summary = {"stage": twin["stage"], "cdrsb_now": twin["cdrsb_now"], "since": twin["since"], "ess": twin["ess"],
                    "fit_seconds": twin["fit_seconds"], "horizon_weeks": float(horizon), "regimens": list(regimens),
-                   "parameters": twin["summary"]}
+                   "parameters": twin["summary"], "model": twin["result"]["provenance"]["model_name"],
+                   "model_sha256": twin["result"]["provenance"]["sbml_sha256"]}
         saved_id = TwinStore().save(patient, summary)
         st.success(f"Saved as {saved_id}. Open it again under **Saved twin**.")
     except QSPError as exc:

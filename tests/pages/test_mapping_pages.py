@@ -31,6 +31,7 @@ def test_lab_maps_a_model_and_hands_it_to_the_dashboard(monkeypatch, tmp_path):
     at.selectbox(key=f"{prefix}_cdrsb").set_value("Sev")
     at.selectbox(key=f"{prefix}_dose").set_value("Drug")
     at.selectbox(key=f"{prefix}_unit").set_value("week")
+    at.selectbox(key=f"{prefix}_weight_kg").set_value("BW")
     at.button(key="FormSubmitter:lab_mapping_form-Check mapping").click().run()
     assert not at.exception, [e.value for e in at.exception]
     caps = table_with_column(at.dataframe, "dashboard use").set_index("dashboard use")["status"]
@@ -39,6 +40,7 @@ def test_lab_maps_a_model_and_hands_it_to_the_dashboard(monkeypatch, tmp_path):
     at.button(key="lab_map_use").click().run()
     active = at.session_state["active_model"]
     assert active["mapping"]["observables"]["amyloid_cl"]["id"] == "Abeta" and active["mapping"]["time_unit"] == "week"
+    assert active["mapping"]["covariates"] == {"weight_kg": "BW"}
     assert any("now run this model" in s.value for s in at.success)
 
 
