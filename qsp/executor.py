@@ -99,7 +99,7 @@ class ChunkExecutor:
         return results
 
     def stream(self, fn: Callable, next_chunk: Callable[[], object | None], consume: Callable[[object], bool],
-               in_flight: int | None = None) -> None:
+               in_flight: int | None = None, extras: list | None = None, extra_done: Callable[[int], None] | None = None) -> list:
         """Run ``fn`` on chunks made one at a time until ``consume`` says enough, keeping the workers busy.
 
         ``next_chunk()`` gives the next chunk (None: no more); ``consume(result)`` receives the results in
@@ -107,12 +107,30 @@ class ChunkExecutor:
         chunks (default twice the parallelism) run at once, and chunks still running when ``consume``
         stops are cancelled. Results are consumed in the same order either way, so a caller whose
         decisions depend only on that order gets the same outcome on every backend.
+
+        ``extras``: a list to which ``consume`` may append ``(function, argument)`` tasks that depend on what
+        was consumed so far (a trial simulating the patients already accepted); they run beside the stream
+        and their results come back in the order they were appended, once all have finished;
+        ``extra_done(k)`` is called as the k-th of them finishes.
         """
+        extras = extras if extras is not None else []
         if self.settings.backend == "serial":
+            out: list = []
+
+            def run_extras():
+                while len(out) < len(extras):
+                    task, arg = extras[len(out)]
+                    out.append(task(arg))
+                    if extra_done:
+                        extra_done(len(out))
+
             while (chunk := next_chunk()) is not None:
-                if consume(fn(chunk)):
-                    return
-            return
+                stop = consume(fn(chunk))
+                run_extras()
+                if stop:
+                    break
+            run_extras()
+            return out
         from dask.distributed import as_completed
 
         client = self._connect()
@@ -120,7 +138,8 @@ class ChunkExecutor:
         pending: dict[int, object] = {}  # chunk number -> future, submitted and not yet consumed
         done: dict[int, object] = {}  # chunk number -> result, finished out of order
         order = {}  # future key -> chunk number
-        submitted = consumed = 0
+        extra_futures: list = []
+        submitted = consumed = finished = 0
         running = as_completed()
 
         def submit() -> bool:
@@ -134,10 +153,15 @@ class ChunkExecutor:
             submitted += 1
             return True
 
-        finished = 0
-        while submitted - finished < window and submit():
-            pass
-        try:
+        def submit_extras() -> None:
+            while len(extra_futures) < len(extras):
+                task, arg = extras[len(extra_futures)]
+                extra_futures.append(client.submit(task, arg, pure=False))
+
+        def stream_chunks() -> None:
+            nonlocal consumed, finished
+            while submitted - finished < window and submit():
+                pass
             for future in running:
                 finished += 1
                 done[order[future.key]] = future.result()
@@ -145,12 +169,28 @@ class ChunkExecutor:
                     result = done.pop(consumed)
                     pending.pop(consumed)
                     consumed += 1
-                    if consume(result):
+                    stop = consume(result)
+                    submit_extras()
+                    if stop:
                         return
                 while submitted - finished < window and submit():
                     pass
-        finally:
+
+        try:
+            stream_chunks()
             for future in pending.values():
+                future.cancel()
+            pending.clear()
+            submit_extras()
+            index = {f.key: k for k, f in enumerate(extra_futures)}
+            out: list = [None] * len(extra_futures)
+            for k, future in enumerate(as_completed(extra_futures), start=1):
+                out[index[future.key]] = future.result()
+                if extra_done:
+                    extra_done(k)
+            return out
+        finally:
+            for future in (*pending.values(), *extra_futures):
                 future.cancel()
 
     def close(self) -> None:

@@ -255,6 +255,19 @@ def sample_population(
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InvalidInput(f"n: number of patients must be a positive integer (got {n!r})")
+    return stream_population(n, criteria, seed, engine, start_index, executor)[0]
+
+
+def stream_population(n: int, criteria=None, seed: int = 1, engine: Engine | None = None, start_index: int = 0,
+                      executor: ExecutorSettings | ChunkExecutor | None = None, after_consume=None,
+                      extras: list | None = None, extra_done=None) -> tuple[pd.DataFrame, list]:
+    """:func:`sample_population`, with work that can start on the patients accepted so far.
+
+    ``after_consume(rows)`` is called with the accepted patient rows (in index order) each time more
+    candidates are consumed; it may append ``(function, argument)`` tasks to ``extras``, which run on
+    the executor beside the sampling (see :meth:`ChunkExecutor.stream`). Returns the population and
+    the extras' results in the order they were appended.
+    """
     criteria = parse_criteria(criteria)
     engine = engine or Engine()
     needs = {"amyloid_cl": C.AMYLOID_CL, "tau": C.TAU_SUVR, "mmse": C.MMSE, "stage": C.CDRSB}
@@ -264,7 +277,8 @@ def sample_population(
         raise InvalidInput(missing)
     ex, owned = open_executor(executor)
     try:
-        rows, evaluated = _accept_in_order(n, criteria, seed, engine, start_index, ex)
+        rows, evaluated, extra_results = _accept_in_order(n, criteria, seed, engine, start_index, ex, after_consume,
+                                                          extras, extra_done)
     finally:
         if owned:
             ex.close()
@@ -273,10 +287,11 @@ def sample_population(
             f"population: only {len(rows)} of {n} patients met the inclusion criteria among "
             f"{evaluated} candidates; widen the criteria"
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), extra_results
 
 
-def _accept_in_order(n, criteria, seed, engine, start_index, ex: ChunkExecutor) -> tuple[list[dict], int]:
+def _accept_in_order(n, criteria, seed, engine, start_index, ex: ChunkExecutor, after_consume=None, extras=None,
+                     extra_done=None) -> tuple[list[dict], int, list]:
     """The first ``n`` eligible candidates from ``start_index`` on, in index order.
 
     Chunks of consecutive candidates stream through the executor, sized from the acceptance rate seen so
@@ -314,7 +329,9 @@ def _accept_in_order(n, criteria, seed, engine, start_index, ex: ChunkExecutor) 
         for _, patient in part:
             if len(rows) < n:
                 rows.append(patient)
+        if after_consume is not None:
+            after_consume(rows)
         return len(rows) >= n
 
-    ex.stream(fn, next_chunk, consume)
-    return rows, cursor["consumed"] - start_index
+    extra_results = ex.stream(fn, next_chunk, consume, extras=extras, extra_done=extra_done)
+    return rows, cursor["consumed"] - start_index, extra_results

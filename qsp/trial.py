@@ -24,7 +24,7 @@ from qsp import constants as C
 from qsp.errors import InvalidInput
 from qsp.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.model import Model, load_builtin_model
-from qsp.population import Criteria, sample_population
+from qsp.population import Criteria, sample_population, stream_population
 from qsp.provenance import provenance_record
 from qsp.regimen import Regimen, parse_regimen
 from qsp.simulate import Engine, model_job_fields, worker_engine
@@ -213,24 +213,46 @@ def run_trial(
     n_total = (1 if scenario.paired_arms else n_arms) * scenario.n_per_arm
     ex, owned = open_executor(executor)
     try:
-        if population is None:
-            pool, screening = _enrol(scenario, engine, enrolment_filter, n_total, ex)
-        else:
-            if len(population) < n_total:
-                raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
-            pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
-        jobs = []
         chunk_size = ex.settings.chunk_size
         if ex.settings.backend != "serial":  # a simulated patient is cheap: fewer, larger tasks (4 per worker and arm)
             chunk_size = max(chunk_size, math.ceil(scenario.n_per_arm / (4 * ex.parallelism)))
-        for a in range(len(scenario.arms)):
-            block = 0 if scenario.paired_arms else a
-            arm_pool = pool.iloc[block * scenario.n_per_arm : (block + 1) * scenario.n_per_arm]
-            for start in range(0, len(arm_pool), chunk_size):
-                chunk = arm_pool.iloc[start : start + chunk_size].to_dict("records")
-                jobs.append(_ChunkJob(**model_job_fields(engine), scenario=scenario_to_dict(scenario), arm_index=a,
-                                      start=start, patients=chunk, keep_records=keep_records))
-        results = ex.map(simulate_chunk, jobs, progress=progress)
+        n = scenario.n_per_arm
+        # (arm, pool rows) of every simulation chunk, arm by arm: the order the results are combined in
+        slices = [(a, (0 if scenario.paired_arms else a) * n + start, (0 if scenario.paired_arms else a) * n + min(start + chunk_size, n))
+                  for a in range(n_arms) for start in range(0, n, chunk_size)]
+        template = dict(**model_job_fields(engine), scenario=scenario_to_dict(scenario), keep_records=keep_records)
+
+        def job(a: int, lo: int, hi: int, patients: list) -> _ChunkJob:
+            start = lo - (0 if scenario.paired_arms else a) * n
+            return _ChunkJob(**template, arm_index=a, start=start, patients=patients)
+
+        if population is None and enrolment_filter is None:
+            # sample and simulate at once: a chunk is simulated as soon as its patients are accepted
+            jobs, extras, emitted = [], [], []
+
+            def after_consume(rows):
+                for k in sorted(range(len(slices)), key=lambda k: slices[k][2]):
+                    a, lo, hi = slices[k]
+                    if k not in emitted and len(rows) >= hi:
+                        emitted.append(k)
+                        extras.append((simulate_chunk, job(a, lo, hi, pd.DataFrame(rows[lo:hi]).to_dict("records"))))
+
+            pool, streamed = stream_population(n_total, scenario.population, seed=scenario.seed, engine=engine, executor=ex,
+                                               after_consume=after_consume, extras=extras,
+                                               extra_done=(lambda k: progress(k / len(slices))) if progress else None)
+            screening = {"screened": n_total, "enrolled": n_total, "screen_per_enrolled": 1.0}
+            by_slice = dict(zip(emitted, streamed))
+            results = [by_slice[k] for k in range(len(slices))]
+            jobs = [extras[emitted.index(k)][1] for k in range(len(slices))]
+        else:
+            if population is None:
+                pool, screening = _enrol(scenario, engine, enrolment_filter, n_total, ex)
+            else:
+                if len(population) < n_total:
+                    raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
+                pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
+            jobs = [job(a, lo, hi, pool.iloc[lo:hi].to_dict("records")) for a, lo, hi in slices]
+            results = ex.map(simulate_chunk, jobs, progress=progress)
     finally:
         if owned:
             ex.close()
