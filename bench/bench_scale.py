@@ -11,7 +11,7 @@ time and log memory against log n (target close to 1: linear growth).
 Prints ``RESULT name=value target=... ok=true|false`` lines. Default sizes 10^2, 10^3, 10^4
 (a few minutes on 2 cores); ``--full`` adds 10^5 (optional, about half an hour serially).
 Dask vs serial at ``--n-dask`` patients (default 10^4), both warmed up, LocalCluster start-up
-excluded and printed apart; ``--repeat`` interleaved runs of each (default 2), best of each, because this
+excluded and printed apart; ``--repeat`` interleaved runs of each (default 3), best of each, because this
 kind of machine drifts by 10-20% from one minute to the next; then the machine's ceiling (two
 independent serial processes at once against one alone). Run: ``python bench/bench_scale.py [--sizes 100,1000] [--n-dask 1000]``.
 """
@@ -104,7 +104,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated patient counts (default 100,1000,10000)")
     parser.add_argument("--full", action="store_true", help="also 100000 patients (optional; long)")
     parser.add_argument("--n-dask", type=int, default=10_000, help="patients for Dask vs serial (default 10000; 0 skips)")
-    parser.add_argument("--repeat", type=int, default=2, help="interleaved serial/Dask runs, best of each (default 2)")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved serial/Dask runs, best of each (default 3)")
     parser.add_argument("--rss", action="store_true", help="memory as peak RSS above warm-up instead of the Python-heap peak")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="serial", help=argparse.SUPPRESS)
