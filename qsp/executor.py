@@ -137,9 +137,12 @@ class ChunkExecutor:
         window = in_flight or 2 * self.parallelism
         pending: dict[int, object] = {}  # chunk number -> future, submitted and not yet consumed
         done: dict[int, object] = {}  # chunk number -> result, finished out of order
-        order = {}  # future key -> chunk number
+        order: dict = {}  # future key -> chunk number
+        extra_index: dict = {}  # future key -> position among the extras
         extra_futures: list = []
-        submitted = consumed = finished = 0
+        out: list = []  # the extras' results
+        submitted = consumed = finished = extras_done = 0
+        stopped = False
         running = as_completed()
 
         def submit() -> bool:
@@ -156,38 +159,43 @@ class ChunkExecutor:
         def submit_extras() -> None:
             while len(extra_futures) < len(extras):
                 task, arg = extras[len(extra_futures)]
-                extra_futures.append(client.submit(task, arg, pure=False))
+                future = client.submit(task, arg, pure=False)
+                extra_index[future.key] = len(extra_futures)
+                extra_futures.append(future)
+                out.append(None)
+                running.add(future)
 
-        def stream_chunks() -> None:
-            nonlocal consumed, finished
+        try:
             while submitted - finished < window and submit():
                 pass
             for future in running:
+                if future.key in extra_index:
+                    out[extra_index[future.key]] = future.result()
+                    extras_done += 1
+                    if extra_done:
+                        extra_done(extras_done)
+                    if stopped and extras_done == len(extra_futures):
+                        break
+                    continue
+                if stopped:
+                    continue  # a chunk that was cancelled or finished after the stop
                 finished += 1
                 done[order[future.key]] = future.result()
-                while consumed in done:
+                while not stopped and consumed in done:
                     result = done.pop(consumed)
                     pending.pop(consumed)
                     consumed += 1
-                    stop = consume(result)
+                    stopped = consume(result)
                     submit_extras()
-                    if stop:
-                        return
+                if stopped:
+                    for chunk_future in pending.values():
+                        chunk_future.cancel()
+                    pending.clear()
+                    if extras_done == len(extra_futures):
+                        break
+                    continue
                 while submitted - finished < window and submit():
                     pass
-
-        try:
-            stream_chunks()
-            for future in pending.values():
-                future.cancel()
-            pending.clear()
-            submit_extras()
-            index = {f.key: k for k, f in enumerate(extra_futures)}
-            out: list = [None] * len(extra_futures)
-            for k, future in enumerate(as_completed(extra_futures), start=1):
-                out[index[future.key]] = future.result()
-                if extra_done:
-                    extra_done(k)
             return out
         finally:
             for future in (*pending.values(), *extra_futures):
