@@ -256,7 +256,7 @@ def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
             problems.append(f"covariates.{cov}: {pid!r} must be a parameter of the model not set by a rule or initial assignment")
     reserved = set(_harness_ids()) | set(MAPPABLE) | {HARNESS_COMPARTMENT, DAY, ARIA_CUMHAZ}
     clashes = sorted(i for i in reserved & set(ids)
-                     if not (i in MAPPABLE and mapping.link(i) == Link(id=i)))
+                     if not (i in MAPPABLE and mapping.link(i) == Link(id=i)) and not (i in COVARIATES and mapping.covariates.get(i) == i))
     if clashes:
         problems.append("model: these ids are reserved for the dashboard's observables and dosing; rename them in the model: "
                         + ", ".join(clashes[:20]))
@@ -340,10 +340,12 @@ def adapt_model(model, mapping: ObservableMapping):
     wanted = {**placebo_parameters(), **{f"sr{k}_noise_cl": 0.0 for k in range(1, C.MAX_STOP_CHECKS + 1)},
               **dict.fromkeys(COVARIATES, 0.0), **dict.fromkeys(ETA_PARAMETERS, 0.0)}
     for pid in wanted:
-        _ok(target.addParameter(builtin.getParameter(pid)), f"parameter {pid}")
+        if mapping.covariates.get(pid) != pid:  # a covariate the model names like the dashboard is its own parameter
+            _ok(target.addParameter(builtin.getParameter(pid)), f"parameter {pid}")
     for cov, pid in mapping.covariates.items():
-        target.getParameter(pid).setConstant(False)
-        _add_rule(target, pid, cov)
+        if pid != cov:
+            target.getParameter(pid).setConstant(False)
+            _add_rule(target, pid, cov)
     for sid in HARNESS_SPECIES:
         species = builtin.getSpecies(sid).clone()
         species.setCompartment(HARNESS_COMPARTMENT)

@@ -143,6 +143,11 @@ def test_covariates_reach_the_mapped_parameter():
     heavy = engine.run({**PATIENT, C.WEIGHT_KG: 140.0}, None, np.array([0.0, 10.0]), state=(1.0, 1.0, 1.0))
     assert light.values[-1, 0] == pytest.approx(1.0 + 10 * 0.5)
     assert heavy.values[-1, 0] == pytest.approx(1.0 + 10 * 2.0)
+    # a model that already names its weight parameter like the dashboard maps it to itself
+    sbml = antimony_to_sbml("model m\n species A = 1; J: -> A; weight_kg/70\n weight_kg = 70\nend")
+    own = parse_mapping({"observables": {"amyloid_cl": "A", "tau_suvr": "A", "severity": "A"}, "covariates": {"weight_kg": "weight_kg"}})
+    run = Engine(adapt_model(Model(sbml), own)).run({**PATIENT, C.WEIGHT_KG: 140.0}, None, np.array([0.0, 10.0]), state=(1.0, 1.0, 1.0))
+    assert run.values[-1, 0] == pytest.approx(1.0 + 10 * 2.0)
 
 
 def test_builtin_model_is_described_by_the_same_mapping():
