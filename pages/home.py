@@ -15,6 +15,12 @@ st.markdown(
     "untreated and under each antibody regimen.\n"
     "- **Trial designers**: *Trial designer* runs virtual trials comparing dosing schedules and enrolment "
     "criteria, with endpoints, ARIA-E, power and sample size.\n"
+    "- **Clinicians with visit data**: *Digital twin* fits a patient's own model from their visits and forecasts "
+    "it with predictive bands.\n"
+    "- **Modellers**: *Model lab* checks, explores and analyses your own SBML model; once its ids are mapped to "
+    "the dashboard's observables it runs in the explorer, trial designer and twin.\n"
+    "- **ML**: *Stratification* trains LightGBM models of fast progression, response and ARIA-E on simulated "
+    "patients, with leakage and bias audits.\n"
     "- **Everyone**: *Credibility* shows the model against every published result it was calibrated on.\n\n"
     "Below: the untreated course of a typical patient from amyloid onset on the built-in model."
 )
