@@ -16,7 +16,7 @@ notice()
 st.markdown("Enter what is known about a patient today; see where they are on the continuum and how they may "
             "progress untreated and under each antibody regimen. Bands: 10th-90th percentile over patients with "
             "this profile (their individual rates are unknown and drawn from the population).")
-model_banner()
+active = model_banner()
 
 library = cached_library()
 with st.form("explorer_form"):
@@ -28,8 +28,12 @@ with st.form("explorer_form"):
     c1, c2, c3, c4 = st.columns(4)
     amyloid = c1.number_input("Amyloid PET (CL)", -20.0, 200.0, 90.0, 1.0, key="explorer_amyloid")
     tau = c2.number_input("Tau PET (SUVr)", 0.9, 4.0, 1.30, 0.01, key="explorer_tau")
-    score_kind = c3.selectbox("Clinical score", ["MMSE", "CDR-SB", "iADRS"], key="explorer_score_kind")
-    score = c4.number_input("Score value", 0.0, 144.0, 24.0, 0.5, key="explorer_score")
+    score_kind = c3.selectbox("Clinical score", ["MMSE", "CDR-SB", "iADRS"] if active is None else ["CDR-SB"],
+                              key="explorer_score_kind" if active is None else "explorer_score_kind_mapped",
+                              help=None if active is None else "An uploaded model takes CDR-SB (the MMSE and iADRS cross-walks "
+                              "belong to the built-in model).")
+    score = c4.number_input("Score value", 0.0, 144.0, 24.0 if active is None else 2.0, 0.5,
+                            key="explorer_score" if active is None else "explorer_score_mapped")
     regimens = st.multiselect("Regimens to compare", list(library), default=["lecanemab_q2w", "donanemab_standard"],
                               format_func=lambda n: library[n]["label"], key="explorer_regimens")
     c1, c2 = st.columns(2)

@@ -33,6 +33,9 @@ VERDICT_TEXT = {
 
 st.title("Model lab")
 notice()
+if st.session_state.get(ACTIVE_MODEL):
+    st.caption(f"The explorer, trial designer and twin now run **{st.session_state[ACTIVE_MODEL]['name']}** (mapped here); "
+               "load it again below to change its mapping.")
 st.markdown("Bring your own model: upload an SBML file or paste Antimony. Every text is checked before any "
             "parser sees it, validated with libsbml and compiled in a separate, time- and memory-limited process.")
 
@@ -90,6 +93,8 @@ try:
     elif source == "Upload SBML":
         upload = st.file_uploader("SBML file", type=["xml", "sbml"], key="lab_upload")
         sbml = upload.getvalue().decode("utf-8", errors="replace") if upload else None
+        if upload:
+            st.session_state["lab_model_name"] = upload.name.rsplit(".", 1)[0][:120]
     else:
         text = st.text_area("SBML", "", height=180, key="lab_sbml_text")
         sbml = text if text.strip() else None
@@ -326,8 +331,8 @@ with tabs[6]:
         data["dose_target"] = {"id": dose, "scale": dose_scale}
     if covariates:
         data["covariates"] = covariates
-    uploaded = st.file_uploader("Or use a mapping file (YAML or JSON, as for the command line)", type=["yaml", "yml", "json"],
-                                key=f"{form_key}_file")
+    uploaded = st.file_uploader("Or use a mapping file (YAML or JSON, as for the command line; at most 200 kB)",
+                                type=["yaml", "yml", "json"], key=f"{form_key}_file")
     try:
         if uploaded is not None:
             import yaml
@@ -336,8 +341,12 @@ with tabs[6]:
                 raise QSPError("mapping: file too large (limit 200 kB)")
             try:
                 data = yaml.safe_load(uploaded.getvalue().decode("utf-8"))
-            except (UnicodeDecodeError, yaml.YAMLError) as exc:
-                raise QSPError(f"mapping: not a YAML/JSON text file ({type(exc).__name__})") from None
+            except UnicodeDecodeError:
+                raise QSPError("mapping: the file is not UTF-8 text") from None
+            except yaml.YAMLError as exc:
+                raise QSPError(f"mapping: not valid YAML/JSON: {' '.join(str(exc).split())[:300]}") from None
+            if data is None:
+                raise QSPError("mapping: the file is empty")
             st.caption("Using the uploaded mapping file (the form above is ignored while a file is loaded).")
         mapping = parse_mapping(data)
         problems = [] if native and not mapping.observables else check_mapping(sbml, mapping)
@@ -346,6 +355,11 @@ with tabs[6]:
         st.stop()
     for line in problems:
         st.error(line, icon=":material/error:")
+    if not problems and (submitted or uploaded is not None) and mapping.observables:
+        st.success("The mapping is consistent with the model.", icon=":material/check:")
+    if declared is None:
+        st.warning(f"The model does not declare its time unit: the mapping reads it as **{mapping.time_unit}s**. "
+                   "Check 'Model time unit' above; every rate of the model is per that unit.", icon=":material/schedule:")
     caps = capabilities(mapping) if not native else dict.fromkeys(capabilities(mapping))
     st.dataframe(pd.DataFrame([{"dashboard use": k, "status": "ready" if v is None else f"unavailable: {v}"} for k, v in caps.items()]),
                  hide_index=True, key="lab_map_caps")
@@ -357,7 +371,7 @@ with tabs[6]:
     if st.button("Use this model in the explorer, trial designer and twin", disabled=not ready, key="lab_map_use"):
         try:
             mapping_json = None if native and not mapping.observables else mapping.model_dump_json()
-            name = st.session_state.get("lab_save_name") or "uploaded model"
+            name = st.session_state.get("lab_model_name") or st.session_state.get("lab_save_name") or "uploaded model"
             from qsp.simulate import Engine
 
             Engine(cached_mapped_model(sbml, name, json.dumps(json.loads(mapping_json), sort_keys=True) if mapping_json else None))
@@ -365,8 +379,10 @@ with tabs[6]:
             show_problems(exc)
         else:
             st.session_state[ACTIVE_MODEL] = {"name": name, "sbml": sbml, "mapping": json.loads(mapping_json) if mapping_json else None}
-    if st.session_state.get(ACTIVE_MODEL, {}).get("sbml") == sbml:
-        st.success("The dashboard's views now run this model.")
+    active = st.session_state.get(ACTIVE_MODEL) or {}
+    on_screen = None if native and not mapping.observables else json.loads(mapping.model_dump_json())
+    if active.get("sbml") == sbml and active.get("mapping") == on_screen and not problems:
+        st.success(f"The dashboard's views now run this model with this mapping (as {active['name']!r}).")
         c1, c2, c3 = st.columns(3)
         c1.page_link("pages/trial_designer.py", label="Open the trial designer", icon=":material/science:")
         c2.page_link("pages/explorer.py", label="Open the continuum explorer", icon=":material/timeline:")

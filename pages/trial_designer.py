@@ -384,7 +384,12 @@ for name in names:
     row["iADRS slowing %"] = comp["iadrs_slowing_pct"][-1] if comp else None
     row["CDR-SB slowing %"] = comp["cdrsb_slowing_pct"][-1] if comp else None
     rows.append(row)
-st.dataframe(pd.DataFrame(rows).round(2), hide_index=True, key=P + "summary_table")
+summary_table = pd.DataFrame(rows)
+if active is not None:  # an uploaded model: drop what its mapping does not provide, and APOE4 groups it cannot tell apart
+    summary_table = summary_table.dropna(axis=1, how="all")
+    if "apoe4_copies" not in (active.mapping.covariates if active.mapping else {}):
+        summary_table = summary_table.drop(columns=[c for c in summary_table if c.startswith("ARIA-E % APOE4")])
+st.dataframe(summary_table.round(2), hide_index=True, key=P + "summary_table")
 st.caption(f"At week {scenario.assess_weeks[-1]:g}. Slowing % = 100 x (1 - change in arm / change in {first}).")
 if result.provenance.get("enrichment"):
     e = result.provenance["enrichment"]
@@ -412,8 +417,10 @@ if not power.empty:
                                   "n_per_arm": "arm size", "power": "power", "required_n_per_arm": f"arm size for {cached['settings']['target_power']:.0%} power"})
     st.dataframe(shown.round(3), hide_index=True, key=P + "power_table")
 
+MEASURE_NEEDS = {"amyloid_cl_change": C.AMYLOID_CL, "amyloid_cleared_pct": C.AMYLOID_CL, "tau_suvr_change": C.TAU_SUVR,
+                 "iadrs_change": C.IADRS, "cdrsb_change": C.CDRSB, "conc_ug_per_ml": C.CONC_UG_PER_ML, "aria_e_pct": C.ARIA_E_RISK}
 cols = st.columns(2)
-for k, measure in enumerate(MEASURES):
+for k, measure in enumerate(m for m in MEASURES if MEASURE_NEEDS[m] in available):  # no empty charts for an uploaded model
     cols[k % 2].plotly_chart(trial_measure_figure(traj, measure, colours), key=f"{P}chart_{measure}")
 
 result_json = {**out, "power": power.to_dict("records"), "power_settings": cached["settings"]}

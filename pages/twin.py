@@ -32,7 +32,11 @@ def ml_features(patient) -> pd.DataFrame:
 
 st.title("Digital twin")
 notice()
-model_banner()
+active = model_banner()
+if active is not None:
+    st.info("This uploaded model has no between-patient random effects: its twin only places the patient on the "
+            "model's own course (time since onset), so where the fitted lines miss the visits, the model cannot follow "
+            "this patient.", icon=":material/info:")
 st.markdown("Enter a patient's visits; the twin is the model with this patient's own rates and place on the continuum, "
             "estimated from the visits with the population as prior (MAP + Laplace, refined by importance sampling). "
             "Bands are predictive: where a future measurement would fall, measurement error included. "
@@ -107,11 +111,12 @@ if cdrsb_band.empty:  # an uploaded model without CDR-SB in its mapping
     c4.metric("80% band of CDR-SB at the horizon (untreated)", "unavailable")
 else:
     width = float(cdrsb_band["p90"].iloc[-1] - cdrsb_band["p10"].iloc[-1])
+    fit_of = (patient.patient_id, twin["result"]["provenance"]["sbml_sha256"])  # the same patient on the same model
     previous = st.session_state.get("twin_previous_width")
     c4.metric("80% band of CDR-SB at the horizon (untreated)", f"{width:.2f}",
-              delta=None if previous is None or previous[0] != patient.patient_id else f"{width - previous[1]:+.2f} vs previous fit",
+              delta=None if previous is None or previous[0] != fit_of else f"{width - previous[1]:+.2f} vs previous fit",
               delta_color="inverse")
-    st.session_state["twin_previous_width"] = (patient.patient_id, width)
+    st.session_state["twin_previous_width"] = (fit_of, width)
 st.caption(f"Fit in {twin['fit_seconds']:.1f} s; effective sample size of the posterior draws {twin['ess']:.0f}.")
 
 names = [UNTREATED, *regimens]
@@ -161,7 +166,8 @@ else:
             "then come back to see this patient's fast-progressor and responder probabilities.")
 
 with st.expander("Estimated parameters"):
-    st.dataframe(twin["summary"].round(3), hide_index=True, key="twin_summary")
+    estimated = twin["summary"][twin["summary"]["prior_sd"] > 0]  # an uploaded model's inert random effects are not estimates
+    st.dataframe(estimated.round(3), hide_index=True, key="twin_summary")
 st.subheader("Save")
 st.caption("Saving stores the visits (with demographics) and the fit summary under a new random id; the patient id is "
            "not stored. Keep the link between the id and the patient in your own records.")

@@ -147,7 +147,8 @@ BUILTIN_MAPPING = ObservableMapping(
 def capabilities(mapping: ObservableMapping, model_sbml: str | None = None) -> dict[str, str | None]:
     """What each dashboard view needs that the mapping lacks: view -> reason, or None when it can run."""
     missing_state = [o for o in STATE_OBSERVABLES if mapping.link(o) is None]
-    state = f"map {', '.join(missing_state)} to species so a patient's disease state can be set" if missing_state else None
+    names = [f"{o} (or cdrsb)" if o == C.SEVERITY else o for o in missing_state]
+    state = f"map {', '.join(names)} to species so a patient's disease state can be set" if missing_state else None
     return {
         "untreated projections (explorer, twin, trial placebo arms)": state,
         "treatment arms (a dose target)": state or (None if mapping.dose_target else "map a dose target species"),
@@ -184,6 +185,19 @@ def _names_in(ast: libsbml.ASTNode | None) -> set[str]:
     for i in range(ast.getNumChildren()):
         out |= _names_in(ast.getChild(i))
     return out
+
+
+def _covariate_dependents(model: libsbml.Model, covariates: set[str]) -> list[str]:
+    """Symbols whose initial assignment reads a covariate parameter, directly or through another such symbol."""
+    assignments = {a.getSymbol(): _names_in(a.getMath()) for a in model.getListOfInitialAssignments()}
+    reached, changed = set(covariates), True
+    while changed:
+        changed = False
+        for symbol, names in assignments.items():
+            if symbol not in reached and names & reached:
+                reached.add(symbol)
+                changed = True
+    return sorted(reached - covariates)
 
 
 def declared_time_unit(sbml: str) -> str | None:
@@ -254,6 +268,10 @@ def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
     for cov, pid in mapping.covariates.items():
         if ids.get(pid) != "parameter" or pid in assigned | rated | initial:
             problems.append(f"covariates.{cov}: {pid!r} must be a parameter of the model not set by a rule or initial assignment")
+    for symbol in _covariate_dependents(model, set(mapping.covariates.values())):
+        if ids.get(symbol) not in ("parameter", "compartment") or symbol in rated:
+            problems.append(f"covariates: the initial assignment of {symbol!r} reads a covariate; the patient's value would "
+                            "not reach it (only parameters and compartments computed from covariates are supported)")
     reserved = set(_harness_ids()) | set(MAPPABLE) | {HARNESS_COMPARTMENT, DAY, ARIA_CUMHAZ}
     clashes = sorted(i for i in reserved & set(ids)
                      if not (i in MAPPABLE and mapping.link(i) == Link(id=i)) and not (i in COVARIATES and mapping.covariates.get(i) == i))
@@ -346,6 +364,13 @@ def adapt_model(model, mapping: ObservableMapping):
         if pid != cov:
             target.getParameter(pid).setConstant(False)
             _add_rule(target, pid, cov)
+    # what an initial assignment computes from a covariate follows each patient: it becomes an assignment rule
+    for symbol in _covariate_dependents(target, set(mapping.covariates.values())):
+        assignment = target.getInitialAssignment(symbol)
+        element = target.getParameter(symbol) or target.getCompartment(symbol)
+        element.setConstant(False)
+        _add_rule(target, symbol, assignment.getMath().deepCopy())
+        target.removeInitialAssignment(symbol)
     for sid in HARNESS_SPECIES:
         species = builtin.getSpecies(sid).clone()
         species.setCompartment(HARNESS_COMPARTMENT)

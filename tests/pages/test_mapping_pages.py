@@ -41,7 +41,10 @@ def test_lab_maps_a_model_and_hands_it_to_the_dashboard(monkeypatch, tmp_path):
     active = at.session_state["active_model"]
     assert active["mapping"]["observables"]["amyloid_cl"]["id"] == "Abeta" and active["mapping"]["time_unit"] == "week"
     assert active["mapping"]["covariates"] == {"weight_kg": "BW"}
-    assert any("now run this model" in s.value for s in at.success)
+    assert any("now run this model with this mapping" in s.value for s in at.success)
+    at.selectbox(key=f"{prefix}_cdrsb").set_value("(not mapped)")
+    at.button(key="FormSubmitter:lab_mapping_form-Check mapping").click().run()
+    assert not any("now run this model" in s.value for s in at.success)  # another mapping on screen than the one in use
 
 
 def test_bad_mapping_is_reported_in_the_lab(monkeypatch, tmp_path):
@@ -72,8 +75,11 @@ def test_trial_designer_runs_the_mapped_model_with_the_cores_numbers(monkeypatch
     assert at.slider(key="designer_mmse").disabled
     at.button(key="designer_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    table = table_with_column(at.dataframe, "iADRS change")
-    assert table["iADRS change"].isna().all()
+    table = table_with_column(at.dataframe, "amyloid change (CL)")
+    assert "iADRS change" not in table and "baseline mmse" not in table  # not provided by the model: not shown
+    assert not any(c.startswith("ARIA-E % APOE4") for c in table)  # APOE4 is not mapped: no groups to tell apart
+    charts = {c.key.removeprefix("designer_chart_") for c in at.get("plotly_chart")}
+    assert charts == {"amyloid_cl_change", "amyloid_cleared_pct", "tau_suvr_change", "cdrsb_change"}  # no empty iADRS chart
     scenario = parse_scenario({
         "name": "my trial", "seed": 1, "n_per_arm": 20, "duration_weeks": 52, "assess_weeks": [24, 52],
         "measurement_noise": True, "dropout_pct_per_year": 10.0,
@@ -92,13 +98,13 @@ def _with_model(page: str) -> AppTest:
     return at
 
 
-def test_explorer_runs_the_mapped_model_and_asks_for_cdrsb():
+def test_explorer_runs_the_mapped_model_from_cdrsb():
     from qsp.explorer import project_profile
 
     at = _with_model("explorer.py").run()
-    assert any("needs CDR-SB" in e.value or "give CDR-SB" in e.value for e in at.error)  # default score is MMSE
-    at.selectbox(key="explorer_score_kind").set_value("CDR-SB")
-    at.number_input(key="explorer_score").set_value(2.0)
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="explorer_score_kind_mapped").options == ["CDR-SB"]  # the cross-walks are the built-in model's
+    at.number_input(key="explorer_score_mapped").set_value(2.0)
     at.multiselect(key="explorer_regimens").set_value(["lecanemab_q2w"])
     at.slider(key="explorer_draws").set_value(10)
     at.slider(key="explorer_years").set_value(3)

@@ -285,3 +285,15 @@ def test_results_of_an_unmapped_uploaded_model_rerun(tmp_path):
     assert data["trajectory"]["tau_suvr"][-1] != pytest.approx(builtin["tau_suvr"].iloc[-1], rel=1e-9)  # the edit mattered
     _, diffs = rerun(data)
     assert diffs == []
+
+
+def test_parameters_computed_from_a_covariate_follow_the_patient():
+    sbml = antimony_to_sbml("model m\n species A = 1; J: -> A; V/3\n BW = 70; V = 3 * BW / 70; W = V * 2\nend")
+    mapping = parse_mapping({"observables": {"amyloid_cl": "A", "tau_suvr": "A", "severity": "A"}, "covariates": {"weight_kg": "BW"}})
+    engine = Engine(adapt_model(Model(sbml), mapping))
+    for weight in (35.0, 140.0, 70.0):
+        engine.run({**PATIENT, C.WEIGHT_KG: weight}, None, np.array([0.0, 10.0]), state=(1.0, 1.0, 1.0))
+        assert engine.rr["V"] == pytest.approx(3 * weight / 70) and engine.rr["W"] == pytest.approx(6 * weight / 70)
+    species = antimony_to_sbml("model m\n species A, B = 1; A = BW; J: -> B; 1\n BW = 70\nend")
+    assert any("initial assignment of 'A' reads a covariate" in p for p in check_mapping(species, parse_mapping(
+        {"observables": {"amyloid_cl": "B", "tau_suvr": "B", "severity": "B"}, "covariates": {"weight_kg": "BW"}})))
