@@ -35,37 +35,51 @@ library = cached_library()
 ss = st.session_state
 
 
+KEPT = "_designer_kept"  # the design's widget values, kept while the user is on another page
+
+
+def _default(key: str, value) -> None:
+    """A widget's value: what it was when the user left the page, else the default.
+
+    Streamlit forgets the state of widgets that a run does not draw, so leaving the page for another one
+    would reset the design: ``_init_state`` keeps a copy of these values outside the widgets.
+    """
+    ss.setdefault(key, ss.get(KEPT, {}).get(key, value))
+    ss.setdefault("_designer_keys", set()).add(key)
+
+
 def _init_state():
-    ss.setdefault(P + "name", "my trial")
-    ss.setdefault(P + "seed", 1)
-    ss.setdefault(P + "n_per_arm", 150)
-    ss.setdefault(P + "duration", 76)
-    ss.setdefault(P + "weeks", "24, 52, 76")
-    ss.setdefault(P + "noise", True)
-    ss.setdefault(P + "dropout", 10.0)
-    ss.setdefault(P + "amyloid_min", 37.0)
-    ss.setdefault(P + "amyloid_max", 300.0)
-    ss.setdefault(P + "tau", ["low_medium", "high"])
-    ss.setdefault(P + "mmse", (20, 28))
-    ss.setdefault(P + "age", (60, 85))
-    ss.setdefault(P + "apoe4", [0, 1, 2])
-    ss.setdefault(P + "stage", ["mci", "mild_dementia"])
-    ss.setdefault(P + "n_arms", len(DEFAULT_ARMS))
-    ss.setdefault(P + "results", {})
+    _default(P + "name", "my trial")
+    _default(P + "seed", 1)
+    _default(P + "n_per_arm", 150)
+    _default(P + "duration", 76)
+    _default(P + "weeks", "24, 52, 76")
+    _default(P + "noise", True)
+    _default(P + "dropout", 10.0)
+    _default(P + "amyloid_min", 37.0)
+    _default(P + "amyloid_max", 300.0)
+    _default(P + "tau", ["low_medium", "high"])
+    _default(P + "mmse", (20, 28))
+    _default(P + "age", (60, 85))
+    _default(P + "apoe4", [0, 1, 2])
+    _default(P + "stage", ["mci", "mild_dementia"])
+    _default(P + "n_arms", len(DEFAULT_ARMS))
+    _default(P + "results", {})
     for i in range(6):
         name, source, lib = DEFAULT_ARMS[i] if i < len(DEFAULT_ARMS) else (f"arm {i + 1}", "library", "lecanemab_q2w")
-        ss.setdefault(f"{P}arm{i}_name", name)
-        ss.setdefault(f"{P}arm{i}_source", source)
-        ss.setdefault(f"{P}arm{i}_library", lib or "lecanemab_q2w")
-        ss.setdefault(f"{P}arm{i}_drug", "donanemab")
-        ss.setdefault(f"{P}arm{i}_route", "iv")
-        ss.setdefault(f"{P}arm{i}_phases", pd.DataFrame(
+        _default(f"{P}arm{i}_name", name)
+        _default(f"{P}arm{i}_source", source)
+        _default(f"{P}arm{i}_library", lib or "lecanemab_q2w")
+        _default(f"{P}arm{i}_drug", "donanemab")
+        _default(f"{P}arm{i}_route", "iv")
+        _default(f"{P}arm{i}_phases", pd.DataFrame(
             [{"dose": 700.0, "unit": "mg", "every_weeks": 4.0, "count": 3.0, "route": ""},
              {"dose": 1400.0, "unit": "mg", "every_weeks": 4.0, "count": None, "route": ""}], columns=PHASE_COLUMNS))
-        ss.setdefault(f"{P}arm{i}_stop", False)
-        ss.setdefault(f"{P}arm{i}_stop_below", 11.0)
-        ss.setdefault(f"{P}arm{i}_stop_twice", 25.0)
-        ss.setdefault(f"{P}arm{i}_stop_weeks", "24, 52")
+        _default(f"{P}arm{i}_stop", False)
+        _default(f"{P}arm{i}_stop_below", 11.0)
+        _default(f"{P}arm{i}_stop_twice", 25.0)
+        _default(f"{P}arm{i}_stop_weeks", "24, 52")
+    ss[KEPT] = {k: ss[k] for k in ss["_designer_keys"] if k in ss}
 
 
 def _weeks(text: str, field: str) -> list[float]:

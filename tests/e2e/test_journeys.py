@@ -171,6 +171,16 @@ def test_three_arm_trial_power(page, app_url):
     _design_three_arm_trial(page)
     screenshot(page, "designer_02_three_arms_configured")
 
+    # a look at another page does not lose the design (Streamlit forgets undrawn widgets; the page keeps a copy)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Credibility").click()
+    page.wait_for_url(re.compile(rf"/{PAGE_PATHS['Credibility']}$"))
+    wait_for_app(page)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Trial designer").click()
+    page.wait_for_url(re.compile(rf"/{PAGE_PATHS['Trial designer']}$"))
+    wait_for_app(page)
+    assert input_value(page, "designer_n_per_arm") == "40" and input_value(page, "designer_n_arms") == "3"
+    assert input_value(page, "designer_weeks") == "24, 52"
+
     click_button(page, "designer_run", timeout_ms=TRIAL_TIMEOUT_MS)
     assert_no_exception(page)
     heading(page, "Results").wait_for(state="visible", timeout=TRIAL_TIMEOUT_MS)

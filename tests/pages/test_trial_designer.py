@@ -77,3 +77,4 @@ def test_unreachable_scheduler_is_reported_not_a_hang(tmp_path, monkeypatch):
     at.button(key="designer_run").click().run()
     assert not at.exception
     assert any("cannot reach a Dask scheduler" in e.value for e in at.error)
+
