@@ -51,6 +51,22 @@ def key_of(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def remember(page: str, key: str, default) -> None:
+    """Give widget ``key`` its value from before the user left ``page``, else ``default`` (call before drawing it).
+
+    Streamlit forgets the state of widgets a run does not draw, so a visit to another page would reset them;
+    :func:`keep` stores a copy outside the widgets. Draw the widget without a value argument.
+    """
+    st.session_state.setdefault(key, st.session_state.get(f"_kept_{page}", {}).get(key, default))
+    st.session_state.setdefault(f"_kept_keys_{page}", set()).add(key)
+
+
+def keep(page: str) -> None:
+    """Copy the values of the widgets :func:`remember` set up on ``page`` (call once per run, after them)."""
+    keys = st.session_state.get(f"_kept_keys_{page}", set())
+    st.session_state[f"_kept_{page}"] = {k: st.session_state[k] for k in keys if k in st.session_state}
+
+
 ACTIVE_MODEL = "active_model"  # session key: {"name", "sbml", "mapping"} of the model the lab handed over (absent: built-in)
 
 

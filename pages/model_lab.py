@@ -12,7 +12,9 @@ from pages._common import (
     cached_mapped_model,
     cached_model_store,
     cached_model_views,
+    keep,
     notice,
+    remember,
     show_problems,
 )
 from qsp.errors import QSPError
@@ -84,11 +86,14 @@ with st.expander(f"Model library ({len(entries)} models)", expanded=False):
             store.delete(chosen.sha256)
             st.rerun()
 
+for key, default in (("lab_source", "Paste Antimony"), ("lab_antimony", EXAMPLE), ("lab_sbml_text", "")):
+    remember("lab", key, default)  # kept while the user visits another page (an uploaded file cannot be)
+keep("lab")
 source = st.radio("Model source", ["Paste Antimony", "Upload SBML", "Paste SBML"], horizontal=True, key="lab_source")
 sbml = None
 try:
     if source == "Paste Antimony":
-        text = st.text_area("Antimony", EXAMPLE, height=180, key="lab_antimony")
+        text = st.text_area("Antimony", height=180, key="lab_antimony")
         sbml = antimony_to_sbml(text, max_bytes=limits.max_bytes) if text.strip() else None
     elif source == "Upload SBML":
         upload = st.file_uploader("SBML file", type=["xml", "sbml"], key="lab_upload")
@@ -96,7 +101,7 @@ try:
         if upload:
             st.session_state["lab_model_name"] = upload.name.rsplit(".", 1)[0][:120]
     else:
-        text = st.text_area("SBML", "", height=180, key="lab_sbml_text")
+        text = st.text_area("SBML", height=180, key="lab_sbml_text")
         sbml = text if text.strip() else None
 except QSPError as exc:
     show_problems(exc, "Antimony: ")

@@ -5,7 +5,17 @@ import json
 import pandas as pd
 import streamlit as st
 
-from pages._common import active_model_ref, cached_library, key_of, model_banner, model_of, notice, show_problems
+from pages._common import (
+    active_model_ref,
+    cached_library,
+    keep,
+    key_of,
+    model_banner,
+    model_of,
+    notice,
+    remember,
+    show_problems,
+)
 from qsp import constants as C
 from qsp.errors import QSPError
 from qsp.executor import ExecutorSettings
@@ -35,17 +45,8 @@ library = cached_library()
 ss = st.session_state
 
 
-KEPT = "_designer_kept"  # the design's widget values, kept while the user is on another page
-
-
 def _default(key: str, value) -> None:
-    """A widget's value: what it was when the user left the page, else the default.
-
-    Streamlit forgets the state of widgets that a run does not draw, so leaving the page for another one
-    would reset the design: ``_init_state`` keeps a copy of these values outside the widgets.
-    """
-    ss.setdefault(key, ss.get(KEPT, {}).get(key, value))
-    ss.setdefault("_designer_keys", set()).add(key)
+    remember("designer", key, value)
 
 
 def _init_state():
@@ -79,7 +80,7 @@ def _init_state():
         _default(f"{P}arm{i}_stop_below", 11.0)
         _default(f"{P}arm{i}_stop_twice", 25.0)
         _default(f"{P}arm{i}_stop_weeks", "24, 52")
-    ss[KEPT] = {k: ss[k] for k in ss["_designer_keys"] if k in ss}
+    keep("designer")
 
 
 def _weeks(text: str, field: str) -> list[float]:

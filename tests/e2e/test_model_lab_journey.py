@@ -149,3 +149,11 @@ def test_upload_check_simulate_and_global_sensitivity(page, app_url):
     results.wait_for(state="visible")
     assert column_cells(results, "arm") == ["placebo", "donanemab standard"]
     screenshot(page, "model_lab_08_trial_on_the_mapped_model")
+
+    # back in the lab: it names the model in use and keeps the chosen source (an uploaded file cannot be kept)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Model lab").click()
+    page.wait_for_url(re.compile(r"/model_lab$"))
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stCaptionContainer"]').filter(has_text="now run").count() == 1
+    assert widget(page, "lab_source").get_by_role("radio", name="Upload SBML").is_checked()
