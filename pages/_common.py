@@ -109,7 +109,8 @@ def model_banner():
             st.rerun()
         try:
             model = model_of(ref)
-            missing = [C.LABELS[o] for o in C.OBSERVABLES if o not in Engine(model).available]
+            Engine(model)  # compiles it (cached per thread): a model that cannot run is reported here, not on use
+            missing = [C.LABELS[o] for o in C.OBSERVABLES if o not in model.available]
         except QSPError as exc:
             show_problems(exc, "Model: ")
             st.stop()

@@ -21,7 +21,6 @@ from qsp.errors import QSPError
 from qsp.executor import ExecutorSettings
 from qsp.plots import arm_colours, trial_measure_figure
 from qsp.power import PowerSettings, power_analysis
-from qsp.simulate import Engine
 from qsp.storage import ScenarioStore, database_url
 from qsp.trial import arm_trajectories, parse_scenario, run_trial, scenario_from_text, scenario_to_yaml
 
@@ -40,7 +39,7 @@ st.title("Trial designer")
 notice()
 active = model_banner()
 model_ref = active_model_ref()
-available = set(C.OBSERVABLES) if active is None else set(Engine(active).available)  # what the model's mapping provides
+available = set(C.OBSERVABLES if active is None else active.available)  # what the model's mapping provides
 library = cached_library()
 ss = st.session_state
 

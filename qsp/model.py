@@ -90,6 +90,13 @@ class Model:
             {p.getId(): p.getValue() for p in params if p.getId() not in computed},
         )
 
+    @property
+    def available(self) -> tuple[str, ...]:
+        """Dashboard observables this model provides (all of them unless its mapping leaves some out)."""
+        from qsp.constants import OBSERVABLES
+
+        return self.mapping.available() if self.mapping is not None else OBSERVABLES
+
     def runner(self, selections: tuple[str, ...] = ()) -> roadrunner.RoadRunner:
         """This thread's RoadRunner for this model (compiled once per thread), reset.
 

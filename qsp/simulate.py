@@ -78,7 +78,7 @@ class Engine:
         self.overrides = dict(parameter_overrides or {})
         mapping = self.model.mapping
         self.mapping = mapping
-        self.available = mapping.available() if mapping else C.OBSERVABLES  # observables the model provides
+        self.available = self.model.available  # observables the model provides
         self._unavailable = np.array([i for i, o in enumerate(C.OBSERVABLES) if o not in self.available], dtype=np.int64)
         self._per_day = 1.0 / mapping.days_per_time_unit if mapping else 1.0  # model time units per day
         if mapping is None:

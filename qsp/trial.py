@@ -228,22 +228,23 @@ def run_trial(
 
         if population is None and enrolment_filter is None:
             # sample and simulate at once: a chunk is simulated as soon as its patients are accepted
-            jobs, extras, emitted = [], [], []
+            ready_order = sorted(range(len(slices)), key=lambda k: slices[k][2])  # by the last pool row they need
+            extras, emitted = [], []  # emitted: slice numbers, in the order their simulations were appended
 
             def after_consume(rows):
-                for k in sorted(range(len(slices)), key=lambda k: slices[k][2]):
+                while len(emitted) < len(slices) and len(rows) >= slices[ready_order[len(emitted)]][2]:
+                    k = ready_order[len(emitted)]
                     a, lo, hi = slices[k]
-                    if k not in emitted and len(rows) >= hi:
-                        emitted.append(k)
-                        extras.append((simulate_chunk, job(a, lo, hi, pd.DataFrame(rows[lo:hi]).to_dict("records"))))
+                    emitted.append(k)
+                    extras.append((simulate_chunk, job(a, lo, hi, pd.DataFrame(rows[lo:hi]).to_dict("records"))))
 
             pool, streamed = stream_population(n_total, scenario.population, seed=scenario.seed, engine=engine, executor=ex,
                                                after_consume=after_consume, extras=extras,
                                                extra_done=(lambda k: progress(k / len(slices))) if progress else None)
             screening = {"screened": n_total, "enrolled": n_total, "screen_per_enrolled": 1.0}
-            by_slice = dict(zip(emitted, streamed))
-            results = [by_slice[k] for k in range(len(slices))]
-            jobs = [extras[emitted.index(k)][1] for k in range(len(slices))]
+            position = {k: i for i, k in enumerate(emitted)}
+            results = [streamed[position[k]] for k in range(len(slices))]
+            jobs = [extras[position[k]][1] for k in range(len(slices))]
         else:
             if population is None:
                 pool, screening = _enrol(scenario, engine, enrolment_filter, n_total, ex)
