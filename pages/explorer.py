@@ -17,6 +17,8 @@ st.markdown("Enter what is known about a patient today; see where they are on th
             "progress untreated and under each antibody regimen. Bands: 10th-90th percentile over patients with "
             "this profile (their individual rates are unknown and drawn from the population).")
 active = model_banner()
+if active is not None:
+    st.caption("This uploaded model has no between-patient random effects: the bands collapse to one line per regimen.")
 
 library = cached_library()
 with st.form("explorer_form"):
