@@ -56,8 +56,8 @@ def _rss_mb() -> float:
 
 def child(n: int, backend: str, trace: bool) -> dict:
     """One measurement in this (fresh) process: seconds and peak memory of a trial of ``n`` patients."""
-    from qsp.executor import ChunkExecutor, ExecutorSettings
-    from qsp.trial import run_trial
+    from qsp.engine.executor import ChunkExecutor, ExecutorSettings
+    from qsp.trial.run import run_trial
 
     settings = ExecutorSettings(backend=backend, n_workers=2 if backend == "dask" else None)
     with ChunkExecutor(settings) as ex:

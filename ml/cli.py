@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qsp.cli import fail, run_command
+from qsp.cli.main import fail, run_command
 from qsp.errors import InvalidInput
 
 EXIT_OK = 0
@@ -192,7 +192,7 @@ def cmd_predict(args) -> int:
 
 def cmd_trial(args) -> int:
     from ml.models import load_models
-    from qsp.trial import load_scenario, run_trial
+    from qsp.trial.run import load_scenario, run_trial
 
     scenario = load_scenario(args.scenario)
     models, meta = load_models(args.models)

@@ -14,8 +14,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from qsp import constants as C
-from qsp.population import Criteria
-from qsp.trial import run_trial
+from qsp.population.sampling import Criteria
+from qsp.trial.run import run_trial
 
 BASELINE_FEATURES = ("age", "is_female", "weight_kg", "apoe4_copies", "amyloid_cl", "tau_suvr", "iadrs", "cdrsb", "mmse")
 QSP_FEATURES = ("conc_week12_ug_per_ml", "amyloid_removed_week24_cl")  # from the simulated course on the regimen

@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from ml.cohort import BASELINE_FEATURES, QSP_FEATURES
 from qsp.errors import InvalidInput
-from qsp.provenance import data_sha256, package_versions
+from qsp.provenance.record import data_sha256, package_versions
 
 TASKS = {  # name -> (label column, features)
     "progression": ("fast_progressor", BASELINE_FEATURES),

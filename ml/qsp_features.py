@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from qsp import constants as C
-from qsp.regimen import parse_regimen
-from qsp.simulate import Engine
-from qsp.trial import baseline_state
+from qsp.engine.regimen import parse_regimen
+from qsp.engine.simulate import Engine
+from qsp.trial.run import baseline_state
 
 DEFAULT_WEIGHT_KG = 70.0  # used when a patient's weight is missing (stated in the output notes)
 

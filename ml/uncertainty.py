@@ -16,7 +16,7 @@ import pandas as pd
 
 from ml.cohort import CohortSettings, simulate_cohort
 from ml.models import LGBM_PARAMS, TASKS
-from qsp.parameters import draw_parameter_sets
+from qsp.engine.parameters import draw_parameter_sets
 
 
 def ensemble(settings: CohortSettings, task: str | tuple[str, ...], n_draws: int = 3, n_boot: int = 3, scale: float = 1.0, seed: int = 1):

@@ -73,8 +73,8 @@ ACTIVE_MODEL = "active_model"  # session key: {"name", "sbml", "mapping"} of the
 @st.cache_resource(show_spinner=False, max_entries=8)
 def cached_mapped_model(sbml: str, name: str, mapping_json: str | None):
     """An uploaded model with its observable mapping, adapted once per (text, mapping)."""
-    from qsp.mapping import adapt_model, parse_mapping
-    from qsp.model import Model
+    from qsp.engine.observables import adapt_model, parse_mapping
+    from qsp.engine.model import Model
 
     model = Model(sbml, name=name)
     return model if mapping_json is None else adapt_model(model, parse_mapping(json.loads(mapping_json)))
@@ -100,7 +100,7 @@ def model_banner():
         st.caption("Model: the built-in AD continuum model. Map your own model in the **Model lab** to run it here.")
         return None
     from qsp import constants as C
-    from qsp.simulate import Engine
+    from qsp.engine.simulate import Engine
 
     with st.container(border=True):
         st.markdown(f"**Model: {ref[1]}** (uploaded in the Model lab, mapped to the dashboard's observables)")
@@ -121,7 +121,7 @@ def model_banner():
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_projection(profile: dict, regimens: tuple[str, ...], years: float, n_draws: int, model_ref=None) -> dict:
-    from qsp.explorer import project_profile
+    from qsp.population.profile import project_profile
 
     proj = project_profile(profile, {name: name for name in regimens}, years=years, n_draws=n_draws, model=model_of(model_ref))
     return {"stage": proj.stage, "severity": proj.severity, "trajectories": proj.trajectories, "next_stage": proj.next_stage}
@@ -129,7 +129,7 @@ def cached_projection(profile: dict, regimens: tuple[str, ...], years: float, n_
 
 @st.cache_data(show_spinner=False)
 def cached_library() -> dict:
-    from qsp.regimen import regimen_descriptions, regimen_library
+    from qsp.engine.regimen import regimen_descriptions, regimen_library
 
     desc = regimen_descriptions()
     return {name: {"describe": r.describe(), "label": desc[name]["label"], "source": desc[name]["source"]} for name, r in regimen_library().items()}
@@ -138,7 +138,7 @@ def cached_library() -> dict:
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_check_sbml(sbml: str, limits: dict) -> dict:
     """The model lab's check report of a model text under the given limits (sandboxed in the core)."""
-    from qsp.sbml_check import LabLimits, check_sbml
+    from qsp.lab.check import LabLimits, check_sbml
 
     return check_sbml(sbml, LabLimits(**limits))
 
@@ -146,7 +146,7 @@ def cached_check_sbml(sbml: str, limits: dict) -> dict:
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_model_views(sbml: str) -> dict:
     """Tables and Antimony text of a model the check found simulatable."""
-    from qsp.model_lab import describe_model, sbml_to_antimony
+    from qsp.lab.model_lab import describe_model, sbml_to_antimony
 
     return {"tables": describe_model(sbml), "antimony": sbml_to_antimony(sbml)}
 
@@ -155,7 +155,7 @@ def cached_model_views(sbml: str) -> dict:
 def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tuple[str, ...], horizon_weeks: float,
                 model_ref=None) -> dict:
     """Fit a twin and forecast it (rows: the visits as PATIENT.csv rows, as tuples of items so they hash)."""
-    from qsp.twin import fit_twin, forecast_twin, parse_patient_rows, twin_result
+    from qsp.twin.forecast import fit_twin, forecast_twin, parse_patient_rows, twin_result
 
     patient = parse_patient_rows([dict(r) for r in rows])
     twin = fit_twin(patient, model=model_of(model_ref))
@@ -168,7 +168,7 @@ def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tupl
 @st.cache_resource(show_spinner=False)
 def cached_model_store(url: str):
     """The model library on this database URL (one engine per URL, shared read-only by sessions)."""
-    from qsp.model_store import ModelStore
+    from qsp.store.models import ModelStore
 
     return ModelStore(url)
 
@@ -176,7 +176,7 @@ def cached_model_store(url: str):
 @st.cache_resource(show_spinner=False, max_entries=16)
 def cached_dosed_model(sbml: str, species: str, amount: float, every: float, count: int, start: float):
     """The lab model with repeated dosing added (compiled once per setting)."""
-    from qsp.model import Model
-    from qsp.model_lab import with_repeated_dosing
+    from qsp.engine.model import Model
+    from qsp.lab.model_lab import with_repeated_dosing
 
     return with_repeated_dosing(Model(sbml, name="lab"), species, amount, every, count, start)

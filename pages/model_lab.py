@@ -18,12 +18,12 @@ from pages._common import (
     show_problems,
 )
 from qsp.errors import QSPError
-from qsp.lab_plots import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
-from qsp.lab_sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
-from qsp.model import Model, antimony_to_sbml
-from qsp.model_lab import diff_models, local_sensitivity, output_ids, simulate_lab
-from qsp.sbml_check import DEFAULT_LIMITS, LabLimits
-from qsp.storage import database_url
+from qsp.plots.lab import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
+from qsp.lab.sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
+from qsp.engine.model import Model, antimony_to_sbml
+from qsp.lab.model_lab import diff_models, local_sensitivity, output_ids, simulate_lab
+from qsp.lab.check import DEFAULT_LIMITS, LabLimits
+from qsp.store.database import database_url
 
 EXAMPLE = "model decay\n  A -> B; k*A\n  A = 10; B = 0; k = 0.5\nend\n"
 VERDICT_TEXT = {
@@ -277,7 +277,7 @@ with tabs[5]:
 
 with tabs[6]:
     from qsp import constants as C
-    from qsp.mapping import (
+    from qsp.engine.observables import (
         MAPPABLE,
         TIME_UNITS_DAYS,
         capabilities,
@@ -377,7 +377,7 @@ with tabs[6]:
         try:
             mapping_json = None if native and not mapping.observables else mapping.model_dump_json()
             name = st.session_state.get("lab_model_name") or st.session_state.get("lab_save_name") or "uploaded model"
-            from qsp.simulate import Engine
+            from qsp.engine.simulate import Engine
 
             Engine(cached_mapped_model(sbml, name, json.dumps(json.loads(mapping_json), sort_keys=True) if mapping_json else None))
         except QSPError as exc:

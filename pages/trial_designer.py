@@ -18,11 +18,11 @@ from pages._common import (
 )
 from qsp import constants as C
 from qsp.errors import QSPError
-from qsp.executor import ExecutorSettings
-from qsp.plots import arm_colours, trial_measure_figure
-from qsp.power import PowerSettings, power_analysis
-from qsp.storage import ScenarioStore, database_url
-from qsp.trial import arm_trajectories, parse_scenario, run_trial, scenario_from_text, scenario_to_yaml
+from qsp.engine.executor import ExecutorSettings
+from qsp.plots.trial import arm_colours, trial_measure_figure
+from qsp.trial.power import PowerSettings, power_analysis
+from qsp.store.database import ScenarioStore, database_url
+from qsp.trial.run import arm_trajectories, parse_scenario, run_trial, scenario_from_text, scenario_to_yaml
 
 P = "designer_"  # widget-key prefix of this page
 SOURCES = ("placebo", "library", "custom")
@@ -185,7 +185,7 @@ def load_into_state(scenario) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _library_regimens():
-    from qsp.regimen import regimen_library
+    from qsp.engine.regimen import regimen_library
 
     return regimen_library()
 

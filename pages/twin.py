@@ -11,10 +11,10 @@ from pages._common import active_model_ref, cached_library, cached_twin, model_b
 from qsp import constants as C
 from qsp import paths
 from qsp.errors import QSPError
-from qsp.plots import STAGE_LABELS, arm_colours
-from qsp.twin import CSV_COLUMNS, FIT_OBSERVABLES, UNTREATED, WEEK, WEEKS_PER_YEAR, read_patient_csv
-from qsp.twin_plots import twin_figure
-from qsp.twin_store import TwinStore
+from qsp.plots.trial import STAGE_LABELS, arm_colours
+from qsp.twin.forecast import CSV_COLUMNS, FIT_OBSERVABLES, UNTREATED, WEEK, WEEKS_PER_YEAR, read_patient_csv
+from qsp.plots.twin import twin_figure
+from qsp.store.twins import TwinStore
 
 ML_TASKS = {"progression": "Fast progressor", "responder": "Responder"}  # Stratification models shown beside the twin
 

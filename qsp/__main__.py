@@ -2,6 +2,6 @@
 
 import sys
 
-from qsp.cli import main
+from qsp.cli.main import main
 
 sys.exit(main())

@@ -200,7 +200,7 @@ def test_three_arm_trial_power(page, app_url):
 
 
 def test_save_and_reload_scenario(page, app_url, database_url):
-    from qsp.storage import ScenarioStore
+    from qsp.store.database import ScenarioStore
 
     name = "e2e saved scenario"
     saved_n, changed_n = 60, 250

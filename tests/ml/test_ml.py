@@ -93,8 +93,8 @@ ENRICH = {"name": "enrich", "seed": 11, "n_per_arm": 60, "duration_weeks": 76, "
 
 
 def test_enrichment_on_predicted_responders_raises_effect_and_power_at_a_screening_cost(models):
-    from qsp.power import PowerSettings, power_analysis
-    from qsp.trial import run_trial
+    from qsp.trial.power import PowerSettings, power_analysis
+    from qsp.trial.run import run_trial
 
     plain = run_trial(ENRICH)
     enriched = run_trial(ENRICH, enrolment_filter=enrolment_filter(models, "responder>0.5"))
@@ -107,7 +107,7 @@ def test_enrichment_on_predicted_responders_raises_effect_and_power_at_a_screeni
 
 
 def test_enrichment_on_fast_progressors_enrols_faster_decliners(models):
-    from qsp.trial import run_trial
+    from qsp.trial.run import run_trial
 
     plain = run_trial(ENRICH).to_json()["arms"]["placebo"]
     enriched = run_trial(ENRICH, enrolment_filter=enrolment_filter(models, "progression>0.5")).to_json()["arms"]["placebo"]
@@ -124,7 +124,7 @@ def test_rules_are_validated():
 
 
 def test_aria_enrichment_simulates_candidates_exposure_and_enrols_lower_risk(models):
-    from qsp.trial import run_trial
+    from qsp.trial.run import run_trial
 
     scenario = {**ENRICH, "n_per_arm": 25, "arms": [{"name": "don", "regimen": "donanemab_standard"}]}
     plain = run_trial(scenario).to_json()["arms"]["don"]
@@ -190,7 +190,7 @@ def test_train_then_predict_gives_intervals_and_aria_scores(tmp_path):
 
 def test_training_on_uploaded_longitudinal_patients(tmp_path):
     """Patients with visits at weeks 0 and 78 (synthetic, from the model) train a progression model."""
-    from qsp.trial import run_trial
+    from qsp.trial.run import run_trial
 
     res = run_trial({"name": "rwd", "seed": 8, "n_per_arm": 160, "duration_weeks": 78, "assess_weeks": [78],
                      "measurement_noise": True, "population": {"amyloid_cl": [37, None], "mmse": [20, 28]},

@@ -4,7 +4,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from qsp.explorer import project_profile
+from qsp.population.profile import project_profile
 from tests.pages import table_with_column
 
 

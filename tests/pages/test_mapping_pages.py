@@ -3,9 +3,9 @@
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from qsp.mapping import adapt_model, parse_mapping
-from qsp.model import Model
-from qsp.trial import parse_scenario, run_trial
+from qsp.engine.observables import adapt_model, parse_mapping
+from qsp.engine.model import Model
+from qsp.trial.run import parse_scenario, run_trial
 from tests.pages import table_with_column
 
 EXAMPLES = paths.ROOT / "models_sbml" / "examples"
@@ -99,7 +99,7 @@ def _with_model(page: str) -> AppTest:
 
 
 def test_explorer_runs_the_mapped_model_from_cdrsb():
-    from qsp.explorer import project_profile
+    from qsp.population.profile import project_profile
 
     at = _with_model("explorer.py").run()
     assert not at.error, [e.value for e in at.error]

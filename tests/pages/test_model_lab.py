@@ -5,8 +5,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from qsp.model import Model, antimony_to_sbml
-from qsp.model_lab import simulate_lab
+from qsp.engine.model import Model, antimony_to_sbml
+from qsp.lab.model_lab import simulate_lab
 from tests.qsp.test_sbml_check import DELAY
 
 PAGE = str(paths.ROOT / "pages" / "model_lab.py")
@@ -142,7 +142,7 @@ def test_library_save_load_delete_and_diff(at):
 
 
 def test_repeated_dosing_on_the_page_matches_the_core(at):
-    from qsp.model_lab import with_repeated_dosing
+    from qsp.lab.model_lab import with_repeated_dosing
 
     at.text_area(key="lab_antimony").set_value(DECAY).run()
     at.number_input(key="lab_end").set_value(4.0).run()
@@ -161,7 +161,7 @@ def test_repeated_dosing_on_the_page_matches_the_core(at):
 
 
 def test_global_sensitivity_takes_per_parameter_ranges(at):
-    from qsp.lab_sensitivity import global_sensitivity
+    from qsp.lab.sensitivity import global_sensitivity
 
     at.selectbox(key="lab_gsa_output").set_value("A").run()
     at.number_input(key="lab_gsa_time").set_value(2.0).run()

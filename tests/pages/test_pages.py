@@ -34,7 +34,7 @@ def test_pages_list_matches_navigation():
 
 
 def test_home_stage_onsets_follow_the_onset_age():
-    from qsp.continuum import natural_history, stage_onsets
+    from qsp.population.continuum import natural_history, stage_onsets
 
     at = _run("pages/home.py")
     at.slider(key="home_onset_age").set_value(60).run()

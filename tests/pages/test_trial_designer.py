@@ -3,7 +3,7 @@
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from qsp.trial import parse_scenario, run_trial
+from qsp.trial.run import parse_scenario, run_trial
 from tests.pages import table_with_column
 
 
@@ -57,7 +57,7 @@ def test_save_and_load_scenario_through_the_database(tmp_path, monkeypatch):
     at = _page(tmp_path, monkeypatch)
     at.text_input(key="designer_name").set_value("saved design").run()
     at.button(key="designer_save").click().run()
-    from qsp.storage import ScenarioStore
+    from qsp.store.database import ScenarioStore
 
     store = ScenarioStore(f"sqlite:///{tmp_path / 'designer.sqlite'}")
     assert store.names() == ["saved design"]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from qsp.cli import main
+from qsp.cli.main import main
 
 SCENARIO = """
 name: cli

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from qsp.errors import InvalidInput, SimulationFailed
-from qsp.lab_sensitivity import default_ranges, global_sensitivity, plan_evaluations
-from qsp.model import Model, antimony_to_sbml
+from qsp.lab.sensitivity import default_ranges, global_sensitivity, plan_evaluations
+from qsp.engine.model import Model, antimony_to_sbml
 
 # A decays at rate k1 + 0.05*k2: k1 dominates, k2 matters a little, k3 not at all.
 RANKED = Model(antimony_to_sbml("A -> ; (k1 + 0.05*k2)*A; A = 10; k1 = 0.5; k2 = 0.5; k3 = 1"))
@@ -97,7 +97,7 @@ def test_an_output_that_does_not_move_is_reported(ranges):
 
 
 def test_sensitivity_on_a_local_dask_cluster_gives_the_same_indices(ranges):
-    from qsp.executor import ExecutorSettings
+    from qsp.engine.executor import ExecutorSettings
 
     serial = global_sensitivity(RANKED, "A", 2.0, ranges, "morris", budget=80)
     dask = global_sensitivity(RANKED, "A", 2.0, ranges, "morris", budget=80,

@@ -13,7 +13,7 @@ import pytest
 from qsp import constants as C
 from qsp import paths
 from qsp.errors import InvalidInput
-from qsp.mapping import (
+from qsp.engine.observables import (
     BUILTIN_MAPPING,
     adapt_model,
     capabilities,
@@ -22,9 +22,9 @@ from qsp.mapping import (
     parse_mapping,
     provides_dashboard_ids,
 )
-from qsp.model import Model, antimony_to_sbml, load_builtin_model
-from qsp.regimen import parse_regimen
-from qsp.simulate import Engine
+from qsp.engine.model import Model, antimony_to_sbml, load_builtin_model
+from qsp.engine.regimen import parse_regimen
+from qsp.engine.simulate import Engine
 
 EXAMPLES = paths.ROOT / "models_sbml" / "examples"
 PATIENT = {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}
@@ -91,7 +91,7 @@ def test_state_is_set_through_the_inverse_of_the_link_and_unmapped_observables_a
 
 @pytest.mark.parametrize("unit", ["day", "week", "hour"])
 def test_doses_follow_the_regimen_schedule_in_any_model_time_unit(unit):
-    from qsp.mapping import TIME_UNITS_DAYS
+    from qsp.engine.observables import TIME_UNITS_DAYS
 
     model = adapt_model(pk_model(TIME_UNITS_DAYS[unit]), parse_mapping({**PK_MAPPING, "time_unit": unit}))
     engine = Engine(model)
@@ -163,7 +163,7 @@ def test_builtin_model_is_described_by_the_same_mapping():
 
 @pytest.fixture(scope="module")
 def mini_ad() -> Model:
-    from qsp.mapping import load_user_model
+    from qsp.engine.observables import load_user_model
 
     return load_user_model(EXAMPLES / "mini_ad.xml", EXAMPLES / "mini_ad_mapping.yaml")
 
@@ -174,7 +174,7 @@ def test_example_model_file_matches_its_antimony_source():
 
 
 def test_trial_on_a_mapped_model_treats_and_reports_unavailable_endpoints(mini_ad):
-    from qsp.trial import run_trial
+    from qsp.trial.run import run_trial
 
     scenario = {"name": "mini", "n_per_arm": 12, "duration_weeks": 52, "assess_weeks": [26, 52], "seed": 4,
                 "population": {"amyloid_cl": [30, None], "stage": ["mci"]},
@@ -190,8 +190,8 @@ def test_trial_on_a_mapped_model_treats_and_reports_unavailable_endpoints(mini_a
 
 
 def test_trial_on_a_mapped_model_reruns_from_its_result_alone(mini_ad, tmp_path):
-    from qsp.rerun import rerun
-    from qsp.trial import run_trial
+    from qsp.provenance.rerun import rerun
+    from qsp.trial.run import run_trial
 
     scenario = {"name": "mini", "n_per_arm": 6, "duration_weeks": 26, "assess_weeks": [26], "seed": 9,
                 "arms": [{"name": "placebo"}, {"name": "donanemab", "regimen": "donanemab_standard"}]}
@@ -202,8 +202,8 @@ def test_trial_on_a_mapped_model_reruns_from_its_result_alone(mini_ad, tmp_path)
 
 
 def test_explorer_and_twin_run_on_a_mapped_model(mini_ad):
-    from qsp.explorer import project_profile
-    from qsp.twin import fit_twin, forecast_twin, synthetic_patient
+    from qsp.population.profile import project_profile
+    from qsp.twin.forecast import fit_twin, forecast_twin, synthetic_patient
 
     profile = {"age": 72, "sex": "F", "apoe4_copies": 1, "amyloid_cl": 90, "tau_suvr": 1.3, "cdrsb": 2.0}
     projection = project_profile(profile, {"lec": "lecanemab_q2w"}, years=2, n_draws=3, model=mini_ad)
@@ -268,8 +268,8 @@ def test_ode_style_models_map_parameters_with_rate_rules():
 
 
 def test_results_of_an_unmapped_uploaded_model_rerun(tmp_path):
-    from qsp.rerun import rerun
-    from qsp.simulate import simulate_patient
+    from qsp.provenance.rerun import rerun
+    from qsp.engine.simulate import simulate_patient
 
     text = (paths.BUILTIN_SBML.read_text(encoding="utf-8")
             .replace('id="tau_rate_per_yr" value="', 'id="tau_rate_per_yr" value="1', 1))

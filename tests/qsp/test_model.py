@@ -8,10 +8,10 @@ import pytest
 
 from qsp import constants as C
 from qsp import paths
-from qsp.model import antimony_to_sbml, load_builtin_model
-from qsp.parameters import markdown_table, parameter_table
-from qsp.regimen import regimen_library
-from qsp.simulate import simulate_patient
+from qsp.engine.model import antimony_to_sbml, load_builtin_model
+from qsp.engine.parameters import markdown_table, parameter_table
+from qsp.engine.regimen import regimen_library
+from qsp.engine.simulate import simulate_patient
 
 
 def test_sbml_file_is_the_compiled_antimony_source():
@@ -76,12 +76,12 @@ def test_removing_amyloid_slows_decline_through_the_mechanism():
     placebo = simulate_patient(patient, None, weeks=76, state=(90, 1.3, 3.0))
     treated = simulate_patient(patient, "donanemab_standard", weeks=76, state=(90, 1.3, 3.0))
     assert treated[C.CDRSB].iloc[-1] < placebo[C.CDRSB].iloc[-1]
-    from qsp.simulate import Engine
+    from qsp.engine.simulate import Engine
 
     # the same regimen with the drug's plaque removal switched off gives the placebo course
     engine = Engine(parameter_overrides={"don_amy_kmax_per_yr": 0.0})
     days = placebo["day"].to_numpy()
-    from qsp.regimen import parse_regimen
+    from qsp.engine.regimen import parse_regimen
 
     run = engine.run(patient, parse_regimen("donanemab_standard"), days, state=(90, 1.3, 3.0))
     np.testing.assert_allclose(run.values[:, C.OBSERVABLES.index(C.CDRSB)], placebo[C.CDRSB], rtol=1e-4)

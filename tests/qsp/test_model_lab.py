@@ -1,7 +1,7 @@
 """Diff between two versions of a model."""
 
-from qsp.model import antimony_to_sbml
-from qsp.model_lab import DIFF_COLUMNS, diff_models
+from qsp.engine.model import antimony_to_sbml
+from qsp.lab.model_lab import DIFF_COLUMNS, diff_models
 
 OLD = antimony_to_sbml("""
 model m
@@ -55,8 +55,8 @@ def test_repeated_dosing_matches_superposed_exponential_decays():
     import pytest
 
     from qsp.errors import InvalidInput
-    from qsp.model import Model, antimony_to_sbml
-    from qsp.model_lab import simulate_lab, with_repeated_dosing
+    from qsp.engine.model import Model, antimony_to_sbml
+    from qsp.lab.model_lab import simulate_lab, with_repeated_dosing
 
     decay = Model(antimony_to_sbml("compartment c = 2; species A in c; A = 0; J: A -> ; k*A*c; k = 0.5"))
     dosed = with_repeated_dosing(decay, "A", amount=10.0, every=1.0, count=3, start=0.5)

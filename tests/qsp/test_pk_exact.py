@@ -5,9 +5,9 @@ import pytest
 from scipy.linalg import expm
 
 from qsp import constants as C
-from qsp.model import load_builtin_model
-from qsp.regimen import Regimen
-from qsp.simulate import Engine
+from qsp.engine.model import load_builtin_model
+from qsp.engine.regimen import Regimen
+from qsp.engine.simulate import Engine
 
 REFERENCE_MAN = {C.AGE: 72.0, C.SEX: "M", C.WEIGHT_KG: 73.7, C.APOE4: 0}  # covariates at the reference
 

@@ -6,8 +6,8 @@ import pytest
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
-from qsp.population import parse_criteria, sample_population
-from qsp.simulate import simulate_patient
+from qsp.population.sampling import parse_criteria, sample_population
+from qsp.engine.simulate import simulate_patient
 
 TRIAL = {"amyloid_cl": [37, None], "mmse": [20, 28], "age": [60, 85], "tau": ["low_medium", "high"]}
 

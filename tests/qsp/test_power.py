@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from qsp.power import PowerSettings, ancova_p_values, resampled_power
+from qsp.trial.power import PowerSettings, ancova_p_values, resampled_power
 
 
 def test_ancova_p_value_matches_an_independent_ols():

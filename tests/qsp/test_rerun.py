@@ -2,7 +2,7 @@
 
 import json
 
-from qsp.cli import main
+from qsp.cli.main import main
 
 SCENARIO = {
     "name": "rerun", "seed": 9, "n_per_arm": 6, "duration_weeks": 24, "assess_weeks": [12, 24],
@@ -33,7 +33,7 @@ def test_simulation_rerun(tmp_path):
 
 
 def test_parameter_overrides_in_the_record_are_re_applied(tmp_path):
-    from qsp.trial import run_trial
+    from qsp.trial.run import run_trial
 
     res = run_trial(SCENARIO, parameter_overrides={"clin_rate_per_yr": 1.5}).to_json()
     path = tmp_path / "o.json"

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from qsp import paths
-from qsp.cli_modellab import add_commands
+from qsp.cli.lab import add_commands
 from qsp.errors import InvalidInput, QSPError
-from qsp.sbml_check import INVALID, REFUSED, SIMULATABLE, UNSUPPORTED, LabLimits, check_sbml
-from qsp.sbml_suite import compare_results, parse_settings, read_results, simulate_suite_case
+from qsp.lab.check import INVALID, REFUSED, SIMULATABLE, UNSUPPORTED, LabLimits, check_sbml
+from qsp.lab.suite import compare_results, parse_settings, read_results, simulate_suite_case
 
 
 def _corpus() -> Path:

@@ -3,8 +3,8 @@
 import pytest
 
 from qsp.errors import ModelRefused
-from qsp.model import load_sbml_model
-from qsp.sbml_gate import check_sbml_text
+from qsp.engine.model import load_sbml_model
+from qsp.engine.gate import check_sbml_text
 
 MINIMAL = """<?xml version="1.0" encoding="UTF-8"?>
 <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">

@@ -5,9 +5,9 @@ import pytest
 from pydantic import ValidationError
 
 from qsp import constants as C
-from qsp.model import Model, load_builtin_model
-from qsp.simulate import Engine
-from qsp.solver import SolverOptions
+from qsp.engine.model import Model, load_builtin_model
+from qsp.engine.simulate import Engine
+from qsp.engine.solver import SolverOptions
 
 
 def test_options_are_applied_to_the_integrator():

@@ -3,8 +3,8 @@
 import pytest
 
 from qsp.errors import InvalidInput, QSPError
-from qsp.storage import ScenarioStore
-from qsp.trial import parse_scenario
+from qsp.store.database import ScenarioStore
+from qsp.trial.run import parse_scenario
 
 SCENARIO = {
     "name": "stored",

@@ -8,8 +8,8 @@ import yaml
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
-from qsp.model import load_builtin_model
-from qsp.trial import parse_scenario, run_trial, scenario_from_text, scenario_to_yaml, slowing_pct
+from qsp.engine.model import load_builtin_model
+from qsp.trial.run import parse_scenario, run_trial, scenario_from_text, scenario_to_yaml, slowing_pct
 
 BASE = {
     "name": "unit",
@@ -99,7 +99,7 @@ def test_noise_and_dropout_change_what_is_observed():
 
 def test_failed_patients_are_counted_not_dropped():
     """A fast-growing term (here a negative plateau: finite-time blow-up) makes CVODE fail."""
-    from qsp.population import sample_population
+    from qsp.population.sampling import sample_population
 
     pop = sample_population(8, BASE["population"], seed=5)
     scenario = {**BASE, "n_per_arm": 4, "arms": BASE["arms"][:2]}
@@ -159,7 +159,7 @@ def test_enrolment_filter_enrols_only_passing_patients_and_reports_screening():
 
 
 def test_overrides_do_not_leak_into_later_engines_on_the_same_thread():
-    from qsp.simulate import Engine
+    from qsp.engine.simulate import Engine
 
     patient = {C.AGE: 70, C.SEX: "F", C.WEIGHT_KG: 70, C.APOE4: 0}
     days = np.array([0.0, 365.0])

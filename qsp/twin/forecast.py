@@ -66,10 +66,10 @@ from scipy.optimize import least_squares
 
 from qsp import constants as C
 from qsp.errors import InvalidInput, SimulationFailed
-from qsp.model import Model, load_builtin_model
-from qsp.population import NATURAL_HISTORY_START, stage_of
-from qsp.regimen import Regimen, parse_regimen
-from qsp.simulate import Engine
+from qsp.engine.model import Model, load_builtin_model
+from qsp.population.sampling import NATURAL_HISTORY_START, stage_of
+from qsp.engine.regimen import Regimen, parse_regimen
+from qsp.engine.simulate import Engine
 
 UNTREATED = "untreated"  # name of the no-treatment forecast, always present
 WEEKS_PER_YEAR = C.DAYS_PER_YEAR / C.DAYS_PER_WEEK  # 52.18 weeks in a year
@@ -790,7 +790,7 @@ def twin_result(twin: Twin, forecast: Forecast, seed: int | None = None) -> dict
 
     The provenance holds a hash of the patient's data, not the data (saved twins stay pseudonymous).
     """
-    from qsp.provenance import data_sha256, provenance_record
+    from qsp.provenance.record import data_sha256, provenance_record
 
     forecasts = {}
     for name in forecast.regimens:
@@ -875,7 +875,7 @@ def twins_for_many(patients: list[PatientRecord], regimens: dict | None = None, 
     Serial by default; with a Dask ``executor`` (qsp.executor.ExecutorSettings) the fits run on the
     cluster with the same numbers, in the patients' order.
     """
-    from qsp.executor import ExecutorSettings, map_chunks
+    from qsp.engine.executor import ExecutorSettings, map_chunks
 
     executor = executor or ExecutorSettings()
     size = max(1, min(executor.chunk_size, 10))  # a twin fit takes about a second: small chunks

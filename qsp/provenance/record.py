@@ -33,7 +33,7 @@ def data_sha256(obj) -> str:
 
 
 def _uploaded(model) -> bool:
-    from qsp.model import load_builtin_model
+    from qsp.engine.model import load_builtin_model
 
     return model.mapping is not None or model.sha256 != load_builtin_model().sha256
 

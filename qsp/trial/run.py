@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
-from qsp.executor import ChunkExecutor, ExecutorSettings, open_executor
-from qsp.model import Model, load_builtin_model
-from qsp.population import Criteria, sample_population, stream_population
-from qsp.provenance import provenance_record
-from qsp.regimen import Regimen, parse_regimen
-from qsp.simulate import Engine, model_job_fields, worker_engine
+from qsp.engine.executor import ChunkExecutor, ExecutorSettings, open_executor
+from qsp.engine.model import Model, load_builtin_model
+from qsp.population.sampling import Criteria, sample_population, stream_population
+from qsp.provenance.record import provenance_record
+from qsp.engine.regimen import Regimen, parse_regimen
+from qsp.engine.simulate import Engine, model_job_fields, worker_engine
 from qsp.validation import validate
 
 MAX_PATIENTS_PER_ARM = 100_000  # a trial larger than this belongs on a cluster

@@ -17,9 +17,9 @@ import roadrunner
 
 from qsp import paths
 from qsp.errors import ModelRefused
-from qsp.mapping import ObservableMapping
-from qsp.sbml_gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
-from qsp.solver import DEFAULT_SOLVER, SolverOptions
+from qsp.engine.observables import ObservableMapping
+from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
+from qsp.engine.solver import DEFAULT_SOLVER, SolverOptions
 
 roadrunner.Logger.setLevel(roadrunner.Logger.LOG_FATAL)  # failures surface as exceptions, not console noise
 

@@ -19,10 +19,10 @@ from scipy.optimize import brentq
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
-from qsp.model import Model, load_builtin_model
-from qsp.population import draw_etas, stage_of
-from qsp.regimen import Regimen, parse_regimen
-from qsp.simulate import Engine
+from qsp.engine.model import Model, load_builtin_model
+from qsp.population.sampling import draw_etas, stage_of
+from qsp.engine.regimen import Regimen, parse_regimen
+from qsp.engine.simulate import Engine
 from qsp.validation import validate
 
 UNTREATED = "untreated"  # name of the no-treatment projection

@@ -15,8 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qsp.errors import InvalidInput, QSPError
-from qsp.sbml_gate import sha256_text
-from qsp.trial import Scenario, scenario_from_text, scenario_to_yaml
+from qsp.engine.gate import sha256_text
+from qsp.trial.run import Scenario, scenario_from_text, scenario_to_yaml
 
 DEFAULT_DATABASE = Path.home() / ".ad_qsp" / "ad_qsp.sqlite"  # used when DATABASE_URL is not set
 

@@ -31,7 +31,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qsp.errors import ModelRefused
-from qsp.sbml_gate import MAX_MODEL_BYTES, check_sbml_text
+from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text
 
 # Verdicts of a check, and the CLI exit code of each.
 SIMULATABLE, INVALID, REFUSED, UNSUPPORTED = "simulatable", "invalid", "refused", "unsupported"

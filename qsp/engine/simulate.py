@@ -16,11 +16,11 @@ import pandas as pd
 
 from qsp import constants as C
 from qsp.errors import InvalidInput, SimulationFailed
-from qsp.mapping import STATE_OBSERVABLES, ObservableMapping
-from qsp.model import Model, load_builtin_model
-from qsp.parameters import iiv_sd
-from qsp.regimen import Regimen, parse_regimen, placebo_parameters
-from qsp.solver import SolverOptions
+from qsp.engine.observables import STATE_OBSERVABLES, ObservableMapping
+from qsp.engine.model import Model, load_builtin_model
+from qsp.engine.parameters import iiv_sd
+from qsp.engine.regimen import Regimen, parse_regimen, placebo_parameters
+from qsp.engine.solver import SolverOptions
 
 # Patient covariates and random effects as model parameters.
 COVARIATE_PARAMETERS = ("weight_kg", "is_female", "age_yr", "apoe4_copies")

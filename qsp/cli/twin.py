@@ -17,13 +17,13 @@ EXIT_OK = 0
 
 def _regimen_named(value: str):
     """(name, Regimen) for a library name or a REGIMEN.yaml/.json file (named by its stem)."""
-    from qsp.regimen import regimen_from_argument
+    from qsp.engine.regimen import regimen_from_argument
 
     return regimen_from_argument(value)
 
 
 def cmd_twin(args) -> int:
-    from qsp.twin import MAX_HORIZON_WEEKS, UNTREATED, fit_twin, forecast_twin, read_patient_csv, twin_result
+    from qsp.twin.forecast import MAX_HORIZON_WEEKS, UNTREATED, fit_twin, forecast_twin, read_patient_csv, twin_result
 
     problems = []
     if not 0 < args.horizon_weeks <= MAX_HORIZON_WEEKS:
@@ -49,7 +49,7 @@ def cmd_twin(args) -> int:
         problems.extend(f"{Path(args.patient).name}: {line}" for line in exc.problems)
     if problems:
         raise InvalidInput(problems)
-    from qsp.cli import model_from_args
+    from qsp.cli.main import model_from_args
 
     twin = fit_twin(patient, seed=args.seed, model=model_from_args(args))
     forecast = forecast_twin(twin, regimens, horizon_weeks=args.horizon_weeks, step_weeks=args.step_weeks)
@@ -70,7 +70,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--step-weeks", type=float, default=4.0, help="forecast step in weeks (default 4)")
     p.add_argument("--seed", type=int, default=1, help="seed of the posterior draws (default 1)")
     p.add_argument("--out", required=True, help="RESULT.json to write")
-    from qsp.cli import add_model_arguments
+    from qsp.cli.main import add_model_arguments
 
     add_model_arguments(p)
     p.set_defaults(func=cmd_twin)

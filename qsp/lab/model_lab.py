@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
-from qsp.model import Model
+from qsp.engine.model import Model
 
 MAX_POINTS = 10_001  # output time points of one lab simulation
 _antimony_lock = threading.Lock()  # antimony keeps global state
@@ -38,7 +38,7 @@ def _formula(math_ast) -> str:
 def describe_model(sbml: str) -> dict[str, pd.DataFrame]:
     """Tables of a model: compartments, species, parameters, reactions, rules, events, units.
 
-    >>> from qsp.model import antimony_to_sbml
+    >>> from qsp.engine.model import antimony_to_sbml
     >>> describe_model(antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5"))["reactions"]["rate law"].tolist()
     ['k * A']
     """
@@ -176,7 +176,7 @@ def diff_models(old_sbml: str, new_sbml: str) -> pd.DataFrame:
 
     Columns ``kind, id, change, field, old, new``; a changed component has one row per changed field.
 
-    >>> from qsp.model import antimony_to_sbml
+    >>> from qsp.engine.model import antimony_to_sbml
     >>> a, b = antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5"), antimony_to_sbml("A -> ; k*A; A = 10; k = 0.7; j = 1")
     >>> diff_models(a, b)[["kind", "id", "change", "old", "new"]].values.tolist()
     [['parameter', 'k', 'changed', '0.5', '0.7'], ['parameter', 'j', 'added', '', '1']]

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from qsp import constants as C
-from qsp.plots import _rgba, band_figure
+from qsp.plots.trial import _rgba, band_figure
 
 FIT_COLOUR = "#555555"  # the twin over the visits
 

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from qsp.errors import InvalidInput
-from qsp.model import load_builtin_model
+from qsp.engine.model import load_builtin_model
 
 MAX_RESULT_BYTES = 200_000_000
 
@@ -62,9 +62,9 @@ def _model_of(prov: dict):
     """The model a result was made with: the built-in one, or the uploaded model its record carries (checked again)."""
     if "model_sbml" not in prov:
         return load_builtin_model()
-    from qsp.mapping import load_checked_model, parse_mapping
-    from qsp.model import Model
-    from qsp.solver import SolverOptions
+    from qsp.engine.observables import load_checked_model, parse_mapping
+    from qsp.engine.model import Model
+    from qsp.engine.solver import SolverOptions
     from qsp.validation import validate
 
     checked = load_checked_model(str(prov["model_sbml"]), str(prov.get("model_name", "uploaded")), where="result")
@@ -88,9 +88,9 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
     overrides = {k: float(v) for k, v in prov.get("parameters", {}).items()
                  if k in model.defaults and not _same(model.defaults[k], v)}
     if prov["kind"] == "twin":
-        from qsp.provenance import data_sha256
-        from qsp.regimen import parse_regimen
-        from qsp.twin import UNTREATED, fit_twin, forecast_twin, read_patient_csv, twin_result
+        from qsp.provenance.record import data_sha256
+        from qsp.engine.regimen import parse_regimen
+        from qsp.twin.forecast import UNTREATED, fit_twin, forecast_twin, read_patient_csv, twin_result
 
         if patient_csv is None:
             raise InvalidInput("--patient: a twin's result stores only a hash of the patient's data; give the PATIENT.csv it was fitted on")
@@ -106,13 +106,13 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
         new = twin_result(twin, forecast)
         keys = ("stage", "years_since_amyloid_positive", "forecasts")
     elif prov["kind"] == "trial":
-        from qsp.trial import parse_scenario, run_trial
+        from qsp.trial.run import parse_scenario, run_trial
 
         new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None, model=model).to_json()
         keys = ("arms", "comparisons")
     else:
-        from qsp.regimen import parse_regimen
-        from qsp.simulate import simulate_patient
+        from qsp.engine.regimen import parse_regimen
+        from qsp.engine.simulate import simulate_patient
 
         state = prov["state"]
         regimen = parse_regimen(prov["regimen"]) if prov.get("regimen") else None

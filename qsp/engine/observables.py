@@ -285,10 +285,10 @@ def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
 
 
 def _harness_ids() -> tuple[str, ...]:
-    from qsp.regimen import placebo_parameters
+    from qsp.engine.regimen import placebo_parameters
 
     params = tuple(placebo_parameters()) + tuple(f"sr{k}_noise_cl" for k in range(1, C.MAX_STOP_CHECKS + 1))
-    from qsp.simulate import ETA_PARAMETERS
+    from qsp.engine.simulate import ETA_PARAMETERS
 
     return (*params, *COVARIATES, *ETA_PARAMETERS, *HARNESS_SPECIES, *HARNESS_RULES, *HARNESS_EVENTS,
             *(o for o in C.OBSERVABLES if o not in MAPPABLE))
@@ -332,9 +332,9 @@ def _add_rule(model: libsbml.Model, variable: str, formula: str | libsbml.ASTNod
 
 def adapt_model(model, mapping: ObservableMapping):
     """An Engine-ready copy of ``model`` (a :class:`~qsp.model.Model`) with ``mapping``; InvalidInput on a bad mapping."""
-    from qsp.model import Model
-    from qsp.regimen import placebo_parameters
-    from qsp.simulate import ETA_PARAMETERS
+    from qsp.engine.model import Model
+    from qsp.engine.regimen import placebo_parameters
+    from qsp.engine.simulate import ETA_PARAMETERS
 
     problems = check_mapping(model.sbml, mapping)
     if problems:
@@ -460,8 +460,8 @@ def provides_dashboard_ids(model) -> bool:
 
 def load_checked_model(text: str | bytes, name: str, where: str = "--model"):
     """An untrusted SBML text checked like an upload (gate, then the sandboxed libsbml/roadrunner check), loaded."""
-    from qsp.model import load_sbml_model
-    from qsp.sbml_check import DEFAULT_LIMITS, check_sbml
+    from qsp.engine.model import load_sbml_model
+    from qsp.lab.check import DEFAULT_LIMITS, check_sbml
 
     report = check_sbml(text, DEFAULT_LIMITS)
     if not report["ok"]:
@@ -478,7 +478,7 @@ def load_user_model(model_path, mapping_path=None, max_bytes: int | None = None)
     """
     from pathlib import Path
 
-    from qsp.sbml_check import DEFAULT_LIMITS
+    from qsp.lab.check import DEFAULT_LIMITS
 
     path = Path(model_path)
     if not path.is_file():

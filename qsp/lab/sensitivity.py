@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from qsp.errors import InvalidInput, SimulationFailed
-from qsp.model import Model
-from qsp.model_lab import output_ids, simulate_lab
+from qsp.engine.model import Model
+from qsp.lab.model_lab import output_ids, simulate_lab
 
 METHODS = ("sobol", "morris")  # global methods offered
 DEFAULT_REL_RANGE = 0.5  # default range: value * (1 -/+ 0.5)
@@ -49,7 +49,7 @@ class GlobalSensitivity:
 def default_ranges(model: Model, parameters, rel: float = DEFAULT_REL_RANGE) -> dict[str, tuple[float, float]]:
     """Ranges value*(1-rel) .. value*(1+rel) of the given parameters (a zero value has no relative range).
 
-    >>> from qsp.model import antimony_to_sbml
+    >>> from qsp.engine.model import antimony_to_sbml
     >>> default_ranges(Model(antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5")), ["k"])
     {'k': (0.25, 0.75)}
     """
@@ -132,8 +132,8 @@ def _evaluate_chunk(job) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _chunk_model(sbml: str, name: str, solver_json: str):
-    from qsp.model import Model
-    from qsp.solver import SolverOptions
+    from qsp.engine.model import Model
+    from qsp.engine.solver import SolverOptions
 
     return Model(sbml, name=name, solver=SolverOptions.model_validate_json(solver_json))
 
@@ -170,7 +170,7 @@ def global_sensitivity(model: Model, output: str, at_time: float, ranges: dict[s
     y = np.empty(total)
     start = time.monotonic()
     if executor is not None and executor.backend == "dask":
-        from qsp.executor import map_chunks
+        from qsp.engine.executor import map_chunks
 
         size = executor.chunk_size
         jobs = [(model.sbml, model.name, model.solver.model_dump(), output, float(at_time), names, base, x[k:k + size].tolist())

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from qsp import constants as C
-from qsp.model import Model
-from qsp.population import NATURAL_HISTORY_START, stage_of
-from qsp.simulate import Engine
+from qsp.engine.model import Model
+from qsp.population.sampling import NATURAL_HISTORY_START, stage_of
+from qsp.engine.simulate import Engine
 
 TYPICAL_PATIENT = {C.AGE: 50.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}  # at amyloid onset
 

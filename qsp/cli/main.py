@@ -47,7 +47,7 @@ def _writable(path: str) -> Path:
 
 
 def _regimen_arg(value: str | None):
-    from qsp.regimen import regimen_from_argument
+    from qsp.engine.regimen import regimen_from_argument
 
     if value is None or value in ("none", "placebo", "untreated"):
         return None
@@ -56,7 +56,7 @@ def _regimen_arg(value: str | None):
 
 def _executor(args):
     """Executor settings from ``--backend/--scheduler/--workers``."""
-    from qsp.executor import settings_from
+    from qsp.engine.executor import settings_from
 
     if args.workers is not None and not 1 <= args.workers <= 512:
         raise InvalidInput(f"--workers: must be between 1 and 512 (got {args.workers})")
@@ -69,7 +69,7 @@ def model_from_args(args):
         if getattr(args, "mapping", None) is not None:
             raise InvalidInput("--mapping: give --model too (the built-in model needs no mapping)")
         return None
-    from qsp.mapping import load_user_model
+    from qsp.engine.observables import load_user_model
 
     return load_user_model(args.model, args.mapping)
 
@@ -87,7 +87,7 @@ def _add_executor_arguments(p, what: str) -> None:
 
 
 def cmd_trial(args) -> int:
-    from qsp.trial import load_scenario, run_trial
+    from qsp.trial.run import load_scenario, run_trial
 
     scenario = load_scenario(args.scenario)
     if args.n_per_arm is not None:
@@ -110,9 +110,9 @@ def cmd_trial(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from qsp.model import load_builtin_model
-    from qsp.provenance import provenance_record
-    from qsp.simulate import simulate_patient
+    from qsp.engine.model import load_builtin_model
+    from qsp.provenance.record import provenance_record
+    from qsp.engine.simulate import simulate_patient
 
     problems = []
     if args.sex not in C.SEXES:
@@ -159,9 +159,9 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_population(args) -> int:
-    from qsp.population import sample_population
-    from qsp.simulate import Engine
-    from qsp.trial import load_scenario
+    from qsp.population.sampling import sample_population
+    from qsp.engine.simulate import Engine
+    from qsp.trial.run import load_scenario
 
     if args.n < 1:
         return fail(f"--n: must be >= 1 (got {args.n})")
@@ -176,7 +176,7 @@ def cmd_population(args) -> int:
 
 
 def cmd_regimens(args) -> int:
-    from qsp.regimen import regimen_descriptions, regimen_library
+    from qsp.engine.regimen import regimen_descriptions, regimen_library
 
     desc = regimen_descriptions()
     for name, regimen in regimen_library().items():
@@ -185,7 +185,7 @@ def cmd_regimens(args) -> int:
 
 
 def cmd_validate_targets(args) -> int:
-    from qsp.calibration import evaluate_targets, format_report, write_validation_snapshot
+    from qsp.trial.calibration import evaluate_targets, format_report, write_validation_snapshot
 
     if args.snapshot:
         snapshot = write_validation_snapshot()
@@ -201,7 +201,7 @@ def cmd_validate_targets(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from qsp.calibrate import calibrate
+    from qsp.trial.calibrate import calibrate
 
     values = calibrate(args.stage, n_per_arm=args.n_per_arm, maxiter=args.maxiter, write=args.write)
     print(json.dumps(values, indent=1))
@@ -209,7 +209,7 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_rerun(args) -> int:
-    from qsp.rerun import load_result, rerun
+    from qsp.provenance.rerun import load_result, rerun
 
     data = load_result(args.result)
     out = _writable(args.out)
@@ -226,8 +226,8 @@ def cmd_rerun(args) -> int:
 
 def cmd_compile_model(args) -> int:
     from qsp import paths
-    from qsp.model import compile_builtin_model
-    from qsp.parameters import write_readme_table
+    from qsp.engine.model import compile_builtin_model
+    from qsp.engine.parameters import write_readme_table
 
     compile_builtin_model()
     write_readme_table()
@@ -297,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile-model", help="regenerate the SBML and the README parameter table from the sources")
     p.set_defaults(func=cmd_compile_model)
 
-    from qsp.cli_modellab import add_commands
-    from qsp.cli_twin import add_commands as add_twin_commands
+    from qsp.cli.lab import add_commands
+    from qsp.cli.twin import add_commands as add_twin_commands
 
     add_commands(sub)
     add_twin_commands(sub)

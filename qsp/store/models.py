@@ -14,8 +14,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qsp import paths
 from qsp.errors import InvalidInput
-from qsp.sbml_gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
-from qsp.storage import open_database
+from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
+from qsp.store.database import open_database
 
 BUILTIN_NAME = "AD continuum (built-in)"  # library name of the built-in model
 BUILTIN_WHO = "built-in"  # uploader shown for the built-in model

@@ -11,7 +11,7 @@ SQLite file); this module keeps its own table.
 
 >>> import tempfile, pathlib
 >>> url = "sqlite:///" + str(pathlib.Path(tempfile.mkdtemp()) / "twins.sqlite")
->>> from qsp.twin import parse_patient
+>>> from qsp.twin.forecast import parse_patient
 >>> store = TwinStore(url)
 >>> p = parse_patient({"patient_id": "MRN-42", "age": 70, "sex": "F", "weight_kg": 60, "apoe4_copies": 1,
 ...                    "visits": [{"week": 0, "cdrsb": 2.0}]})
@@ -36,8 +36,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qsp import constants as C
 from qsp.errors import InvalidInput, QSPError
-from qsp.storage import open_database
-from qsp.twin import PatientRecord, parse_patient_rows
+from qsp.store.database import open_database
+from qsp.twin.forecast import PatientRecord, parse_patient_rows
 
 TOKEN_PREFIX = "TW-"  # pseudonymous ids look like TW-3f9a0c12be47
 TOKEN_PATTERN = re.compile(r"^TW-[0-9a-f]{12}$")  # what load/delete accept
