@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qsp import constants as C  # noqa: E402
 from qsp.engine.model import load_builtin_model  # noqa: E402
-from qsp.population.sampling import sample_population  # noqa: E402
 from qsp.engine.regimen import parse_regimen, placebo_parameters  # noqa: E402
 from qsp.engine.simulate import patient_parameters  # noqa: E402
+from qsp.population.sampling import sample_population  # noqa: E402
 from qsp.trial.run import baseline_state, run_trial  # noqa: E402
 
 REGIMENS = ("lecanemab_q2w", "donanemab_standard")

@@ -32,9 +32,12 @@ import numpy as np
 from qsp import constants as C
 from qsp.engine.model import load_builtin_model
 from qsp.engine.parameters import iiv_sd
-from qsp.population.sampling import NATURAL_HISTORY_START, draw_covariates
 from qsp.engine.simulate import Engine
-from qsp.twin.forecast import FIT_OBSERVABLES, TWIN_ETAS, fit_twin, forecast_twin, replace_visits, synthetic_patient
+from qsp.population.sampling import NATURAL_HISTORY_START, draw_covariates
+from qsp.twin.fit import TWIN_ETAS, fit_twin
+from qsp.twin.forecast import forecast_twin
+from qsp.twin.records import FIT_OBSERVABLES, replace_visits
+from qsp.twin.result import synthetic_patient
 
 FIT_WEEKS = (0.0, 26.0, 52.0)
 FUTURE_WEEKS = (78.0, 104.0)

@@ -14,8 +14,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qsp.cli.main import fail, run_command
+from ml.cohort import CohortSettings, simulate_cohort
+from ml.data import baseline_rows, progression_labels, read_patients
+from ml.models import (
+    REGRESSION_TASKS,
+    TASKS,
+    cohort_hash,
+    composition_audit,
+    load_models,
+    save_models,
+    train_regression,
+    train_task,
+)
+from ml.qsp_features import add_qsp_features
+from ml.uncertainty import ensemble, load_ensemble, predict_with_uncertainty, save_ensemble, variance_report
+from qsp.cli.common import fail, run_command
 from qsp.errors import InvalidInput
+from qsp.trial.run import run_trial
+from qsp.trial.scenario import load_scenario
 
 EXIT_OK = 0
 RULE = re.compile(r"^\s*(progression|responder|aria)\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*$")
@@ -44,7 +60,6 @@ def enrolment_filter(models: dict, rule: str, regimen: str = "donanemab_standard
     def keep(candidates: pd.DataFrame) -> np.ndarray:
         frame = candidates.assign(is_female=(candidates["sex"] == "F").astype(int))
         if task == "aria":
-            from ml.qsp_features import add_qsp_features
 
             frame, _ = add_qsp_features(frame, regimen)
         p = model.predict(frame)
@@ -54,9 +69,6 @@ def enrolment_filter(models: dict, rule: str, regimen: str = "donanemab_standard
 
 
 def cmd_train(args) -> int:
-    from ml.cohort import CohortSettings, simulate_cohort
-    from ml.models import REGRESSION_TASKS, TASKS, cohort_hash, composition_audit, save_models, train_regression, train_task
-    from ml.uncertainty import ensemble, predict_with_uncertainty, save_ensemble, variance_report
 
     problems = []
     if args.n < 50:
@@ -116,8 +128,6 @@ def cmd_train(args) -> int:
 
 def _train_on_patients(args, out: Path) -> int:
     """Train the progression model on uploaded longitudinal visits (responder and ARIA-E need treated data)."""
-    from ml.data import progression_labels, read_patients
-    from ml.models import cohort_hash, composition_audit, save_models, train_task
 
     path = Path(args.patients)
     if not path.is_file():
@@ -143,9 +153,6 @@ def _train_on_patients(args, out: Path) -> int:
 
 
 def cmd_predict(args) -> int:
-    from ml.data import baseline_rows, read_patients
-    from ml.models import load_models
-    from ml.uncertainty import load_ensemble, predict_with_uncertainty
 
     models, _ = load_models(args.models)
     path = Path(args.patients)
@@ -157,7 +164,6 @@ def cmd_predict(args) -> int:
     meta_models = models_meta["models"]
     regimen = models_meta["provenance"].get("cohort_settings", {}).get("regimen", "donanemab_standard")
     if "aria" in models:
-        from ml.qsp_features import add_qsp_features
 
         base, notes = add_qsp_features(base, regimen)
         report.extend(notes)
@@ -191,8 +197,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_trial(args) -> int:
-    from ml.models import load_models
-    from qsp.trial.run import load_scenario, run_trial
 
     scenario = load_scenario(args.scenario)
     models, meta = load_models(args.models)

@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from qsp import constants as C
 from qsp.errors import InvalidInput
 
 MAX_CSV_BYTES = 20_000_000
@@ -40,7 +41,7 @@ def _viscode_to_week(value) -> float:
         return 0.0
     match = re.fullmatch(r"m(\d+)", text)
     if match:
-        return round(int(match.group(1)) * 52.1775 / 12, 1)
+        return round(int(match.group(1)) * C.WEEKS_PER_YEAR / 12, 1)
     return float(text)
 
 

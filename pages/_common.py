@@ -73,8 +73,9 @@ ACTIVE_MODEL = "active_model"  # session key: {"name", "sbml", "mapping"} of the
 @st.cache_resource(show_spinner=False, max_entries=8)
 def cached_mapped_model(sbml: str, name: str, mapping_json: str | None):
     """An uploaded model with its observable mapping, adapted once per (text, mapping)."""
-    from qsp.engine.observables import adapt_model, parse_mapping
     from qsp.engine.model import Model
+    from qsp.engine.observables import parse_mapping
+    from qsp.lab.adapt import adapt_model
 
     model = Model(sbml, name=name)
     return model if mapping_json is None else adapt_model(model, parse_mapping(json.loads(mapping_json)))
@@ -155,7 +156,10 @@ def cached_model_views(sbml: str) -> dict:
 def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tuple[str, ...], horizon_weeks: float,
                 model_ref=None) -> dict:
     """Fit a twin and forecast it (rows: the visits as PATIENT.csv rows, as tuples of items so they hash)."""
-    from qsp.twin.forecast import fit_twin, forecast_twin, parse_patient_rows, twin_result
+    from qsp.twin.fit import fit_twin
+    from qsp.twin.forecast import forecast_twin
+    from qsp.twin.records import parse_patient_rows
+    from qsp.twin.result import twin_result
 
     patient = parse_patient_rows([dict(r) for r in rows])
     twin = fit_twin(patient, model=model_of(model_ref))

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import notice
-from qsp.trial.calibration import load_validation_snapshot, validation_run
 from qsp.plots.trial import arm_colours, targets_figure, trial_measure_figure
+from qsp.trial.calibration import load_validation_snapshot, validation_run
 
 st.title("Credibility")
 notice()

@@ -8,8 +8,8 @@ import streamlit as st
 from pages._common import active_model_ref, cached_library, cached_projection, model_banner, notice, show_problems
 from qsp import constants as C
 from qsp.errors import QSPError
-from qsp.population.profile import UNTREATED, parse_profile
 from qsp.plots.trial import STAGE_LABELS, arm_colours, projection_figure
+from qsp.population.profile import UNTREATED, parse_profile
 
 st.title("Continuum explorer")
 notice()

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from pages._common import notice
-from qsp.population.continuum import natural_history, stage_onsets
 from qsp.plots.trial import continuum_figure
+from qsp.population.continuum import natural_history, stage_onsets
 
 st.title("Alzheimer's disease continuum: QSP model")
 notice()

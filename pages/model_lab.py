@@ -17,12 +17,12 @@ from pages._common import (
     remember,
     show_problems,
 )
-from qsp.errors import QSPError
-from qsp.plots.lab import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
-from qsp.lab.sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
 from qsp.engine.model import Model, antimony_to_sbml
-from qsp.lab.model_lab import diff_models, local_sensitivity, output_ids, simulate_lab
+from qsp.errors import QSPError
 from qsp.lab.check import DEFAULT_LIMITS, LabLimits
+from qsp.lab.model_lab import diff_models, local_sensitivity, output_ids, simulate_lab
+from qsp.lab.sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
+from qsp.plots.lab import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
 from qsp.store.database import database_url
 
 EXAMPLE = "model decay\n  A -> B; k*A\n  A = 10; B = 0; k = 0.5\nend\n"
@@ -277,15 +277,8 @@ with tabs[5]:
 
 with tabs[6]:
     from qsp import constants as C
-    from qsp.engine.observables import (
-        MAPPABLE,
-        TIME_UNITS_DAYS,
-        capabilities,
-        check_mapping,
-        declared_time_unit,
-        parse_mapping,
-        provides_dashboard_ids,
-    )
+    from qsp.engine.observables import MAPPABLE, TIME_UNITS_DAYS, capabilities, parse_mapping
+    from qsp.lab.adapt import check_mapping, declared_time_unit, provides_dashboard_ids
 
     st.markdown("Say which model ids carry the dashboard's observables, so that this model runs in the **Continuum "
                 "explorer**, **Trial designer** and **Digital twin** like the built-in one. Each observable is "

@@ -17,12 +17,14 @@ from pages._common import (
     show_problems,
 )
 from qsp import constants as C
-from qsp.errors import QSPError
 from qsp.engine.executor import ExecutorSettings
+from qsp.errors import QSPError
 from qsp.plots.trial import arm_colours, trial_measure_figure
-from qsp.trial.power import PowerSettings, power_analysis
 from qsp.store.database import ScenarioStore, database_url
-from qsp.trial.run import arm_trajectories, parse_scenario, run_trial, scenario_from_text, scenario_to_yaml
+from qsp.trial.endpoints import arm_trajectories
+from qsp.trial.power import PowerSettings, power_analysis
+from qsp.trial.run import run_trial
+from qsp.trial.scenario import parse_scenario, scenario_from_text, scenario_to_yaml
 
 P = "designer_"  # widget-key prefix of this page
 SOURCES = ("placebo", "library", "custom")

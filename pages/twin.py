@@ -12,9 +12,10 @@ from qsp import constants as C
 from qsp import paths
 from qsp.errors import QSPError
 from qsp.plots.trial import STAGE_LABELS, arm_colours
-from qsp.twin.forecast import CSV_COLUMNS, FIT_OBSERVABLES, UNTREATED, WEEK, WEEKS_PER_YEAR, read_patient_csv
 from qsp.plots.twin import twin_figure
 from qsp.store.twins import TwinStore
+from qsp.twin.forecast import UNTREATED
+from qsp.twin.records import CSV_COLUMNS, FIT_OBSERVABLES, WEEK, read_patient_csv
 
 ML_TASKS = {"progression": "Fast progressor", "responder": "Responder"}  # Stratification models shown beside the twin
 
@@ -25,7 +26,7 @@ def ml_features(patient) -> pd.DataFrame:
     Each biomarker is its latest observed value; age is the age at the last visit.
     """
     latest = patient.visits.ffill().iloc[-1]
-    row = {"patient_id": patient.patient_id, "age": patient.age + patient.last_week / WEEKS_PER_YEAR,
+    row = {"patient_id": patient.patient_id, "age": patient.age + patient.last_week / C.WEEKS_PER_YEAR,
            "is_female": int(patient.sex == "F"), "sex": patient.sex, "weight_kg": patient.weight_kg,
            "apoe4_copies": patient.apoe4_copies, **{obs: float(latest[obs]) for obs in FIT_OBSERVABLES}}
     return pd.DataFrame([row])
@@ -127,7 +128,7 @@ st.plotly_chart(twin_figure(twin["fit"], twin["bands"], observable, colours), ke
 
 st.subheader("Time to events (years from the last visit)")
 events = twin["events"].copy()
-fmt = lambda v: f"> {horizon / 52.18:.1f} y" if math.isinf(v) else f"{v:.1f} y"  # noqa: E731
+fmt = lambda v: f"> {horizon / C.WEEKS_PER_YEAR:.1f} y" if math.isinf(v) else f"{v:.1f} y"  # noqa: E731
 events["event"] = events["event"].map(lambda e: f"next stage: {STAGE_LABELS[e.split(':')[1]]}" if e.startswith("stage:") else
                                       {"iadrs_drop_9": "iADRS drop of 9", "cdrsb_rise_1": "CDR-SB rise of 1"}[e])
 for col in ("median_years", "p10_years", "p90_years"):

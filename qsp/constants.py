@@ -9,6 +9,7 @@ from __future__ import annotations
 # ---------------------------------------------------------------- time
 DAYS_PER_WEEK = 7.0  # model time is in days, the CLI speaks in weeks
 DAYS_PER_YEAR = 365.25  # days in a year, as in the model
+WEEKS_PER_YEAR = DAYS_PER_YEAR / DAYS_PER_WEEK  # 52.18 weeks in a year
 
 # ---------------------------------------------------------- covariates
 AGE = "age"  # years
@@ -18,6 +19,8 @@ APOE4 = "apoe4_copies"  # 0, 1 or 2 APOE e4 alleles
 PATIENT_ID = "patient_id"  # pseudonymous id of a (virtual) patient
 SEXES = ("F", "M")  # allowed values of SEX
 APOE4_GENOTYPES = (0, 1, 2)  # allowed values of APOE4
+# Model parameters that carry a patient's covariates (weight kg, 1 = female, age years, APOE4 copies).
+COVARIATE_PARAMETERS = ("weight_kg", "is_female", "age_yr", "apoe4_copies")
 
 # --------------------------------------------------------- observables
 AMYLOID_CL = "amyloid_cl"  # amyloid PET, Centiloids

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
+from qsp.lab.check import VERDICT_EXIT, LabLimits, check_sbml
+from qsp.lab.suite import simulate_suite_case
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
@@ -19,7 +21,6 @@ EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 def _limits(args):
     from pydantic import ValidationError
 
-    from qsp.lab.check import LabLimits
 
     try:
         return LabLimits(timeout_s=args.timeout)
@@ -38,7 +39,6 @@ def _read_file(path: str, field: str, max_bytes: int) -> bytes:
 
 def cmd_check_sbml(args) -> int:
     """Print the JSON check report of an SBML file; exit code from its verdict."""
-    from qsp.lab.check import VERDICT_EXIT, check_sbml
 
     limits = _limits(args)
     # one byte over the limit is enough for the gate to refuse with its own message
@@ -50,7 +50,6 @@ def cmd_check_sbml(args) -> int:
 
 def cmd_simulate_sbml(args) -> int:
     """Simulate an SBML file as an SBML Test Suite settings file says; write the suite's results CSV."""
-    from qsp.lab.suite import simulate_suite_case
 
     limits = _limits(args)
     settings = _read_file(args.settings, "--settings", 1_000_000).decode("utf-8", "replace")

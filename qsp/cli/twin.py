@@ -10,20 +10,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from qsp.cli.common import add_model_arguments, model_from_args
+from qsp.engine.regimen import regimen_from_argument
 from qsp.errors import InvalidInput
+from qsp.twin.fit import fit_twin
+from qsp.twin.forecast import MAX_HORIZON_WEEKS, UNTREATED, forecast_twin
+from qsp.twin.records import read_patient_csv
+from qsp.twin.result import twin_result
 
 EXIT_OK = 0
 
 
 def _regimen_named(value: str):
     """(name, Regimen) for a library name or a REGIMEN.yaml/.json file (named by its stem)."""
-    from qsp.engine.regimen import regimen_from_argument
 
     return regimen_from_argument(value)
 
 
 def cmd_twin(args) -> int:
-    from qsp.twin.forecast import MAX_HORIZON_WEEKS, UNTREATED, fit_twin, forecast_twin, read_patient_csv, twin_result
 
     problems = []
     if not 0 < args.horizon_weeks <= MAX_HORIZON_WEEKS:
@@ -49,7 +53,6 @@ def cmd_twin(args) -> int:
         problems.extend(f"{Path(args.patient).name}: {line}" for line in exc.problems)
     if problems:
         raise InvalidInput(problems)
-    from qsp.cli.main import model_from_args
 
     twin = fit_twin(patient, seed=args.seed, model=model_from_args(args))
     forecast = forecast_twin(twin, regimens, horizon_weeks=args.horizon_weeks, step_weeks=args.step_weeks)
@@ -70,7 +73,6 @@ def add_commands(subparsers) -> None:
     p.add_argument("--step-weeks", type=float, default=4.0, help="forecast step in weeks (default 4)")
     p.add_argument("--seed", type=int, default=1, help="seed of the posterior draws (default 1)")
     p.add_argument("--out", required=True, help="RESULT.json to write")
-    from qsp.cli.main import add_model_arguments
 
     add_model_arguments(p)
     p.set_defaults(func=cmd_twin)

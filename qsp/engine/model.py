@@ -15,11 +15,12 @@ import libsbml
 import numpy as np
 import roadrunner
 
+from qsp import constants as C
 from qsp import paths
-from qsp.errors import ModelRefused
-from qsp.engine.observables import ObservableMapping
 from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
+from qsp.engine.observables import ObservableMapping
 from qsp.engine.solver import DEFAULT_SOLVER, SolverOptions
+from qsp.errors import ModelRefused
 
 roadrunner.Logger.setLevel(roadrunner.Logger.LOG_FATAL)  # failures surface as exceptions, not console noise
 
@@ -93,9 +94,7 @@ class Model:
     @property
     def available(self) -> tuple[str, ...]:
         """Dashboard observables this model provides (all of them unless its mapping leaves some out)."""
-        from qsp.constants import OBSERVABLES
-
-        return self.mapping.available() if self.mapping is not None else OBSERVABLES
+        return self.mapping.available() if self.mapping is not None else C.OBSERVABLES
 
     def runner(self, selections: tuple[str, ...] = ()) -> roadrunner.RoadRunner:
         """This thread's RoadRunner for this model (compiled once per thread), reset.

@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 
 from qsp import constants as C
-from qsp.errors import InvalidInput, SimulationFailed
-from qsp.engine.observables import STATE_OBSERVABLES, ObservableMapping
 from qsp.engine.model import Model, load_builtin_model
+from qsp.engine.observables import STATE_OBSERVABLES, ObservableMapping
 from qsp.engine.parameters import iiv_sd
 from qsp.engine.regimen import Regimen, parse_regimen, placebo_parameters
 from qsp.engine.solver import SolverOptions
+from qsp.errors import InvalidInput, SimulationFailed
 
 # Patient covariates and random effects as model parameters.
-COVARIATE_PARAMETERS = ("weight_kg", "is_female", "age_yr", "apoe4_copies")
+COVARIATE_PARAMETERS = C.COVARIATE_PARAMETERS
 ETA_PARAMETERS = ("eta_cl", "z_amy_response", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin", "clin_offset_cdrsb")
 PLACEBO_PARAMETERS = placebo_parameters()  # dosing parameters of an untreated patient
 

@@ -30,8 +30,8 @@ import defusedxml.ElementTree as safe_et
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from qsp.errors import ModelRefused
 from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text
+from qsp.errors import ModelRefused
 
 # Verdicts of a check, and the CLI exit code of each.
 SIMULATABLE, INVALID, REFUSED, UNSUPPORTED = "simulatable", "invalid", "refused", "unsupported"
@@ -218,7 +218,7 @@ _NEUTRAL_MAIN = types.ModuleType("__main__")  # no __file__, no __spec__: nothin
 
 def _context():
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["qsp.sbml_check", "qsp.sbml_suite", "libsbml", "roadrunner"])
+    ctx.set_forkserver_preload(["qsp.lab.check", "qsp.lab.suite", "libsbml", "roadrunner"])
     return ctx
 
 
@@ -382,7 +382,7 @@ def _task_inspect(sbml: str, location: str | None, full_checks: bool, max_issues
 
 
 # Tasks the sandbox may run, by name (a whitelist: module and function).
-_TASKS = {"inspect": ("qsp.sbml_check", "_task_inspect"), "simulate_case": ("qsp.sbml_suite", "_task_simulate_case")}
+_TASKS = {"inspect": ("qsp.lab.check", "_task_inspect"), "simulate_case": ("qsp.lab.suite", "_task_simulate_case")}
 
 
 # ------------------------------------------------------------------ public entry point

@@ -13,8 +13,8 @@ import libsbml
 import numpy as np
 import pandas as pd
 
-from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
 from qsp.engine.model import Model
+from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
 
 MAX_POINTS = 10_001  # output time points of one lab simulation
 _antimony_lock = threading.Lock()  # antimony keeps global state

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from qsp.errors import InvalidInput, SimulationFailed
+from qsp.engine.executor import map_chunks
 from qsp.engine.model import Model
+from qsp.engine.solver import SolverOptions
+from qsp.errors import InvalidInput, SimulationFailed
 from qsp.lab.model_lab import output_ids, simulate_lab
 
 METHODS = ("sobol", "morris")  # global methods offered
@@ -132,8 +134,6 @@ def _evaluate_chunk(job) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _chunk_model(sbml: str, name: str, solver_json: str):
-    from qsp.engine.model import Model
-    from qsp.engine.solver import SolverOptions
 
     return Model(sbml, name=name, solver=SolverOptions.model_validate_json(solver_json))
 
@@ -170,7 +170,6 @@ def global_sensitivity(model: Model, output: str, at_time: float, ranges: dict[s
     y = np.empty(total)
     start = time.monotonic()
     if executor is not None and executor.backend == "dask":
-        from qsp.engine.executor import map_chunks
 
         size = executor.chunk_size
         jobs = [(model.sbml, model.name, model.solver.model_dump(), output, float(at_time), names, base, x[k:k + size].tolist())

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
-from qsp.lab.check import DEFAULT_LIMITS, SIMULATABLE, LabLimits, check_sbml, run_sandboxed
+from qsp.lab.check import DEFAULT_LIMITS, SIMULATABLE, LabLimits, check_sbml, flatten_comp, run_sandboxed
 
 SETTINGS_KEYS = ("start", "duration", "steps", "variables", "absolute", "relative", "amount", "concentration")
 
@@ -90,7 +90,6 @@ def _task_simulate_case(sbml: str, location: str, settings: dict) -> dict:
     """Sandbox task: compile (comp flattened), choose amount/concentration selections, simulate."""
     import roadrunner
 
-    from qsp.lab.check import flatten_comp
 
     s = SuiteSettings(**settings)
     rr = roadrunner.RoadRunner(flatten_comp(sbml, location))

@@ -116,7 +116,7 @@ def trial_measure_figure(trajectories: pd.DataFrame, measure: str, colours: dict
 
 def projection_figure(trajectories: pd.DataFrame, observable: str, colours: dict[str, str]) -> go.Figure:
     """A profile's projection of one observable per regimen: median and 10-90% band."""
-    part = trajectories[trajectories["observable"] == observable].assign(years=lambda d: d["week"] / 52.1775)
+    part = trajectories[trajectories["observable"] == observable].assign(years=lambda d: d["week"] / C.WEEKS_PER_YEAR)
     hlines = []
     if observable == C.AMYLOID_CL:
         hlines = [(C.AMYLOID_POSITIVE_CL, "amyloid positive / cleared (24.1 CL)")]

@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.optimize import brentq
 
 from qsp import constants as C
-from qsp.errors import InvalidInput
 from qsp.engine.model import Model, load_builtin_model
-from qsp.population.sampling import draw_etas, stage_of
 from qsp.engine.regimen import Regimen, parse_regimen
 from qsp.engine.simulate import Engine
+from qsp.errors import InvalidInput
+from qsp.population.sampling import draw_etas, stage_of
 from qsp.validation import validate
 
 UNTREATED = "untreated"  # name of the no-treatment projection
@@ -93,7 +93,7 @@ class Projection:
 
 def _first_crossing(weeks: np.ndarray, values: np.ndarray, threshold: float) -> float:
     hit = np.flatnonzero(values >= threshold)
-    return float(weeks[hit[0]] / 52.1775) if hit.size else math.inf
+    return float(weeks[hit[0]] / C.WEEKS_PER_YEAR) if hit.size else math.inf
 
 
 def project_profile(
@@ -124,7 +124,7 @@ def project_profile(
     severity = severity_from_profile(profile, model)
     state = (profile.amyloid_cl, profile.tau_suvr, severity)
     patient = {C.AGE: profile.age, C.SEX: profile.sex, C.WEIGHT_KG: profile.weight_kg, C.APOE4: profile.apoe4_copies}
-    weeks = np.arange(0.0, years * 52.1775 + 1e-9, 4.0)
+    weeks = np.arange(0.0, years * C.WEEKS_PER_YEAR + 1e-9, 4.0)
     engine = Engine(model)
     rng = np.random.default_rng(seed)
     draws = [draw_etas(rng, engine.eta_sd) for _ in range(n_draws)]

@@ -23,10 +23,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from qsp import constants as C
-from qsp.errors import InvalidInput
 from qsp.engine.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.engine.parameters import iiv_sd
 from qsp.engine.simulate import ETA_PARAMETERS, Engine, model_job_fields, worker_engine
+from qsp.errors import InvalidInput
 from qsp.validation import validate
 
 # Covariate distributions of early symptomatic AD trial populations (see data/README.md).

@@ -8,6 +8,9 @@ import json
 import platform
 from importlib import metadata
 
+from qsp import __version__
+from qsp.engine.model import load_builtin_model
+
 PACKAGES = ("libroadrunner", "antimony", "python-libsbml", "numpy", "scipy", "pandas", "pydantic", "lightgbm", "scikit-learn")
 
 
@@ -33,14 +36,12 @@ def data_sha256(obj) -> str:
 
 
 def _uploaded(model) -> bool:
-    from qsp.engine.model import load_builtin_model
 
     return model.mapping is not None or model.sha256 != load_builtin_model().sha256
 
 
 def provenance_record(model, seed: int | None, scenario: dict | None, parameters: dict[str, float], **extra) -> dict:
     """The provenance block stored with every result."""
-    from qsp import __version__
 
     return {
         "sbml_sha256": model.sha256,

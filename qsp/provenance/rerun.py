@@ -6,8 +6,21 @@ import json
 import math
 from pathlib import Path
 
+from qsp.engine.model import Model, load_builtin_model
+from qsp.engine.observables import parse_mapping
+from qsp.engine.regimen import parse_regimen
+from qsp.engine.simulate import simulate_patient
+from qsp.engine.solver import SolverOptions
 from qsp.errors import InvalidInput
-from qsp.engine.model import load_builtin_model
+from qsp.lab.adapt import load_checked_model
+from qsp.provenance.record import data_sha256
+from qsp.trial.run import run_trial
+from qsp.trial.scenario import parse_scenario
+from qsp.twin.fit import fit_twin
+from qsp.twin.forecast import UNTREATED, forecast_twin
+from qsp.twin.records import read_patient_csv
+from qsp.twin.result import twin_result
+from qsp.validation import validate
 
 MAX_RESULT_BYTES = 200_000_000
 
@@ -62,10 +75,6 @@ def _model_of(prov: dict):
     """The model a result was made with: the built-in one, or the uploaded model its record carries (checked again)."""
     if "model_sbml" not in prov:
         return load_builtin_model()
-    from qsp.engine.observables import load_checked_model, parse_mapping
-    from qsp.engine.model import Model
-    from qsp.engine.solver import SolverOptions
-    from qsp.validation import validate
 
     checked = load_checked_model(str(prov["model_sbml"]), str(prov.get("model_name", "uploaded")), where="result")
     solver = validate(SolverOptions, prov.get("solver") or {}, prefix="provenance.solver")
@@ -88,9 +97,6 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
     overrides = {k: float(v) for k, v in prov.get("parameters", {}).items()
                  if k in model.defaults and not _same(model.defaults[k], v)}
     if prov["kind"] == "twin":
-        from qsp.provenance.record import data_sha256
-        from qsp.engine.regimen import parse_regimen
-        from qsp.twin.forecast import UNTREATED, fit_twin, forecast_twin, read_patient_csv, twin_result
 
         if patient_csv is None:
             raise InvalidInput("--patient: a twin's result stores only a hash of the patient's data; give the PATIENT.csv it was fitted on")
@@ -106,13 +112,10 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
         new = twin_result(twin, forecast)
         keys = ("stage", "years_since_amyloid_positive", "forecasts")
     elif prov["kind"] == "trial":
-        from qsp.trial.run import parse_scenario, run_trial
 
         new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None, model=model).to_json()
         keys = ("arms", "comparisons")
     else:
-        from qsp.engine.regimen import parse_regimen
-        from qsp.engine.simulate import simulate_patient
 
         state = prov["state"]
         regimen = parse_regimen(prov["regimen"]) if prov.get("regimen") else None

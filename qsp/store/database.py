@@ -14,9 +14,9 @@ from sqlalchemy import DateTime, String, Text, create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from qsp.errors import InvalidInput, QSPError
 from qsp.engine.gate import sha256_text
-from qsp.trial.run import Scenario, scenario_from_text, scenario_to_yaml
+from qsp.errors import InvalidInput, QSPError
+from qsp.trial.scenario import Scenario, scenario_from_text, scenario_to_yaml
 
 DEFAULT_DATABASE = Path.home() / ".ad_qsp" / "ad_qsp.sqlite"  # used when DATABASE_URL is not set
 

@@ -13,8 +13,8 @@ from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qsp import paths
-from qsp.errors import InvalidInput
 from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text, sha256_text
+from qsp.errors import InvalidInput
 from qsp.store.database import open_database
 
 BUILTIN_NAME = "AD continuum (built-in)"  # library name of the built-in model

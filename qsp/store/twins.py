@@ -37,7 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from qsp import constants as C
 from qsp.errors import InvalidInput, QSPError
 from qsp.store.database import open_database
-from qsp.twin.forecast import PatientRecord, parse_patient_rows
+from qsp.twin.records import PatientRecord, parse_patient_rows
 
 TOKEN_PREFIX = "TW-"  # pseudonymous ids look like TW-3f9a0c12be47
 TOKEN_PATTERN = re.compile(r"^TW-[0-9a-f]{12}$")  # what load/delete accept

@@ -19,8 +19,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 from qsp import paths
-from qsp.trial.calibration import evaluate_targets
 from qsp.engine.model import compile_builtin_model, load_builtin_model
+from qsp.engine.parameters import parameter_table, write_readme_table
+from qsp.trial.calibration import evaluate_targets
 
 # stage -> (parameters, target measures it is fitted to)
 STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -107,7 +108,6 @@ def write_values(values: dict[str, float]) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    from qsp.engine.parameters import parameter_table, write_readme_table
 
     parameter_table.cache_clear()
     write_readme_table()

@@ -13,8 +13,10 @@ import pandas as pd
 
 from qsp import constants as C
 from qsp import paths
-from qsp.engine.model import Model
-from qsp.trial.run import load_scenario, run_trial
+from qsp.engine.model import Model, load_builtin_model
+from qsp.trial.endpoints import TrialResult, arm_trajectories, summarise
+from qsp.trial.run import run_trial
+from qsp.trial.scenario import load_scenario
 
 COMPARISON_MEASURES = ("amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct")  # "X vs placebo" rows
 # Populations analysed as enrolled mixtures of scenario files: name -> {scenario: participants enrolled}.
@@ -94,7 +96,6 @@ def run_target_trials(
 
 def mix_results(name: str, parts: dict, enrolled: dict[str, int]):
     """One TrialResult of sub-populations mixed in their enrolled proportions (patients subsampled)."""
-    from qsp.trial.run import TrialResult, summarise
 
     first = next(iter(parts.values()))
     scale = min(len(r.patients) / enrolled[k] for k, r in parts.items())
@@ -157,8 +158,6 @@ VALIDATION_SNAPSHOT = paths.DATA_DIR / "validation_snapshot.json"  # last valida
 
 def validation_run(model: Model | None = None, progress=None) -> dict:
     """Run the calibration scenarios; return the target table and each arm's trajectories, with the model hash."""
-    from qsp.engine.model import load_builtin_model
-    from qsp.trial.run import arm_trajectories
 
     model = model or load_builtin_model()
     trials = run_target_trials(model, progress=progress)
@@ -184,7 +183,6 @@ def load_validation_snapshot(model: Model | None = None) -> dict | None:
     """The stored validation run if it belongs to this model, else None."""
     import json
 
-    from qsp.engine.model import load_builtin_model
 
     if not VALIDATION_SNAPSHOT.is_file():
         return None

@@ -3,9 +3,11 @@
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from qsp.engine.observables import adapt_model, parse_mapping
 from qsp.engine.model import Model
-from qsp.trial.run import parse_scenario, run_trial
+from qsp.engine.observables import parse_mapping
+from qsp.lab.adapt import adapt_model
+from qsp.trial.run import run_trial
+from qsp.trial.scenario import parse_scenario
 from tests.pages import table_with_column
 
 EXAMPLES = paths.ROOT / "models_sbml" / "examples"

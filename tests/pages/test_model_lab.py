@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 from qsp import paths
 from qsp.engine.model import Model, antimony_to_sbml
 from qsp.lab.model_lab import simulate_lab
-from tests.qsp.test_sbml_check import DELAY
+from tests.qsp.lab.test_check import DELAY
 
 PAGE = str(paths.ROOT / "pages" / "model_lab.py")
 DECAY = "model decay\n  A -> B; k*A\n  A = 10; B = 0; k = 0.5\nend\n"

@@ -3,7 +3,8 @@
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from qsp.trial.run import parse_scenario, run_trial
+from qsp.trial.run import run_trial
+from qsp.trial.scenario import parse_scenario
 from tests.pages import table_with_column
 
 

@@ -5,8 +5,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
-from qsp.twin.forecast import FIT_OBSERVABLES, read_patient_csv
 from qsp.store.twins import TwinStore
+from qsp.twin.records import FIT_OBSERVABLES, read_patient_csv
 from tests.pages import table_with_column
 
 

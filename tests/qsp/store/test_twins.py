@@ -5,8 +5,8 @@ from sqlalchemy import create_engine, text
 
 from qsp import paths
 from qsp.errors import InvalidInput
-from qsp.twin.forecast import read_patient_csv
 from qsp.store.twins import TOKEN_PATTERN, TwinStore
+from qsp.twin.records import read_patient_csv
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 import pytest
 
-from qsp.errors import InvalidInput, ModelRefused, QSPError
-from qsp.engine.model import antimony_to_sbml
-from qsp.store.models import BUILTIN_NAME, ModelStore, builtin_sbml
 from qsp.engine.gate import sha256_text
+from qsp.engine.model import antimony_to_sbml
+from qsp.errors import InvalidInput, ModelRefused, QSPError
+from qsp.store.models import BUILTIN_NAME, ModelStore, builtin_sbml
 
 DECAY = antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5")
 DECAY_2 = antimony_to_sbml("A -> ; k*A; A = 10; k = 0.7")

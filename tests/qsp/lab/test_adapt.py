@@ -12,19 +12,12 @@ import pytest
 
 from qsp import constants as C
 from qsp import paths
-from qsp.errors import InvalidInput
-from qsp.engine.observables import (
-    BUILTIN_MAPPING,
-    adapt_model,
-    capabilities,
-    check_mapping,
-    load_mapping_file,
-    parse_mapping,
-    provides_dashboard_ids,
-)
 from qsp.engine.model import Model, antimony_to_sbml, load_builtin_model
+from qsp.engine.observables import BUILTIN_MAPPING, capabilities, parse_mapping
 from qsp.engine.regimen import parse_regimen
 from qsp.engine.simulate import Engine
+from qsp.errors import InvalidInput
+from qsp.lab.adapt import adapt_model, check_mapping, load_mapping_file, provides_dashboard_ids
 
 EXAMPLES = paths.ROOT / "models_sbml" / "examples"
 PATIENT = {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}
@@ -163,7 +156,7 @@ def test_builtin_model_is_described_by_the_same_mapping():
 
 @pytest.fixture(scope="module")
 def mini_ad() -> Model:
-    from qsp.engine.observables import load_user_model
+    from qsp.lab.adapt import load_user_model
 
     return load_user_model(EXAMPLES / "mini_ad.xml", EXAMPLES / "mini_ad_mapping.yaml")
 
@@ -203,7 +196,9 @@ def test_trial_on_a_mapped_model_reruns_from_its_result_alone(mini_ad, tmp_path)
 
 def test_explorer_and_twin_run_on_a_mapped_model(mini_ad):
     from qsp.population.profile import project_profile
-    from qsp.twin.forecast import fit_twin, forecast_twin, synthetic_patient
+    from qsp.twin.fit import fit_twin
+    from qsp.twin.forecast import forecast_twin
+    from qsp.twin.result import synthetic_patient
 
     profile = {"age": 72, "sex": "F", "apoe4_copies": 1, "amyloid_cl": 90, "tau_suvr": 1.3, "cdrsb": 2.0}
     projection = project_profile(profile, {"lec": "lecanemab_q2w"}, years=2, n_draws=3, model=mini_ad)
@@ -268,8 +263,8 @@ def test_ode_style_models_map_parameters_with_rate_rules():
 
 
 def test_results_of_an_unmapped_uploaded_model_rerun(tmp_path):
-    from qsp.provenance.rerun import rerun
     from qsp.engine.simulate import simulate_patient
+    from qsp.provenance.rerun import rerun
 
     text = (paths.BUILTIN_SBML.read_text(encoding="utf-8")
             .replace('id="tau_rate_per_yr" value="', 'id="tau_rate_per_yr" value="1', 1))

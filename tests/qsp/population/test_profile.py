@@ -5,9 +5,9 @@ import math
 import pytest
 
 from qsp import constants as C
+from qsp.engine.simulate import simulate_patient
 from qsp.errors import InvalidInput
 from qsp.population.profile import parse_profile, project_profile, severity_from_profile
-from qsp.engine.simulate import simulate_patient
 
 BASE = {"age": 72, "sex": "F", "weight_kg": 70, "apoe4_copies": 1, "amyloid_cl": 90, "tau_suvr": 1.3}
 

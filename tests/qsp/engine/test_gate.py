@@ -2,9 +2,9 @@
 
 import pytest
 
-from qsp.errors import ModelRefused
-from qsp.engine.model import load_sbml_model
 from qsp.engine.gate import check_sbml_text
+from qsp.engine.model import load_sbml_model
+from qsp.errors import ModelRefused
 
 MINIMAL = """<?xml version="1.0" encoding="UTF-8"?>
 <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">

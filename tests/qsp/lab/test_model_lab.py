@@ -54,8 +54,8 @@ def test_repeated_dosing_matches_superposed_exponential_decays():
 
     import pytest
 
-    from qsp.errors import InvalidInput
     from qsp.engine.model import Model, antimony_to_sbml
+    from qsp.errors import InvalidInput
     from qsp.lab.model_lab import simulate_lab, with_repeated_dosing
 
     decay = Model(antimony_to_sbml("compartment c = 2; species A in c; A = 0; J: A -> ; k*A*c; k = 0.5"))

@@ -5,9 +5,9 @@ import math
 import pandas as pd
 import pytest
 
+from qsp.cli.main import main
 from qsp.trial import calibration
 from qsp.trial.calibration import evaluate_targets, format_report, load_targets, load_validation_snapshot, model_value
-from qsp.cli.main import main
 
 
 @pytest.fixture(scope="module")

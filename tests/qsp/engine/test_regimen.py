@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qsp import constants as C
-from qsp.errors import InvalidInput
 from qsp.engine.regimen import Regimen, StopRule, parse_regimen, regimen_library
 from qsp.engine.simulate import Engine
+from qsp.errors import InvalidInput
 
 PATIENT = {C.AGE: 70.0, C.SEX: "M", C.WEIGHT_KG: 80.0, C.APOE4: 0}
 STATE = (90.0, 1.25, 3.0)

@@ -4,7 +4,7 @@ import pytest
 
 from qsp.errors import InvalidInput, QSPError
 from qsp.store.database import ScenarioStore
-from qsp.trial.run import parse_scenario
+from qsp.trial.scenario import parse_scenario
 
 SCENARIO = {
     "name": "stored",

@@ -7,9 +7,11 @@ import pytest
 import yaml
 
 from qsp import constants as C
-from qsp.errors import InvalidInput
 from qsp.engine.model import load_builtin_model
-from qsp.trial.run import parse_scenario, run_trial, scenario_from_text, scenario_to_yaml, slowing_pct
+from qsp.errors import InvalidInput
+from qsp.trial.endpoints import slowing_pct
+from qsp.trial.run import run_trial
+from qsp.trial.scenario import parse_scenario, scenario_from_text, scenario_to_yaml
 
 BASE = {
     "name": "unit",

@@ -5,8 +5,8 @@ import time
 import pandas as pd
 import pytest
 
-from qsp.errors import InvalidInput, QSPError
 from qsp.engine.executor import ChunkExecutor, ExecutorSettings, map_chunks, settings_from
+from qsp.errors import InvalidInput, QSPError
 from qsp.population.sampling import sample_population
 from qsp.trial.run import run_trial
 
@@ -60,8 +60,8 @@ def _one_by_one(n, criteria, seed):
     """The reference: candidates evaluated one at a time, accepted until n (the original loop)."""
     import numpy as np
 
-    from qsp.population.sampling import HISTORY_STEP_YEARS, HISTORY_YEARS, candidate_patient, parse_criteria
     from qsp.engine.simulate import Engine
+    from qsp.population.sampling import HISTORY_STEP_YEARS, HISTORY_YEARS, candidate_patient, parse_criteria
 
     engine, criteria = Engine(), parse_criteria(criteria)
     years = np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
@@ -91,7 +91,7 @@ def test_population_sampling_is_identical_serial_chunked_and_on_a_local_dask_clu
 
 def test_keeping_records_of_a_few_patients_leaves_every_endpoint_unchanged():
     from qsp import constants as C
-    from qsp.trial.run import summarise
+    from qsp.trial.endpoints import summarise
 
     pool = sample_population(18, SCENARIO["population"], seed=21)
     full = run_trial(SCENARIO, population=pool, executor=ExecutorSettings(chunk_size=4))

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from qsp import constants as C
+from qsp.engine.simulate import simulate_patient
 from qsp.errors import InvalidInput
 from qsp.population.sampling import parse_criteria, sample_population
-from qsp.engine.simulate import simulate_patient
 
 TRIAL = {"amyloid_cl": [37, None], "mmse": [20, 28], "age": [60, 85], "tau": ["low_medium", "high"]}
 

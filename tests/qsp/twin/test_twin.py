@@ -7,25 +7,18 @@ import json
 import numpy as np
 import pytest
 
+from qsp import constants as C
 from qsp import paths
 from qsp.cli import main as cli
-from qsp import constants as C
 from qsp.cli.twin import add_commands
-from qsp.errors import InvalidInput
 from qsp.engine.parameters import iiv_sd
-from qsp.population.sampling import NATURAL_HISTORY_START
 from qsp.engine.simulate import Engine
-from qsp.twin.forecast import (
-    FIT_OBSERVABLES,
-    TWIN_ETAS,
-    fit_twin,
-    forecast_twin,
-    parse_patient,
-    read_patient_csv,
-    replace_visits,
-    synthetic_patient,
-    twin_result,
-)
+from qsp.errors import InvalidInput
+from qsp.population.sampling import NATURAL_HISTORY_START
+from qsp.twin.fit import TWIN_ETAS, fit_twin
+from qsp.twin.forecast import forecast_twin
+from qsp.twin.records import FIT_OBSERVABLES, parse_patient, read_patient_csv, replace_visits
+from qsp.twin.result import synthetic_patient, twin_result
 
 COV = {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 68.0, C.APOE4: 1}
 HEADER = "patient_id,week,age,sex,weight_kg,apoe4_copies,amyloid_cl,tau_suvr,iadrs,cdrsb,mmse"
@@ -263,7 +256,7 @@ def test_result_provenance_hashes_the_patient():
 
 
 def test_visit_dates_stand_in_for_weeks():
-    from qsp.twin.forecast import read_patient_csv
+    from qsp.twin.records import read_patient_csv
 
     text = ("patient_id,date,age,sex,weight_kg,apoe4_copies,amyloid_cl,tau_suvr,iadrs,cdrsb,mmse\n"
             "D1,2024-03-01,72,F,65,1,85,1.25,,2.5,26\n"
@@ -277,7 +270,7 @@ def test_visit_dates_stand_in_for_weeks():
 
 def test_many_twins_fit_identically_serially_and_on_a_local_dask_cluster():
     from qsp.engine.executor import ExecutorSettings
-    from qsp.twin.forecast import twins_for_many
+    from qsp.twin.result import twins_for_many
 
     patients = [read_patient_csv(paths.TWIN_EXAMPLES_DIR / name) for name in ("ex-mci-001.csv", "ex-mild-003.csv")]
     serial = twins_for_many(patients, horizon_weeks=26)

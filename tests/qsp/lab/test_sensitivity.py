@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qsp.engine.model import Model, antimony_to_sbml
 from qsp.errors import InvalidInput, SimulationFailed
 from qsp.lab.sensitivity import default_ranges, global_sensitivity, plan_evaluations
-from qsp.engine.model import Model, antimony_to_sbml
 
 # A decays at rate k1 + 0.05*k2: k1 dominates, k2 matters a little, k3 not at all.
 RANKED = Model(antimony_to_sbml("A -> ; (k1 + 0.05*k2)*A; A = 10; k1 = 0.5; k2 = 0.5; k3 = 1"))
