@@ -6,6 +6,7 @@ Bad input exits with code 2 and one line per problem.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ml.cohort import CohortSettings, simulate_cohort
-from ml.data import baseline_rows, progression_labels, read_patients
+from ml.data import MAX_CSV_BYTES, baseline_rows, progression_labels, read_patients
 from ml.models import (
     REGRESSION_TASKS,
     TASKS,
@@ -32,6 +33,7 @@ from qsp.cli.common import fail, run_command
 from qsp.errors import InvalidInput
 from qsp.trial.run import run_trial
 from qsp.trial.scenario import load_scenario
+from qsp.validation import read_limited
 
 EXIT_OK = 0
 RULE = re.compile(r"^\s*(progression|responder|aria)\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*$")
@@ -86,14 +88,11 @@ def cmd_train(args) -> int:
     if args.patients:
         return _train_on_patients(args, out)
     if args.cohort:
-        path = Path(args.cohort)
-        if not path.is_file():
-            return fail(f"--cohort: file not found: {path}")
-        cohort = pd.read_csv(path)
+        cohort = pd.read_csv(io.BytesIO(read_limited(args.cohort, "--cohort", MAX_CSV_BYTES)))
         missing = [c for task in TASKS.values() for c in (task[0], *task[1]) if c not in cohort.columns]
         if missing:
             return fail([f"--cohort: column {c!r} missing (a cohort written by this tool has it)" for c in sorted(set(missing))])
-        provenance = {"cohort": str(path)}
+        provenance = {"cohort": str(args.cohort)}
     else:
         cohort = simulate_cohort(settings)
         provenance = {"cohort": "simulated", "cohort_settings": settings.model_dump(mode="json"),
@@ -130,9 +129,7 @@ def _train_on_patients(args, out: Path) -> int:
     """Train the progression model on uploaded longitudinal visits (responder and ARIA-E need treated data)."""
 
     path = Path(args.patients)
-    if not path.is_file():
-        return fail(f"--patients: file not found: {path}")
-    visits, report = read_patients(path.read_bytes())
+    visits, report = read_patients(read_limited(path, "--patients", MAX_CSV_BYTES))
     cohort, notes = progression_labels(visits)
     report.extend(notes)
     if len(cohort) < 50 or cohort["fast_progressor"].nunique() < 2:
@@ -156,9 +153,7 @@ def cmd_predict(args) -> int:
 
     models, _ = load_models(args.models)
     path = Path(args.patients)
-    if not path.is_file():
-        return fail(f"--patients: file not found: {path}")
-    visits, report = read_patients(path.read_bytes())
+    visits, report = read_patients(read_limited(path, "--patients", MAX_CSV_BYTES))
     base = baseline_rows(visits)
     models_meta = load_models(args.models)[1]
     meta_models = models_meta["models"]

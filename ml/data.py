@@ -106,7 +106,7 @@ def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
         out["iadrs"] = np.nan
     if {"adas_cog13", "adcs_iadl"} <= set(out):
         fill = out["iadrs"].isna() & out["adas_cog13"].notna() & out["adcs_iadl"].notna()
-        out.loc[fill, "iadrs"] = (85 - out.loc[fill, "adas_cog13"]) + out.loc[fill, "adcs_iadl"]
+        out.loc[fill, "iadrs"] = C.iadrs_from_components(out.loc[fill, "adas_cog13"], out.loc[fill, "adcs_iadl"])
         if fill.any():
             report.append(f"iADRS computed from ADAS-Cog13 and ADCS-iADL for {int(fill.sum())} rows")
     out = out[out["week"].notna() & (out["patient_id"] != "")]

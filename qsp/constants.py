@@ -37,6 +37,19 @@ DOSE_TOTAL_MG = "dose_total_mg"  # total mg given so far
 AMYLOID_LAGGED_CL = "amyloid_lagged_cl"  # amyloid burden as seen by tau spread (lagged by years), CL
 SEVERITY = "severity"  # latent disease severity in CDR-SB points (CDR-SB = severity + the patient's offset)
 
+UNTREATED = "untreated"  # name of the no-treatment projection or forecast, always present
+IADRS_ADAS_MAX = 85.0  # iADRS = (85 - ADAS-Cog13) + ADCS-iADL (Wessels 2015)
+
+
+def iadrs_from_components(adas_cog13, adcs_iadl):
+    """iADRS (0-144, lower is worse) from ADAS-Cog13 and ADCS-iADL; numbers or arrays.
+
+    >>> iadrs_from_components(25.0, 45.0)
+    105.0
+    """
+    return (IADRS_ADAS_MAX - adas_cog13) + adcs_iadl
+
+
 # Observables every simulation returns, in this order (model ids).
 OBSERVABLES = (
     AMYLOID_CL,

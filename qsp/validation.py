@@ -1,6 +1,8 @@
-"""Turn pydantic validation errors into one line per problem, each naming its field."""
+"""Validation at the edge of the core: typed inputs with one line per problem, and size-limited reading of user files."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -28,3 +30,46 @@ def validate(model_cls, data, prefix: str = ""):
         return model_cls.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(problems_from(exc, prefix)) from None
+
+
+def check_assessment_weeks(weeks) -> tuple:
+    """Assessment weeks: each > 0 (week 0 is the baseline) and strictly increasing; ValueError otherwise.
+
+    >>> check_assessment_weeks((24, 52))
+    (24, 52)
+    """
+    if any(w <= 0 for w in weeks):
+        raise ValueError("assessment weeks must be > 0 (week 0 is the baseline)")
+    if list(weeks) != sorted(set(weeks)):
+        raise ValueError("assessment weeks must be strictly increasing")
+    return weeks
+
+
+def read_limited(path: str | Path, field: str, max_bytes: int, text: bool = False, encoding: str = "utf-8"):
+    """The bytes (or text) of a user's file, refused before reading when it is missing or too large.
+
+    Every message starts with ``field`` (the option or form field the user gave), says what was
+    wrong and, for size, the limit: ``--model: file is 3,000,000 bytes, limit 2,000,000 bytes``.
+    Text that is not valid in ``encoding`` is refused too (never silently replaced).
+    """
+    file = Path(path)
+    if not file.exists():
+        raise InvalidInput(f"{field}: file not found: {file}")
+    if not file.is_file():
+        raise InvalidInput(f"{field}: not a regular file: {file}")
+    size = file.stat().st_size
+    if size > max_bytes:
+        raise InvalidInput(f"{field}: file is {size:,} bytes, limit {max_bytes:,} bytes")
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read(max_bytes + 1)  # the file may grow between stat and read
+    except OSError as exc:
+        raise InvalidInput(f"{field}: cannot read {file}: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise InvalidInput(f"{field}: file is larger than {max_bytes:,} bytes")
+    if not text:
+        return data
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{field}: {file.name} is not {encoding.upper().replace('-SIG', '')} text") from None

@@ -14,6 +14,7 @@ from pathlib import Path
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
 from qsp.lab.check import VERDICT_EXIT, LabLimits, check_sbml
 from qsp.lab.suite import simulate_suite_case
+from qsp.validation import read_limited
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
@@ -28,21 +29,12 @@ def _limits(args):
         raise InvalidInput([f"--timeout: {e['msg']} (got {args.timeout})" for e in exc.errors()]) from None
 
 
-def _read_file(path: str, field: str, max_bytes: int) -> bytes:
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidInput(f"{field}: file not found: {file}")
-    if file.stat().st_size > max_bytes:
-        raise InvalidInput(f"{field}: file is {file.stat().st_size:,} bytes, limit {max_bytes:,} bytes")
-    return file.read_bytes()
-
-
 def cmd_check_sbml(args) -> int:
     """Print the JSON check report of an SBML file; exit code from its verdict."""
 
     limits = _limits(args)
     # one byte over the limit is enough for the gate to refuse with its own message
-    text = _read_file(args.file, "FILE", 10 * limits.max_bytes)
+    text = read_limited(args.file, "FILE", 10 * limits.max_bytes)
     report = check_sbml(text, limits)
     print(json.dumps(report, indent=1))
     return VERDICT_EXIT[report["verdict"]]
@@ -52,7 +44,7 @@ def cmd_simulate_sbml(args) -> int:
     """Simulate an SBML file as an SBML Test Suite settings file says; write the suite's results CSV."""
 
     limits = _limits(args)
-    settings = _read_file(args.settings, "--settings", 1_000_000).decode("utf-8", "replace")
+    settings = read_limited(args.settings, "--settings", 1_000_000).decode("utf-8", "replace")
     out = Path(args.out)
     if not out.parent.exists() or out.is_dir():
         raise InvalidInput(f"--out: not a writable file path: {out}")

@@ -17,12 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from qsp import constants as C
 from qsp import paths
 from qsp.errors import InvalidInput
-from qsp.validation import validate
+from qsp.validation import check_assessment_weeks, read_limited, validate
 
 Drug = Literal["lecanemab", "donanemab", "aducanumab", "gantenerumab"]
 Route = Literal["iv", "sc"]
 
 
+MAX_REGIMEN_BYTES = 1_000_000  # a regimen file is small
 class Phase(BaseModel):
     """Doses of one size at a fixed interval; without ``count`` it lasts to the end."""
 
@@ -57,11 +58,7 @@ class StopRule(BaseModel):
     @field_validator("at_weeks")
     @classmethod
     def _weeks_increasing(cls, weeks):
-        if any(w <= 0 for w in weeks):
-            raise ValueError("assessment weeks must be > 0")
-        if list(weeks) != sorted(set(weeks)):
-            raise ValueError("assessment weeks must be strictly increasing")
-        return weeks
+        return check_assessment_weeks(weeks)
 
     def decide(self, measured_cl: list[float]) -> bool:
         """True when the amyloid readings so far (one per assessment) say stop.
@@ -230,10 +227,8 @@ def regimen_from_argument(value: str, option: str = "--regimen") -> tuple[str, R
         return value, parse_regimen(value)
     path = Path(value)
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
-        if not path.is_file():
-            raise InvalidInput(f"{option}: file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+            data = yaml.safe_load(read_limited(path, option, MAX_REGIMEN_BYTES, text=True))
         except yaml.YAMLError as exc:
             raise InvalidInput(f"{option}: {path.name}: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
         return path.stem, parse_regimen(data, field=f"{option} {path.name}")

@@ -36,6 +36,9 @@ from qsp.engine.regimen import placebo_parameters
 from qsp.engine.simulate import ETA_PARAMETERS
 from qsp.errors import InvalidInput, ModelRefused
 from qsp.lab.check import DEFAULT_LIMITS, check_sbml
+from qsp.validation import read_limited
+
+MAX_MAPPING_BYTES = 200_000  # a mapping file is small
 
 
 def _ids(model: libsbml.Model) -> dict[str, str]:
@@ -307,15 +310,7 @@ def adapt_model(model, mapping: ObservableMapping):
 
 def load_mapping_file(path) -> ObservableMapping:
     """A mapping from a YAML or JSON file (InvalidInput on a bad file)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(200_001)
-    except OSError as exc:
-        raise InvalidInput(f"mapping: cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"mapping: {path} is not UTF-8 text") from None
-    if len(text) > 200_000:
-        raise InvalidInput("mapping: file too large (limit 200 kB)")
+    text = read_limited(path, "mapping", MAX_MAPPING_BYTES, text=True)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -344,13 +339,8 @@ def load_user_model(model_path, mapping_path=None, max_bytes: int | None = None)
 
     Without ``mapping_path`` the model must already speak the dashboard's ids (an edited built-in model).
     """
-    path = Path(model_path)
-    if not path.is_file():
-        raise InvalidInput(f"--model: file not found: {path}")
-    limit = max_bytes or DEFAULT_LIMITS.max_bytes
-    if path.stat().st_size > limit:
-        raise InvalidInput(f"--model: file is {path.stat().st_size:,} bytes, limit {limit:,} bytes")
-    model = load_checked_model(path.read_bytes(), path.stem)
+    text = read_limited(model_path, "--model", max_bytes or DEFAULT_LIMITS.max_bytes)
+    model = load_checked_model(text, Path(model_path).stem)
     if mapping_path is not None:
         return adapt_model(model, load_mapping_file(mapping_path))
     if not provides_dashboard_ids(model):

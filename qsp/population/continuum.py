@@ -8,7 +8,8 @@ import pandas as pd
 from qsp import constants as C
 from qsp.engine.model import Model
 from qsp.engine.simulate import Engine
-from qsp.population.sampling import NATURAL_HISTORY_START, stage_of
+from qsp.population.sampling import NATURAL_HISTORY_START
+from qsp.population.stages import stage_of
 
 TYPICAL_PATIENT = {C.AGE: 50.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}  # at amyloid onset
 

@@ -9,7 +9,6 @@ band says how differently patients with the same profile may progress.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +21,11 @@ from qsp.engine.model import Model, load_builtin_model
 from qsp.engine.regimen import Regimen, parse_regimen
 from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput
-from qsp.population.sampling import draw_etas, stage_of
+from qsp.population.sampling import draw_etas
+from qsp.population.stages import stage_of, time_to_next_stage
 from qsp.validation import validate
 
-UNTREATED = "untreated"  # name of the no-treatment projection
+UNTREATED = C.UNTREATED  # name of the no-treatment projection
 
 
 class Profile(BaseModel):
@@ -70,7 +70,7 @@ def severity_from_profile(profile: Profile, model: Model | None = None) -> float
     def iadrs(s):
         adas = p["adas_normal"] + p["adas_scale"] * s ** p["adas_exp"]
         iadl = p["iadl_normal"] - p["iadl_scale"] * s ** p["iadl_exp"]
-        return (85 - adas) + iadl
+        return C.iadrs_from_components(adas, iadl)
 
     top, bottom = iadrs(0.0), iadrs(p["cdrsb_max"])
     if profile.iadrs >= top:
@@ -89,11 +89,6 @@ class Projection:
     trajectories: pd.DataFrame  # regimen, week, observable, p10, median, p90
     next_stage: dict[str, dict]  # regimen -> {"stage", "median_years", "p10_years", "p90_years"}
     n_draws: int
-
-
-def _first_crossing(weeks: np.ndarray, values: np.ndarray, threshold: float) -> float:
-    hit = np.flatnonzero(values >= threshold)
-    return float(weeks[hit[0]] / C.WEEKS_PER_YEAR) if hit.size else math.inf
 
 
 def project_profile(
@@ -129,8 +124,6 @@ def project_profile(
     rng = np.random.default_rng(seed)
     draws = [draw_etas(rng, engine.eta_sd) for _ in range(n_draws)]
     stage = stage_of(severity)
-    stage_names = list(C.STAGES)
-    next_index = stage_names.index(stage) + 1
     frames, next_stage = [], {}
     for name, regimen in parsed.items():
         runs = []
@@ -148,15 +141,7 @@ def project_profile(
                 continue  # bookkeeping, or not provided by the model's mapping
             q10, q50, q90 = np.percentile(values[:, :, k], [10, 50, 90], axis=0)
             frames.append(pd.DataFrame({"regimen": name, "week": weeks, "observable": obs, "p10": q10, "median": q50, "p90": q90}))
-        if next_index < len(stage_names):
-            target = stage_names[next_index]
-            threshold = C.STAGES[target][0]
-            times = [_first_crossing(weeks, v[:, C.OBSERVABLES.index(C.CDRSB)], threshold) for v in values]
-            finite = np.array(times)
-            next_stage[name] = {
-                "stage": target,
-                "median_years": float(np.quantile(finite, 0.5, method="inverted_cdf")),
-                "p10_years": float(np.quantile(finite, 0.1, method="inverted_cdf")),
-                "p90_years": float(np.quantile(finite, 0.9, method="inverted_cdf")),
-            }
+        nxt = time_to_next_stage(weeks / C.WEEKS_PER_YEAR, values[:, :, C.OBSERVABLES.index(C.CDRSB)], stage)
+        if nxt is not None:
+            next_stage[name] = nxt
     return Projection(stage, severity, pd.concat(frames, ignore_index=True), next_stage, n_draws)

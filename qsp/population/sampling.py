@@ -27,6 +27,7 @@ from qsp.engine.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.engine.parameters import iiv_sd
 from qsp.engine.simulate import ETA_PARAMETERS, Engine, model_job_fields, worker_engine
 from qsp.errors import InvalidInput
+from qsp.population.stages import stage_of, tau_group_of
 from qsp.validation import validate
 
 # Covariate distributions of early symptomatic AD trial populations (see data/README.md).
@@ -104,24 +105,8 @@ def _in_groups(x: np.ndarray, groups: dict[str, tuple[float, float]], allowed) -
     return ok
 
 
-def stage_of(cdrsb: float) -> str:
-    """Clinical stage for a CDR-SB value (O'Bryant 2008 cut-points); "unavailable" for NaN (a model without CDR-SB)."""
-    if cdrsb != cdrsb:
-        return "unavailable"
-    for name, (lo, hi) in C.STAGES.items():
-        if lo <= cdrsb < hi:
-            return name
-    return "severe_dementia"
 
 
-def tau_group_of(tau_suvr: float) -> str:
-    """TRAILBLAZER-ALZ 2 tau group of a flortaucipir SUVr; "unavailable" for NaN."""
-    if tau_suvr != tau_suvr:
-        return "unavailable"
-    for name, (lo, hi) in C.TAU_GROUPS.items():
-        if lo <= tau_suvr < hi:
-            return name
-    return "high"
 
 
 def draw_covariates(rng: np.random.Generator) -> dict:

@@ -20,7 +20,7 @@ from qsp.twin.fit import fit_twin
 from qsp.twin.forecast import UNTREATED, forecast_twin
 from qsp.twin.records import read_patient_csv
 from qsp.twin.result import twin_result
-from qsp.validation import validate
+from qsp.validation import read_limited, validate
 
 MAX_RESULT_BYTES = 200_000_000
 
@@ -49,13 +49,8 @@ def differences(old, new, path: str = "", limit: int = 50) -> list[str]:
 
 def load_result(path: str | Path) -> dict:
     """A RESULT.json with a provenance record, or InvalidInput."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"result: file not found: {path}")
-    if path.stat().st_size > MAX_RESULT_BYTES:
-        raise InvalidInput(f"result: file larger than {MAX_RESULT_BYTES:,} bytes")
     try:
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        data = json.loads(read_limited(path, "result", MAX_RESULT_BYTES, text=True))
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"result: not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("provenance"), dict):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from qsp.engine.regimen import Regimen, parse_regimen
 from qsp.errors import InvalidInput
 from qsp.population.sampling import Criteria
-from qsp.validation import validate
+from qsp.validation import check_assessment_weeks, read_limited, validate
 
 MAX_PATIENTS_PER_ARM = 100_000  # a trial larger than this belongs on a cluster
 
@@ -50,11 +50,7 @@ class Scenario(BaseModel):
     @field_validator("assess_weeks")
     @classmethod
     def _weeks(cls, weeks):
-        if any(w <= 0 for w in weeks):
-            raise ValueError("assessment weeks must be > 0 (week 0 is the baseline)")
-        if list(weeks) != sorted(set(weeks)):
-            raise ValueError("assessment weeks must be strictly increasing")
-        return weeks
+        return check_assessment_weeks(weeks)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -74,12 +70,7 @@ def parse_scenario(data) -> Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario from a YAML or JSON file (InvalidInput on any problem)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"scenario: file not found: {path}")
-    if path.stat().st_size > MAX_SCENARIO_BYTES:
-        raise InvalidInput(f"scenario: file larger than {MAX_SCENARIO_BYTES:,} bytes")
-    return scenario_from_text(path.read_text(encoding="utf-8", errors="replace"))
+    return scenario_from_text(read_limited(path, "scenario", MAX_SCENARIO_BYTES, text=True))
 
 def scenario_from_text(text: str) -> Scenario:
     """Parse YAML or JSON scenario text."""

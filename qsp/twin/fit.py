@@ -15,6 +15,7 @@ from qsp.engine.model import Model, load_builtin_model
 from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput, SimulationFailed
 from qsp.population.sampling import NATURAL_HISTORY_START
+from qsp.population.stages import weighted_quantiles
 from qsp.twin.records import FIT_OBSERVABLES, WEEK, PatientRecord, parse_patient
 
 TWIN_ETAS = ("eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin", "clin_offset_cdrsb")  # estimated random effects
@@ -35,19 +36,6 @@ MAX_ADAPTATIONS = 3  # proposal adaptations at most
 
 ADAPT_BELOW_ESS = 0.3  # adapt the proposal when the effective sample size is below this fraction
 
-def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs) -> np.ndarray:
-    """Quantiles of weighted samples along axis 0 (values: n x m); infinities allowed."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, axis=0, kind="stable")
-    sorted_v = np.take_along_axis(values, order, axis=0)
-    w = np.asarray(weights, dtype=float)[order]
-    cw = np.cumsum(w, axis=0)
-    cw /= cw[-1]
-    out = np.empty((len(qs), values.shape[1]))
-    for j in range(values.shape[1]):
-        idx = np.searchsorted(cw[:, j], np.asarray(qs), side="left").clip(0, len(cw) - 1)
-        out[:, j] = sorted_v[idx, j]
-    return out
 
 @dataclass
 class Twin:
@@ -81,7 +69,7 @@ class Twin:
         for k, name in enumerate(names):
             mean = float(np.sum(self.weights_ * draws[:, k]))
             sd = float(np.sqrt(np.sum(self.weights_ * (draws[:, k] - mean) ** 2)))
-            lo, hi = _weighted_quantiles(draws[:, [k]], self.weights_, [0.025, 0.975])[:, 0]
+            lo, hi = weighted_quantiles(draws[:, [k]], self.weights_, [0.025, 0.975])[:, 0]
             prior_sd = T0_PRIOR_SD_YR if k == len(TWIN_ETAS) else self.sd[name]
             rows.append({"parameter": name, "map": float(self.map_[k] * scale[k]), "mean": mean, "sd": sd,
                          "p2_5": float(lo), "p97_5": float(hi), "prior_sd": prior_sd})

@@ -15,18 +15,19 @@ from qsp import constants as C
 from qsp.engine.regimen import Regimen, parse_regimen
 from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput, SimulationFailed
-from qsp.population.sampling import NATURAL_HISTORY_START, stage_of
+from qsp.population.sampling import NATURAL_HISTORY_START
+from qsp.population.stages import crossing_years, stage_of, time_to_next_stage
 from qsp.twin.fit import (
     HISTORY_END_YR,
     HISTORY_STEP_YR,
     TREATMENT_ETAS,
     Twin,
     _visit_days,
-    _weighted_quantiles,
+    weighted_quantiles,
 )
 from qsp.twin.records import FIT_OBSERVABLES, WEEK
 
-UNTREATED = "untreated"  # name of the no-treatment forecast, always present
+UNTREATED = C.UNTREATED  # name of the no-treatment forecast, always present
 MAX_HORIZON_WEEKS = 520  # ten years
 PREDICTIVE_REPLICATES = 20  # measurement-error draws per posterior draw for the predictive bands
 # Model (structural) error: SD per year ahead of the last visit, in each observable's units, set from the
@@ -101,22 +102,6 @@ class Forecast:
     model_error_sd_per_year: dict[str, float] = field(default_factory=dict)  # structural error used in the bands
 
 
-def _crossing_years(years: np.ndarray, values: np.ndarray, threshold: float, rising: bool = True) -> np.ndarray:
-    """First time each row of ``values`` (draws x times) crosses ``threshold``, linearly interpolated; inf if never."""
-    hit = values >= threshold if rising else values <= threshold
-    out = np.full(values.shape[0], math.inf)
-    for i in range(values.shape[0]):
-        k = np.flatnonzero(hit[i])
-        if k.size == 0:
-            continue
-        k = k[0]
-        if k == 0:
-            out[i] = years[0]
-            continue
-        v0, v1 = values[i, k - 1], values[i, k]
-        frac = (threshold - v0) / (v1 - v0) if v1 != v0 else 1.0
-        out[i] = years[k - 1] + frac * (years[k] - years[k - 1])
-    return out
 
 
 def _predictive(values: np.ndarray, weights: np.ndarray, observable: str, rng: np.random.Generator,
@@ -132,23 +117,22 @@ def _predictive(values: np.ndarray, weights: np.ndarray, observable: str, rng: n
         reps = reps + rng.normal(0.0, 1.0, reps.shape) * sd[None, :]
     if observable in SCALE_LIMITS:
         reps = np.clip(reps, *SCALE_LIMITS[observable])
-    return _weighted_quantiles(reps, np.repeat(weights, PREDICTIVE_REPLICATES), list(QUANTILES.values()))
+    return weighted_quantiles(reps, np.repeat(weights, PREDICTIVE_REPLICATES), list(QUANTILES.values()))
 
 
 def _events(name: str, years: np.ndarray, cdrsb: np.ndarray, iadrs: np.ndarray, weights: np.ndarray, stage: str) -> list[dict]:
-    stages = list(C.STAGES)
+    rows = []
+    nxt = time_to_next_stage(years, cdrsb, stage, weights)
+    if nxt is not None:
+        rows.append({"regimen": name, "event": f"stage:{nxt.pop('stage')}", **nxt})
     targets = []
     has_cdrsb, has_iadrs = not np.isnan(cdrsb).all(), not np.isnan(iadrs).all()  # all NaN: not in the model's mapping
-    if has_cdrsb and stages.index(stage) + 1 < len(stages):
-        nxt = stages[stages.index(stage) + 1]
-        targets.append((f"stage:{nxt}", _crossing_years(years, cdrsb, C.STAGES[nxt][0])))
     if has_iadrs:
-        targets.append(("iadrs_drop_9", _crossing_years(years, iadrs - iadrs[:, [0]], -C.MEANINGFUL_IADRS_DROP, rising=False)))
+        targets.append(("iadrs_drop_9", crossing_years(years, iadrs - iadrs[:, [0]], -C.MEANINGFUL_IADRS_DROP, rising=False)))
     if has_cdrsb:
-        targets.append(("cdrsb_rise_1", _crossing_years(years, cdrsb - cdrsb[:, [0]], C.MEANINGFUL_CDRSB_RISE)))
-    rows = []
+        targets.append(("cdrsb_rise_1", crossing_years(years, cdrsb - cdrsb[:, [0]], C.MEANINGFUL_CDRSB_RISE)))
     for event, times in targets:
-        q = _weighted_quantiles(times[:, None], weights, [0.5, 0.1, 0.9])[:, 0]
+        q = weighted_quantiles(times[:, None], weights, [0.5, 0.1, 0.9])[:, 0]
         rows.append({"regimen": name, "event": event, "median_years": float(q[0]), "p10_years": float(q[1]), "p90_years": float(q[2])})
     return rows
 
@@ -224,7 +208,7 @@ def forecast_twin(
         untreated.append(v[inverse[: len(f_days)]])
         fitted.append(v[inverse[len(f_days): len(f_days) + len(h_days)]])
         amyloid = v[inverse[len(f_days) + len(h_days):], obs_idx[C.AMYLOID_CL]]
-        crossing = _crossing_years(grid_years, amyloid[None, :], C.AMYLOID_POSITIVE_CL)[0]
+        crossing = crossing_years(grid_years, amyloid[None, :], C.AMYLOID_POSITIVE_CL)[0]
         since.append(t0 + last / C.WEEKS_PER_YEAR - crossing)
         now = v[inverse[0]]
         states.append((now[obs_idx[C.AMYLOID_CL]], now[obs_idx[C.TAU_SUVR]], now[obs_idx[C.SEVERITY]], now[obs_idx[C.AMYLOID_LAGGED_CL]]))
@@ -234,9 +218,9 @@ def forecast_twin(
         raise SimulationFailed(f"patient {patient.patient_id}: every posterior draw failed to simulate")
     weights = np.asarray(weights) / np.sum(weights)
     untreated_v = np.stack(untreated)  # draws x weeks x observables
-    cdrsb_now = float(_weighted_quantiles(untreated_v[:, [0], obs_idx[C.CDRSB]], weights, [0.5])[0, 0])
+    cdrsb_now = float(weighted_quantiles(untreated_v[:, [0], obs_idx[C.CDRSB]], weights, [0.5])[0, 0])
     stage = stage_of(cdrsb_now)
-    q_since = _weighted_quantiles(np.asarray(since)[:, None], weights, [0.5, 0.1, 0.9])[:, 0]
+    q_since = weighted_quantiles(np.asarray(since)[:, None], weights, [0.5, 0.1, 0.9])[:, 0]
 
     frames, event_rows, n_used = [], [], {}
     years_ahead = rel_weeks / C.WEEKS_PER_YEAR
@@ -247,7 +231,7 @@ def forecast_twin(
                 continue  # not provided by the model's mapping: no band rather than a made-up one
             series = values[:, :, obs_idx[obs]]
             q = (_predictive(series, w, obs, rng, years_ahead, model_error[obs]) if obs != C.ARIA_E_RISK
-                 else _weighted_quantiles(series, w, list(QUANTILES.values())))
+                 else weighted_quantiles(series, w, list(QUANTILES.values())))
             frames.append(pd.DataFrame({"regimen": name, "week": weeks, "observable": obs, **{k: q[i] for i, k in enumerate(QUANTILES)}}))
         event_rows.extend(_events(name, years_ahead, values[:, :, obs_idx[C.CDRSB]], values[:, :, obs_idx[C.IADRS]], w, stage))
         n_used[name] = int(values.shape[0])
@@ -276,7 +260,7 @@ def forecast_twin(
     fit_rows = []
     observed = patient.visits.set_index(WEEK)
     for obs in (o for o in FIT_OBSERVABLES if o in engine.available):
-        q = _weighted_quantiles(fitted_v[:, :, obs_idx[obs]], weights, [0.5, 0.1, 0.9])
+        q = weighted_quantiles(fitted_v[:, :, obs_idx[obs]], weights, [0.5, 0.1, 0.9])
         seen = observed[obs].reindex(fit_weeks)
         fit_rows.append(pd.DataFrame({"week": fit_weeks, "observable": obs, "observed": seen.to_numpy(),
                                       "median": q[0], "p10": q[1], "p90": q[2]}))

@@ -12,6 +12,7 @@ import pandas as pd
 
 from qsp import constants as C
 from qsp.errors import InvalidInput
+from qsp.validation import read_limited
 
 FIT_OBSERVABLES = (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE)  # observables a visit may report
 
@@ -26,6 +27,7 @@ CSV_COLUMNS = (C.PATIENT_ID, WEEK, *DEMOGRAPHICS, *FIT_OBSERVABLES)  # PATIENT.c
 OPTIONAL_COLUMNS = (*COMPONENTS, "date")  # may be absent from PATIENT.csv; date (YYYY-MM-DD) may replace week
 
 MAX_VISITS = 200  # visits accepted per patient
+MAX_PATIENT_BYTES = 1_000_000  # PATIENT.csv size limit
 
 # Allowed values: (low, high, unit) of each numeric field.
 RANGES = {
@@ -194,7 +196,7 @@ def parse_patient_rows(rows: list[dict], labels: list[str] | None = None) -> Pat
             given = C.ADAS_COG13 if adas is not None else C.ADCS_IADL
             problems.append(f"{where}, {given}: iADRS needs both {C.ADAS_COG13} and {C.ADCS_IADL} (or give {C.IADRS})")
         elif values[C.IADRS] is None and adas is not None:
-            values[C.IADRS] = (85.0 - adas) + iadl
+            values[C.IADRS] = C.iadrs_from_components(adas, iadl)
         if all(v is None for v in values.values()) and not any(p.startswith(f"{where},") for p in problems):
             problems.append(f"{where}: no observation; give at least one of {', '.join(FIT_OBSERVABLES)}")
         if week is not None:
@@ -236,12 +238,7 @@ def parse_patient(data: dict) -> PatientRecord:
 def read_patient_csv(source: str | Path | io.TextIOBase) -> PatientRecord:
     """Read and validate PATIENT.csv (a path, or a text stream such as an upload); one patient per file."""
     if isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInput(f"patient file: not found: {path}")
-        if path.stat().st_size > 1_000_000:
-            raise InvalidInput(f"patient file: larger than 1 MB: {path}")
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        text = read_limited(source, "patient file", MAX_PATIENT_BYTES, text=True, encoding="utf-8-sig")
     else:
         text = source.read()
         if isinstance(text, bytes):
