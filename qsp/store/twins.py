@@ -11,7 +11,7 @@ SQLite file); this module keeps its own table.
 
 >>> import tempfile, pathlib
 >>> url = "sqlite:///" + str(pathlib.Path(tempfile.mkdtemp()) / "twins.sqlite")
->>> from qsp.twin.forecast import parse_patient
+>>> from qsp.twin.records import parse_patient
 >>> store = TwinStore(url)
 >>> p = parse_patient({"patient_id": "MRN-42", "age": 70, "sex": "F", "weight_kg": 60, "apoe4_copies": 1,
 ...                    "visits": [{"week": 0, "cdrsb": 2.0}]})
