@@ -31,7 +31,8 @@ class TrialResult:
         """RESULT.json as documented in the README."""
         return trial_json(self)
 
-def _records(arm, arm_pool, weeks, values, measured, observed) -> pd.DataFrame:
+def records_frame(arm, arm_pool, weeks, values, measured, observed) -> pd.DataFrame:
+    """One arm's records: one row per patient x week with true and measured observables."""
     n, t = observed.shape
     frame = {
         "arm": np.repeat(arm, n * t),
@@ -46,14 +47,43 @@ def _records(arm, arm_pool, weeks, values, measured, observed) -> pd.DataFrame:
         frame[f"{name}_measured"] = measured[:, :, k].reshape(-1)
     return pd.DataFrame(frame)
 
-def _summarise_arm(arm, scenario, endpoints, measured, observed, apoe4, n_failed) -> list[dict]:
-    """The summary rows of one arm from per-patient arrays, number for number as :func:`summarise` on its records.
+def change_from_baseline(measured: np.ndarray, seen: np.ndarray, j: int) -> np.ndarray:
+    """Measured values at assessment ``j`` minus baseline (assessment 0), among the ``seen`` patients.
 
-    The same pandas reductions run on the same values in the same patient order, so the result is
-    identical to summarising full records, which need not be kept.
+    ``measured``: one endpoint, patients x assessments; ``seen``: the patients observed at ``j``
+    (simulated and not dropped out). One change per seen patient, in patient order.
+
+    >>> change_from_baseline(np.array([[1.0, 3.0], [2.0, 7.0]]), np.array([True, False]), 1)
+    array([2.])
+    """
+    return measured[seen, j] - measured[seen, 0]
+
+def arm_arrays(records: pd.DataFrame, weeks) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One arm's records as the arrays a run makes, patients (in record order) x ``weeks``.
+
+    Returns (true SUMMARY_OBSERVABLES, measured CHANGE_ENDPOINTS, observed flags, APOE4 copies per patient);
+    a missing patient x week row reads as not simulated (NaN) and not observed.
+    """
+    ids = records[C.PATIENT_ID].unique()
+    grid = records.set_index([C.PATIENT_ID, "week"]).reindex(pd.MultiIndex.from_product([ids, weeks]))
+    shape = (len(ids), len(weeks))
+
+    def stack(columns) -> np.ndarray:
+        return np.stack([grid[c].to_numpy(dtype=float).reshape(shape) for c in columns], axis=-1)
+
+    endpoints = stack(SUMMARY_OBSERVABLES)
+    measured = stack([f"{name}_measured" for name in CHANGE_ENDPOINTS])
+    observed = grid["observed"].eq(True).to_numpy(dtype=bool).reshape(shape)
+    return endpoints, measured, observed, grid[C.APOE4].to_numpy().reshape(shape)[:, 0]
+
+def summarise_arm(arm, scenario, endpoints, measured, observed, apoe4, n_failed) -> list[dict]:
+    """The summary rows of one arm (one per assessment week) from its per-patient arrays.
+
+    ``endpoints``: true SUMMARY_OBSERVABLES, ``measured``: measured CHANGE_ENDPOINTS, ``observed``:
+    flags, all patients x weeks (week 0 first); a patient whose amyloid is NaN was not simulated.
     """
     amyloid, aria, conc = (endpoints[:, :, k] for k in range(len(SUMMARY_OBSERVABLES)))
-    ok = ~np.isnan(amyloid)  # records.dropna(subset=[amyloid])
+    ok = ~np.isnan(amyloid)
     cleared_col = CHANGE_ENDPOINTS.index(C.AMYLOID_CL)
     rows = []
     for j, week in enumerate(scenario.assess_weeks, start=1):
@@ -61,7 +91,7 @@ def _summarise_arm(arm, scenario, endpoints, measured, observed, apoe4, n_failed
         seen = at & observed[:, j]
         row = {"arm": arm, "week": week, "n": int(ok[:, 0].sum()), "n_observed": int(seen.sum()), "n_failed": int(n_failed)}
         for e, name in enumerate(CHANGE_ENDPOINTS):
-            change = pd.Series(measured[seen, j, e] - measured[seen, 0, e])
+            change = pd.Series(change_from_baseline(measured[:, :, e], seen, j))
             row[f"{name}_change"] = float(change.mean()) if len(change) else math.nan
             row[f"{name}_change_sd"] = float(change.std()) if len(change) > 1 else math.nan
         row["amyloid_cleared_pct"] = (
@@ -77,29 +107,12 @@ def _summarise_arm(arm, scenario, endpoints, measured, observed, apoe4, n_failed
 
 def summarise(records: pd.DataFrame, patients: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """Per arm x assessment week: mean change from baseline (observed patients), % cleared, ARIA-E."""
+    weeks = [0.0, *scenario.assess_weeks]
     rows = []
-    ok = records.dropna(subset=[C.AMYLOID_CL])
     for arm in scenario.arms:
-        arm_records = ok[ok["arm"] == arm.name]
-        base = arm_records[arm_records["week"] == 0].set_index(C.PATIENT_ID)
         n_failed = int(patients.loc[patients["arm"] == arm.name, "failed"].sum())
-        for week in scenario.assess_weeks:
-            at = arm_records[arm_records["week"] == week].set_index(C.PATIENT_ID)
-            seen = at[at["observed"]]
-            row = {"arm": arm.name, "week": week, "n": int(len(base)), "n_observed": int(len(seen)), "n_failed": n_failed}
-            for name in CHANGE_ENDPOINTS:
-                change = seen[f"{name}_measured"] - base.loc[seen.index, f"{name}_measured"]
-                row[f"{name}_change"] = float(change.mean()) if len(change) else math.nan
-                row[f"{name}_change_sd"] = float(change.std()) if len(change) > 1 else math.nan
-            row["amyloid_cleared_pct"] = (
-                float(100.0 * (seen[f"{C.AMYLOID_CL}_measured"] < C.AMYLOID_POSITIVE_CL).mean()) if len(seen) else math.nan
-            )
-            row["aria_e_pct"] = float(100.0 * at[C.ARIA_E_RISK].mean()) if len(at) else math.nan
-            for g in C.APOE4_GENOTYPES:
-                group = at[at[C.APOE4] == g]
-                row[f"aria_e_pct_apoe4_{g}"] = float(100.0 * group[C.ARIA_E_RISK].mean()) if len(group) else math.nan
-            row["conc_ug_per_ml_mean"] = float(at[C.CONC_UG_PER_ML].mean()) if len(at) else math.nan
-            rows.append(row)
+        arrays = arm_arrays(records[records["arm"] == arm.name], weeks)
+        rows.extend(summarise_arm(arm.name, scenario, *arrays, n_failed))
     return pd.DataFrame(rows)
 
 def _num(x) -> float | None:
@@ -185,33 +198,39 @@ def arm_trajectories(result: TrialResult) -> pd.DataFrame:
     ``amyloid_cleared_pct``: % below 24.1 CL with a Wilson 95% interval. ``conc_ug_per_ml``:
     mean with the 2.5-97.5 percentiles of patients.
     """
+    weeks = [0.0, *result.scenario.assess_weeks]
     rows = []
-    rec = result.records.dropna(subset=[C.AMYLOID_CL])
     for arm in result.scenario.arms:
-        r = rec[rec["arm"] == arm.name]
-        base = r[r["week"] == 0].set_index(C.PATIENT_ID)
-        for week in [0.0, *result.scenario.assess_weeks]:
-            at = r[(r["week"] == week)].set_index(C.PATIENT_ID)
-            seen = at[at["observed"]]
-            for name in CHANGE_ENDPOINTS:
-                change = (seen[f"{name}_measured"] - base.loc[seen.index, f"{name}_measured"]).to_numpy()
-                mean = float(change.mean()) if change.size else math.nan
-                half = 1.96 * float(change.std(ddof=1)) / math.sqrt(change.size) if change.size > 1 else 0.0
-                rows.append({"arm": arm.name, "week": week, "measure": f"{name}_change", "mean": mean, "lo": mean - half, "hi": mean + half})
-            k = int((seen[f"{C.AMYLOID_CL}_measured"] < C.AMYLOID_POSITIVE_CL).sum())
-            n = int(len(seen))
-            lo, hi = _wilson(k, n)
-            rows.append({"arm": arm.name, "week": week, "measure": "amyloid_cleared_pct", "mean": 100 * k / n if n else math.nan, "lo": lo, "hi": hi})
-            conc = at[C.CONC_UG_PER_ML].to_numpy()
-            if conc.size:
-                rows.append({"arm": arm.name, "week": week, "measure": C.CONC_UG_PER_ML, "mean": float(conc.mean()),
-                             "lo": float(np.percentile(conc, 2.5)), "hi": float(np.percentile(conc, 97.5))})
-            risk = at[C.ARIA_E_RISK].to_numpy()
-            if risk.size:
-                mean = 100 * float(risk.mean())
-                half = 196 * float(risk.std(ddof=1)) / math.sqrt(risk.size) if risk.size > 1 else 0.0
-                rows.append({"arm": arm.name, "week": week, "measure": "aria_e_pct", "mean": mean, "lo": mean - half, "hi": mean + half})
+        endpoints, measured, observed, _ = arm_arrays(result.records[result.records["arm"] == arm.name], weeks)
+        for j, week in enumerate(weeks):
+            rows.extend(_trajectory_rows(arm.name, week, j, endpoints, measured, observed))
     return pd.DataFrame(rows)
+
+def _trajectory_rows(arm: str, week: float, j: int, endpoints, measured, observed) -> list[dict]:
+    """The :func:`arm_trajectories` rows of one arm at assessment ``j`` (arrays as :func:`arm_arrays` gives them)."""
+    amyloid, aria, conc = (endpoints[:, j, k] for k in range(len(SUMMARY_OBSERVABLES)))
+    at = ~np.isnan(amyloid)
+    seen = at & observed[:, j]
+    rows = []
+    for e, name in enumerate(CHANGE_ENDPOINTS):
+        change = change_from_baseline(measured[:, :, e], seen, j)
+        mean = float(change.mean()) if change.size else math.nan
+        half = 1.96 * float(change.std(ddof=1)) / math.sqrt(change.size) if change.size > 1 else 0.0
+        rows.append({"arm": arm, "week": week, "measure": f"{name}_change", "mean": mean, "lo": mean - half, "hi": mean + half})
+    k = int((measured[seen, j, CHANGE_ENDPOINTS.index(C.AMYLOID_CL)] < C.AMYLOID_POSITIVE_CL).sum())
+    n = int(seen.sum())
+    lo, hi = _wilson(k, n)
+    rows.append({"arm": arm, "week": week, "measure": "amyloid_cleared_pct", "mean": 100 * k / n if n else math.nan, "lo": lo, "hi": hi})
+    conc = conc[at]
+    if conc.size:
+        rows.append({"arm": arm, "week": week, "measure": C.CONC_UG_PER_ML, "mean": float(conc.mean()),
+                     "lo": float(np.percentile(conc, 2.5)), "hi": float(np.percentile(conc, 97.5))})
+    risk = aria[at]
+    if risk.size:
+        mean = 100 * float(risk.mean())
+        half = 196 * float(risk.std(ddof=1)) / math.sqrt(risk.size) if risk.size > 1 else 0.0
+        rows.append({"arm": arm, "week": week, "measure": "aria_e_pct", "mean": mean, "lo": mean - half, "hi": mean + half})
+    return rows
 
 def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     if n == 0:

@@ -23,26 +23,10 @@ from qsp.engine.simulate import Engine, model_job_fields, worker_engine
 from qsp.errors import InvalidInput
 from qsp.population.sampling import sample_population, stream_population
 from qsp.provenance.record import provenance_record
-from qsp.trial.endpoints import CHANGE_ENDPOINTS, SUMMARY_OBSERVABLES, TrialResult, _records, _summarise_arm
+from qsp.trial.endpoints import CHANGE_ENDPOINTS, SUMMARY_OBSERVABLES, TrialResult, records_frame, summarise_arm
 from qsp.trial.scenario import Scenario, parse_scenario, scenario_to_dict
 
 NOISE_STREAM = 1_000_003  # separates the noise/dropout streams from the population stream
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _dropout_weeks(rng: np.random.Generator, pct_per_year: float) -> float:
@@ -99,86 +83,25 @@ def run_trial(
     per-week records of only the first N patients of each arm (None: all) to save memory; the
     summary, ``patients`` and ``to_json()`` still cover every patient and do not change.
     """
-    if keep_records is not None and (isinstance(keep_records, bool) or not isinstance(keep_records, int) or keep_records < 0):
-        raise InvalidInput(f"keep_records: must be None (all patients) or an integer >= 0 (got {keep_records!r})")
+    _check_keep_records(keep_records)
     if isinstance(scenario, dict):
         scenario = parse_scenario(scenario)
     model = model or load_builtin_model()
     engine = Engine(model, parameter_overrides)
-    for a, arm in enumerate(scenario.arms):
-        if arm.regimen is not None:
-            try:
-                engine.check_regimen(arm.regimen)
-            except InvalidInput as exc:
-                raise InvalidInput([f"arms.{a}.{p}" for p in exc.problems]) from None
-    n_arms = len(scenario.arms)
-    n_total = (1 if scenario.paired_arms else n_arms) * scenario.n_per_arm
+    _check_regimens(engine, scenario)
     ex, owned = open_executor(executor)
     try:
-        chunk_size = ex.settings.chunk_size
-        if ex.settings.backend != "serial":  # a simulated patient is cheap: fewer, larger tasks (4 per worker and arm)
-            chunk_size = max(chunk_size, math.ceil(scenario.n_per_arm / (4 * ex.parallelism)))
-        n = scenario.n_per_arm
-        # (arm, pool rows) of every simulation chunk, arm by arm: the order the results are combined in
-        slices = [(a, (0 if scenario.paired_arms else a) * n + start, (0 if scenario.paired_arms else a) * n + min(start + chunk_size, n))
-                  for a in range(n_arms) for start in range(0, n, chunk_size)]
-        template = dict(**model_job_fields(engine), scenario=scenario_to_dict(scenario), keep_records=keep_records)
-
-        def job(a: int, lo: int, hi: int, patients: list) -> _ChunkJob:
-            start = lo - (0 if scenario.paired_arms else a) * n
-            return _ChunkJob(**template, arm_index=a, start=start, patients=patients)
-
+        chunks = _plan_chunks(scenario, engine, ex, keep_records)
         if population is None and enrolment_filter is None:
-            # sample and simulate at once: a chunk is simulated as soon as its patients are accepted
-            ready_order = sorted(range(len(slices)), key=lambda k: slices[k][2])  # by the last pool row they need
-            extras, emitted = [], []  # emitted: slice numbers, in the order their simulations were appended
-
-            def after_consume(rows):
-                while len(emitted) < len(slices) and len(rows) >= slices[ready_order[len(emitted)]][2]:
-                    k = ready_order[len(emitted)]
-                    a, lo, hi = slices[k]
-                    emitted.append(k)
-                    extras.append((simulate_chunk, job(a, lo, hi, pd.DataFrame(rows[lo:hi]).to_dict("records"))))
-
-            pool, streamed = stream_population(n_total, scenario.population, seed=scenario.seed, engine=engine, executor=ex,
-                                               after_consume=after_consume, extras=extras,
-                                               extra_done=(lambda k: progress(k / len(slices))) if progress else None)
-            screening = {"screened": n_total, "enrolled": n_total, "screen_per_enrolled": 1.0}
-            position = {k: i for i, k in enumerate(emitted)}
-            results = [streamed[position[k]] for k in range(len(slices))]
-            jobs = [extras[position[k]][1] for k in range(len(slices))]
+            jobs, results = _sample_and_simulate(chunks, engine, ex, progress)
+            screening = {"screened": chunks.n_total, "enrolled": chunks.n_total, "screen_per_enrolled": 1.0}
         else:
-            if population is None:
-                pool, screening = _enrol(scenario, engine, enrolment_filter, n_total, ex)
-            else:
-                if len(population) < n_total:
-                    raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
-                pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
-            jobs = [job(a, lo, hi, pool.iloc[lo:hi].to_dict("records")) for a, lo, hi in slices]
+            jobs, screening = _jobs_for_pool(chunks, engine, ex, population, enrolment_filter)
             results = ex.map(simulate_chunk, jobs, progress=progress)
     finally:
         if owned:
             ex.close()
-    del pool
-    weeks = np.array([0.0, *scenario.assess_weeks])
-    record_frames, patient_rows, summary_rows = [], [], []
-    for a, arm in enumerate(scenario.arms):
-        parts = [r for job, r in zip(jobs, results) if job.arm_index == a]
-        rows = [row for r in parts for row in r["patients"]]
-        measured = np.concatenate([r["measured"] for r in parts])
-        observed = np.concatenate([r["observed"] for r in parts])
-        values = np.concatenate([r["values"] for r in parts])  # kept patients only
-        kept = len(values)
-        kept_pool = pd.DataFrame([{k: v for k, v in row.items() if k not in _RUN_FIELDS} for row in rows[:kept]])
-        record_frames.append(_records(arm.name, kept_pool, weeks, values, measured[:kept], observed[:kept]))
-        summary_rows.extend(_summarise_arm(
-            arm.name, scenario, np.concatenate([r["endpoints"] for r in parts]), measured, observed,
-            np.array([row[C.APOE4] for row in rows]), sum(bool(row["failed"]) for row in rows),
-        ))
-        patient_rows.extend(rows)
-    records = pd.concat(record_frames, ignore_index=True)
-    patients = pd.DataFrame(patient_rows)
-    summary = pd.DataFrame(summary_rows)
+    summary, patients, records = _collect_arms(scenario, jobs, results)
     provenance = provenance_record(
         model,
         scenario.seed,
@@ -189,6 +112,116 @@ def run_trial(
         enrichment=screening if enrolment_filter is not None else None,
     )
     return TrialResult(scenario, summary, patients, records, provenance, screening)
+
+
+def _check_keep_records(keep_records) -> None:
+    """InvalidInput unless ``keep_records`` is None or an integer >= 0."""
+    if keep_records is not None and (isinstance(keep_records, bool) or not isinstance(keep_records, int) or keep_records < 0):
+        raise InvalidInput(f"keep_records: must be None (all patients) or an integer >= 0 (got {keep_records!r})")
+
+
+def _check_regimens(engine: Engine, scenario: Scenario) -> None:
+    """InvalidInput naming each arm whose regimen the model cannot give."""
+    for a, arm in enumerate(scenario.arms):
+        if arm.regimen is not None:
+            try:
+                engine.check_regimen(arm.regimen)
+            except InvalidInput as exc:
+                raise InvalidInput([f"arms.{a}.{p}" for p in exc.problems]) from None
+
+
+@dataclass(frozen=True)
+class _Chunks:
+    """A trial's simulation chunks, arm by arm (the order results are combined in), and the job fields they share."""
+
+    scenario: Scenario
+    slices: list[tuple[int, int, int]]  # (arm, first pool row, end pool row) of each chunk
+    template: dict  # model, scenario and keep_records fields of every job
+
+    @property
+    def n_total(self) -> int:
+        """Patients the trial needs (paired arms share theirs)."""
+        return (1 if self.scenario.paired_arms else len(self.scenario.arms)) * self.scenario.n_per_arm
+
+    def job(self, k: int, patients: list) -> _ChunkJob:
+        """The job of chunk ``k`` with its patients (pool rows as dicts)."""
+        a, lo, _ = self.slices[k]
+        return _ChunkJob(**self.template, arm_index=a, start=lo - _arm_offset(self.scenario, a), patients=patients)
+
+
+def _arm_offset(scenario: Scenario, a: int) -> int:
+    """Pool row of arm ``a``'s first patient (paired arms share the same patients)."""
+    return (0 if scenario.paired_arms else a) * scenario.n_per_arm
+
+
+def _plan_chunks(scenario: Scenario, engine: Engine, ex: ChunkExecutor, keep_records: int | None) -> _Chunks:
+    """Cut each arm's patients into chunks sized for the executor."""
+    chunk_size = ex.settings.chunk_size
+    if ex.settings.backend != "serial":  # a simulated patient is cheap: fewer, larger tasks (4 per worker and arm)
+        chunk_size = max(chunk_size, math.ceil(scenario.n_per_arm / (4 * ex.parallelism)))
+    n = scenario.n_per_arm
+    slices = [(a, _arm_offset(scenario, a) + start, _arm_offset(scenario, a) + min(start + chunk_size, n))
+              for a in range(len(scenario.arms)) for start in range(0, n, chunk_size)]
+    template = dict(**model_job_fields(engine), scenario=scenario_to_dict(scenario), keep_records=keep_records)
+    return _Chunks(scenario, slices, template)
+
+
+def _sample_and_simulate(chunks: _Chunks, engine: Engine, ex: ChunkExecutor, progress) -> tuple[list, list]:
+    """Sample and simulate at once: a chunk is simulated as soon as its patients are accepted.
+
+    Returns (jobs, results) in chunk order.
+    """
+    slices, scenario = chunks.slices, chunks.scenario
+    ready_order = sorted(range(len(slices)), key=lambda k: slices[k][2])  # by the last pool row they need
+    extras, emitted = [], []  # emitted: slice numbers, in the order their simulations were appended
+
+    def after_consume(rows):
+        while len(emitted) < len(slices) and len(rows) >= slices[ready_order[len(emitted)]][2]:
+            k = ready_order[len(emitted)]
+            _, lo, hi = slices[k]
+            emitted.append(k)
+            extras.append((simulate_chunk, chunks.job(k, pd.DataFrame(rows[lo:hi]).to_dict("records"))))
+
+    _, streamed = stream_population(chunks.n_total, scenario.population, seed=scenario.seed, engine=engine, executor=ex,
+                                    after_consume=after_consume, extras=extras,
+                                    extra_done=(lambda k: progress(k / len(slices))) if progress else None)
+    position = {k: i for i, k in enumerate(emitted)}
+    results = [streamed[position[k]] for k in range(len(slices))]
+    jobs = [extras[position[k]][1] for k in range(len(slices))]
+    return jobs, results
+
+
+def _jobs_for_pool(chunks: _Chunks, engine: Engine, ex: ChunkExecutor, population, enrolment_filter) -> tuple[list, dict]:
+    """Jobs over the given population, or over patients screened through ``enrolment_filter``; and the screening."""
+    n_total = chunks.n_total
+    if population is None:
+        pool, screening = _enrol(chunks.scenario, engine, enrolment_filter, n_total, ex)
+    else:
+        if len(population) < n_total:
+            raise InvalidInput(f"population: {len(population)} patients given, {n_total} needed")
+        pool, screening = population.iloc[:n_total].reset_index(drop=True), {}
+    return [chunks.job(k, pool.iloc[lo:hi].to_dict("records")) for k, (_, lo, hi) in enumerate(chunks.slices)], screening
+
+
+def _collect_arms(scenario: Scenario, jobs: list, results: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(summary, patients, records) of a trial from its chunks' results, arm by arm."""
+    weeks = np.array([0.0, *scenario.assess_weeks])
+    record_frames, patient_rows, summary_rows = [], [], []
+    for a, arm in enumerate(scenario.arms):
+        parts = [r for job, r in zip(jobs, results) if job.arm_index == a]
+        rows = [row for r in parts for row in r["patients"]]
+        measured = np.concatenate([r["measured"] for r in parts])
+        observed = np.concatenate([r["observed"] for r in parts])
+        values = np.concatenate([r["values"] for r in parts])  # kept patients only
+        kept = len(values)
+        kept_pool = pd.DataFrame([{k: v for k, v in row.items() if k not in _RUN_FIELDS} for row in rows[:kept]])
+        record_frames.append(records_frame(arm.name, kept_pool, weeks, values, measured[:kept], observed[:kept]))
+        summary_rows.extend(summarise_arm(
+            arm.name, scenario, np.concatenate([r["endpoints"] for r in parts]), measured, observed,
+            np.array([row[C.APOE4] for row in rows]), sum(bool(row["failed"]) for row in rows),
+        ))
+        patient_rows.extend(rows)
+    return pd.DataFrame(summary_rows), pd.DataFrame(patient_rows), pd.concat(record_frames, ignore_index=True)
 
 
 _RUN_FIELDS = ("arm", "failed", "error", "stopped_week", "dropout_week")  # added to patient rows by the run
@@ -263,21 +296,3 @@ def baseline_state(patient) -> tuple[float, float, float, float]:
     if severity is None or severity != severity:  # not given: clinical status minus the patient's offset
         severity = max(float(patient[C.CDRSB]) - float(patient.get("clin_offset_cdrsb", 0.0) or 0.0), 0.0)
     return (amyloid, float(patient[C.TAU_SUVR]), float(severity), lagged)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
