@@ -44,47 +44,6 @@ QUANTILES = {"p2_5": 0.025, "p10": 0.10, "median": 0.50, "p90": 0.90, "p97_5": 0
 SCALE_LIMITS = {C.IADRS: (0.0, 144.0), C.CDRSB: (0.0, 18.0), C.MMSE: (0.0, 30.0)}  # predictive scores stay on their scale
 
 
-# ------------------------------------------------------------------ patient input
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# ------------------------------------------------------------------ the twin
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# ------------------------------------------------------------------ forecasts
-
-
 @dataclass
 class Forecast:
     """Forecasts of one twin from its last visit, untreated and under each regimen."""
@@ -100,8 +59,6 @@ class Forecast:
     regimens: dict[str, Regimen | None]
     n_draws: dict[str, int]  # posterior draws behind each forecast
     model_error_sd_per_year: dict[str, float] = field(default_factory=dict)  # structural error used in the bands
-
-
 
 
 def _predictive(values: np.ndarray, weights: np.ndarray, observable: str, rng: np.random.Generator,
@@ -154,6 +111,36 @@ def forecast_twin(
     responsiveness drawn from the population. ``model_error_sd_per_year`` (observable -> SD per
     year ahead) replaces :data:`MODEL_ERROR_SD_PER_YEAR`; all zeros give measurement error only.
     """
+    model_error, parsed = _check_forecast(horizon_weeks, step_weeks, n_regimen_draws, model_error_sd_per_year, regimens)
+    rng = np.random.default_rng(twin.seed if seed is None else seed)
+    patient = twin.patient
+    engine = Engine(twin.model)
+    rel_weeks = _relative_weeks(horizon_weeks, step_weeks)
+    fit_weeks = np.unique(np.concatenate([np.linspace(0.0, patient.last_week, 27) if patient.last_week > 0 else [0.0],
+                                          patient.visits[WEEK].to_numpy()]))
+    draws = _simulate_untreated(twin, engine, patient.last_week + rel_weeks, fit_weeks)
+    cdrsb_now = float(weighted_quantiles(draws.values[:, [0], _COL[C.CDRSB]], draws.weights, [0.5])[0, 0])
+    stage = stage_of(cdrsb_now)
+    q_since = weighted_quantiles(draws.since[:, None], draws.weights, [0.5, 0.1, 0.9])[:, 0]
+    bands = _Bands(engine.available, patient.last_week + rel_weeks, rel_weeks / C.WEEKS_PER_YEAR, model_error, stage, rng)
+    bands.add(UNTREATED, draws.values, draws.weights, with_aria=False)
+    if len(parsed) > 1:  # the rng draws the resampling only after the untreated bands, as it always has
+        for name, values in _simulate_regimens(twin, engine, draws, parsed, rel_weeks, n_regimen_draws, rng).items():
+            bands.add(name, values, np.full(len(values), 1.0 / len(values)), with_aria=True)
+    return Forecast(
+        patient_id=patient.patient_id, stage=stage, cdrsb_now=cdrsb_now,
+        years_since_amyloid_positive={"median": float(q_since[0]), "p10": float(q_since[1]), "p90": float(q_since[2])},
+        bands=pd.concat(bands.frames, ignore_index=True), events=pd.DataFrame(bands.events),
+        fit=_fit_table(patient, engine.available, draws, fit_weeks),
+        horizon_weeks=float(horizon_weeks), regimens=parsed, n_draws=bands.n_draws, model_error_sd_per_year=model_error,
+    )
+
+
+_COL = {o: C.OBSERVABLES.index(o) for o in C.OBSERVABLES}  # observable -> column of a simulation's values
+
+
+def _check_forecast(horizon_weeks, step_weeks, n_regimen_draws, model_error_sd_per_year, regimens) -> tuple[dict, dict]:
+    """(model error SD per year by observable, parsed regimens with UNTREATED first); InvalidInput naming each bad field."""
     if not 0 < horizon_weeks <= MAX_HORIZON_WEEKS:
         raise InvalidInput(f"horizon_weeks: must be > 0 and at most {MAX_HORIZON_WEEKS} (got {horizon_weeks})")
     if not 0 < step_weeks <= horizon_weeks:
@@ -180,19 +167,33 @@ def forecast_twin(
             problems.extend(exc.problems)
     if problems:
         raise InvalidInput(problems)
-    rng = np.random.default_rng(twin.seed if seed is None else seed)
-    patient = twin.patient
-    engine = Engine(twin.model)
-    last = patient.last_week
+    return model_error, parsed
+
+
+def _relative_weeks(horizon_weeks: float, step_weeks: float) -> np.ndarray:
+    """Weeks after the last visit: every ``step_weeks`` from 0, and the horizon itself."""
     rel_weeks = np.arange(0.0, horizon_weeks + 1e-9, step_weeks)
     if rel_weeks[-1] < horizon_weeks - 1e-9:
         rel_weeks = np.append(rel_weeks, horizon_weeks)
-    weeks = last + rel_weeks
-    fit_weeks = np.unique(np.concatenate([np.linspace(0.0, last, 27) if last > 0 else [0.0], patient.visits[WEEK].to_numpy()]))
-    grid_years = np.arange(0.0, HISTORY_END_YR + 1e-9, HISTORY_STEP_YR)
-    obs_idx = {o: C.OBSERVABLES.index(o) for o in C.OBSERVABLES}
+    return rel_weeks
 
-    # untreated: each weighted draw simulated from amyloid onset
+
+@dataclass(frozen=True)
+class _Untreated:
+    """Untreated simulations of the posterior draws that simulated (from amyloid onset)."""
+
+    values: np.ndarray  # draws x forecast weeks x observables
+    fitted: np.ndarray  # draws x fit weeks x observables
+    states: list  # model state at the last visit, per draw
+    since: np.ndarray  # years since amyloid positivity at the last visit, per draw
+    weights: np.ndarray  # importance weights, normalised
+    etas: list  # random effects, per draw
+
+
+def _simulate_untreated(twin: Twin, engine: Engine, weeks: np.ndarray, fit_weeks: np.ndarray) -> _Untreated:
+    """Each weighted posterior draw simulated without treatment; SimulationFailed when none simulates."""
+    patient = twin.patient
+    grid_years = np.arange(0.0, HISTORY_END_YR + 1e-9, HISTORY_STEP_YR)
     untreated, fitted, states, since, weights, etas_list = [], [], [], [], [], []
     for theta, w in zip(twin.theta_, twin.weights_):
         t0 = float(theta[-1])
@@ -207,78 +208,80 @@ def forecast_twin(
         v = run.values
         untreated.append(v[inverse[: len(f_days)]])
         fitted.append(v[inverse[len(f_days): len(f_days) + len(h_days)]])
-        amyloid = v[inverse[len(f_days) + len(h_days):], obs_idx[C.AMYLOID_CL]]
+        amyloid = v[inverse[len(f_days) + len(h_days):], _COL[C.AMYLOID_CL]]
         crossing = crossing_years(grid_years, amyloid[None, :], C.AMYLOID_POSITIVE_CL)[0]
-        since.append(t0 + last / C.WEEKS_PER_YEAR - crossing)
+        since.append(t0 + patient.last_week / C.WEEKS_PER_YEAR - crossing)
         now = v[inverse[0]]
-        states.append((now[obs_idx[C.AMYLOID_CL]], now[obs_idx[C.TAU_SUVR]], now[obs_idx[C.SEVERITY]], now[obs_idx[C.AMYLOID_LAGGED_CL]]))
+        states.append((now[_COL[C.AMYLOID_CL]], now[_COL[C.TAU_SUVR]], now[_COL[C.SEVERITY]], now[_COL[C.AMYLOID_LAGGED_CL]]))
         weights.append(w)
         etas_list.append(etas)
     if not untreated:
         raise SimulationFailed(f"patient {patient.patient_id}: every posterior draw failed to simulate")
-    weights = np.asarray(weights) / np.sum(weights)
-    untreated_v = np.stack(untreated)  # draws x weeks x observables
-    cdrsb_now = float(weighted_quantiles(untreated_v[:, [0], obs_idx[C.CDRSB]], weights, [0.5])[0, 0])
-    stage = stage_of(cdrsb_now)
-    q_since = weighted_quantiles(np.asarray(since)[:, None], weights, [0.5, 0.1, 0.9])[:, 0]
+    return _Untreated(np.stack(untreated), np.stack(fitted), states, np.asarray(since),
+                      np.asarray(weights) / np.sum(weights), etas_list)
 
-    frames, event_rows, n_used = [], [], {}
-    years_ahead = rel_weeks / C.WEEKS_PER_YEAR
 
-    def add_bands(name, values, w, with_aria):
+def _simulate_regimens(twin: Twin, engine: Engine, draws: _Untreated, parsed: dict, rel_weeks: np.ndarray,
+                       n_regimen_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Values (draws x weeks x observables) of each regimen from the last visit.
+
+    The draws are resampled systematically by weight, then given treatment random effects from the population.
+    """
+    positions = (rng.random() + np.arange(n_regimen_draws)) / n_regimen_draws
+    picks = np.searchsorted(np.cumsum(draws.weights), positions).clip(0, len(draws.weights) - 1)
+    treatment_etas = [{e: float(rng.normal(0.0, twin.sd[e])) for e in TREATMENT_ETAS} for _ in picks]
+    days = rel_weeks * C.DAYS_PER_WEEK
+    out = {}
+    for name, regimen in parsed.items():
+        if regimen is None:
+            continue
+        runs = []
+        for k, extra in zip(picks, treatment_etas):
+            run = engine.run({**twin.patient.covariates(), **draws.etas[k], **extra}, regimen, days, state=draws.states[k])
+            if run.values is not None:
+                runs.append(run.values)
+        if not runs:
+            raise SimulationFailed(f"regimens.{name}: every simulation failed for this patient")
+        out[name] = np.stack(runs)
+    return out
+
+
+@dataclass
+class _Bands:
+    """Predictive bands and events of each forecast, collected in order (the bands draw from ``rng``)."""
+
+    available: frozenset | set  # observables the model provides
+    weeks: np.ndarray  # forecast weeks (since the first visit)
+    years_ahead: np.ndarray  # the same weeks in years after the last visit
+    model_error: dict[str, float]
+    stage: str  # stage at the last visit
+    rng: np.random.Generator
+    frames: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    n_draws: dict = field(default_factory=dict)
+
+    def add(self, name: str, values: np.ndarray, weights: np.ndarray, with_aria: bool) -> None:
+        """Add the bands and events of forecast ``name`` (values: draws x weeks x observables)."""
         for obs in (*FIT_OBSERVABLES, *((C.ARIA_E_RISK,) if with_aria else ())):
-            if obs not in engine.available:
+            if obs not in self.available:
                 continue  # not provided by the model's mapping: no band rather than a made-up one
-            series = values[:, :, obs_idx[obs]]
-            q = (_predictive(series, w, obs, rng, years_ahead, model_error[obs]) if obs != C.ARIA_E_RISK
-                 else weighted_quantiles(series, w, list(QUANTILES.values())))
-            frames.append(pd.DataFrame({"regimen": name, "week": weeks, "observable": obs, **{k: q[i] for i, k in enumerate(QUANTILES)}}))
-        event_rows.extend(_events(name, years_ahead, values[:, :, obs_idx[C.CDRSB]], values[:, :, obs_idx[C.IADRS]], w, stage))
-        n_used[name] = int(values.shape[0])
+            series = values[:, :, _COL[obs]]
+            q = (_predictive(series, weights, obs, self.rng, self.years_ahead, self.model_error[obs]) if obs != C.ARIA_E_RISK
+                 else weighted_quantiles(series, weights, list(QUANTILES.values())))
+            self.frames.append(pd.DataFrame({"regimen": name, "week": self.weeks, "observable": obs,
+                                             **{k: q[i] for i, k in enumerate(QUANTILES)}}))
+        self.events.extend(_events(name, self.years_ahead, values[:, :, _COL[C.CDRSB]], values[:, :, _COL[C.IADRS]],
+                                   weights, self.stage))
+        self.n_draws[name] = int(values.shape[0])
 
-    add_bands(UNTREATED, untreated_v, weights, with_aria=False)
-    if len(parsed) > 1:
-        # systematic resampling by weight, then treatment random effects from the population
-        positions = (rng.random() + np.arange(n_regimen_draws)) / n_regimen_draws
-        picks = np.searchsorted(np.cumsum(weights), positions).clip(0, len(weights) - 1)
-        treatment_etas = [{e: float(rng.normal(0.0, twin.sd[e])) for e in TREATMENT_ETAS} for _ in picks]
-        days = rel_weeks * C.DAYS_PER_WEEK
-        for name, regimen in parsed.items():
-            if regimen is None:
-                continue
-            runs = []
-            for k, extra in zip(picks, treatment_etas):
-                run = engine.run({**patient.covariates(), **etas_list[k], **extra}, regimen, days, state=states[k])
-                if run.values is not None:
-                    runs.append(run.values)
-            if not runs:
-                raise SimulationFailed(f"regimens.{name}: every simulation failed for this patient")
-            values = np.stack(runs)
-            add_bands(name, values, np.full(len(runs), 1.0 / len(runs)), with_aria=True)
 
-    fitted_v = np.stack(fitted)
+def _fit_table(patient, available, draws: _Untreated, fit_weeks: np.ndarray) -> pd.DataFrame:
+    """The twin over the visits window (no measurement error) beside the observed values."""
     fit_rows = []
     observed = patient.visits.set_index(WEEK)
-    for obs in (o for o in FIT_OBSERVABLES if o in engine.available):
-        q = weighted_quantiles(fitted_v[:, :, obs_idx[obs]], weights, [0.5, 0.1, 0.9])
+    for obs in (o for o in FIT_OBSERVABLES if o in available):
+        q = weighted_quantiles(draws.fitted[:, :, _COL[obs]], draws.weights, [0.5, 0.1, 0.9])
         seen = observed[obs].reindex(fit_weeks)
         fit_rows.append(pd.DataFrame({"week": fit_weeks, "observable": obs, "observed": seen.to_numpy(),
                                       "median": q[0], "p10": q[1], "p90": q[2]}))
-    return Forecast(
-        patient_id=patient.patient_id, stage=stage, cdrsb_now=cdrsb_now,
-        years_since_amyloid_positive={"median": float(q_since[0]), "p10": float(q_since[1]), "p90": float(q_since[2])},
-        bands=pd.concat(frames, ignore_index=True), events=pd.DataFrame(event_rows), fit=pd.concat(fit_rows, ignore_index=True),
-        horizon_weeks=float(horizon_weeks), regimens=parsed, n_draws=n_used, model_error_sd_per_year=model_error,
-    )
-
-
-
-
-
-
-
-
-
-
-
-
+    return pd.concat(fit_rows, ignore_index=True)
