@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from ml.cohort import CohortSettings, simulate_cohort
 from ml.data import MAX_CSV_BYTES, baseline_rows, progression_labels, read_patients
+from ml.enrich import enrolment_filter, parse_rule  # noqa: F401  (parse_rule: kept importable from ml.cli)
 from ml.models import (
     REGRESSION_TASKS,
     TASKS,
@@ -28,46 +28,13 @@ from ml.models import (
     train_task,
 )
 from ml.qsp_features import add_qsp_features
-from ml.uncertainty import ensemble, load_ensemble, predict_with_uncertainty, save_ensemble, variance_report
+from ml.uncertainty import ensemble, load_ensemble, predict_with_uncertainty, qsp_variance_share, save_ensemble, variance_report
 from qsp.cli.common import fail, run_command
-from qsp.errors import InvalidInput
 from qsp.trial.run import run_trial
 from qsp.trial.scenario import load_scenario
 from qsp.validation import read_limited
 
 EXIT_OK = 0
-RULE = re.compile(r"^\s*(progression|responder|aria)\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*$")
-
-
-def parse_rule(text: str) -> tuple[str, str, float]:
-    """``progression>0.5`` -> (task, operator, threshold); InvalidInput otherwise."""
-    match = RULE.match(text or "")
-    if not match:
-        raise InvalidInput(f"--enrich: expected TASK OP P, e.g. 'progression>0.5', 'responder>0.5' or 'aria<0.2' (got {text!r})")
-    task, op, value = match.group(1), match.group(2), float(match.group(3))
-    if not 0 <= value <= 1:
-        raise InvalidInput(f"--enrich: the threshold is a probability in [0, 1] (got {value})")
-    return task, op, value
-
-
-def enrolment_filter(models: dict, rule: str, regimen: str = "donanemab_standard"):
-    """A function the trial engine calls on candidate patients: True for those the rule enrols.
-
-    For ``aria`` rules each candidate is first simulated on ``regimen`` (the regimen the ARIA-E
-    model was trained for) to get its exposure and plaque-removal features.
-    """
-    task, op, threshold = parse_rule(rule)
-    model = models[task]
-
-    def keep(candidates: pd.DataFrame) -> np.ndarray:
-        frame = candidates.assign(is_female=(candidates["sex"] == "F").astype(int))
-        if task == "aria":
-
-            frame, _ = add_qsp_features(frame, regimen)
-        p = model.predict(frame)
-        return {"<": p < threshold, "<=": p <= threshold, ">": p > threshold, ">=": p >= threshold}[op]
-
-    return keep
 
 
 def cmd_train(args) -> int:
@@ -180,7 +147,7 @@ def cmd_predict(args) -> int:
             continue
         bands = predict_with_uncertainty(grid, model.features, base)
         out[f"{task}_p10"], out[f"{task}_p90"] = bands["p10"].to_numpy(), bands["p90"].to_numpy()
-        out[f"{task}_var_share_qsp"] = (bands["var_qsp_parameters"] / bands["var_total"].where(bands["var_total"] > 0)).to_numpy()
+        out[f"{task}_var_share_qsp"] = qsp_variance_share(bands)
     target = Path(args.out)
     if not target.parent.is_dir():
         return fail(f"--out: directory does not exist: {target.parent}")

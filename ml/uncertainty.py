@@ -101,3 +101,15 @@ def variance_report(predictions: pd.DataFrame) -> dict:
     q, m = float(predictions["var_qsp_parameters"].mean()), float(predictions["var_ml_model"].mean())
     return {"mean_interval_width": float((predictions["p90"] - predictions["p10"]).mean()),
             "var_qsp_parameters": q, "var_ml_model": m, "share_qsp_parameters": q / (q + m) if q + m > 0 else float("nan")}
+
+
+def qsp_variance_share(bands: pd.DataFrame) -> np.ndarray:
+    """Per patient, the share of the prediction variance that comes from QSP parameters (NaN where there is none).
+
+    ``bands``: the table :func:`predict_with_uncertainty` returns.
+
+    >>> qsp_variance_share(pd.DataFrame({"var_qsp_parameters": [0.01, 0.0], "var_total": [0.04, 0.0]})).tolist()
+    [0.25, nan]
+    """
+    total = bands["var_total"]
+    return (bands["var_qsp_parameters"] / total.where(total > 0)).to_numpy()

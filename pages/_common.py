@@ -158,15 +158,11 @@ def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tupl
     """Fit a twin and forecast it (rows: the visits as PATIENT.csv rows, as tuples of items so they hash)."""
     from qsp.twin.fit import fit_twin
     from qsp.twin.forecast import forecast_twin
+    from qsp.twin.overview import twin_overview
     from qsp.twin.records import parse_patient_rows
-    from qsp.twin.result import twin_result
 
-    patient = parse_patient_rows([dict(r) for r in rows])
-    twin = fit_twin(patient, model=model_of(model_ref))
-    fc = forecast_twin(twin, {name: name for name in regimens}, horizon_weeks=horizon_weeks)
-    return {"stage": fc.stage, "cdrsb_now": fc.cdrsb_now, "since": fc.years_since_amyloid_positive, "bands": fc.bands,
-            "events": fc.events, "fit": fc.fit, "summary": twin.summary(), "ess": twin.ess_, "fit_seconds": twin.fit_seconds_,
-            "result": twin_result(twin, fc)}
+    twin = fit_twin(parse_patient_rows([dict(r) for r in rows]), model=model_of(model_ref))
+    return twin_overview(twin, forecast_twin(twin, {name: name for name in regimens}, horizon_weeks=horizon_weeks))
 
 
 @st.cache_resource(show_spinner=False)
@@ -184,3 +180,35 @@ def cached_dosed_model(sbml: str, species: str, amount: float, every: float, cou
     from qsp.lab.model_lab import with_repeated_dosing
 
     return with_repeated_dosing(Model(sbml, name="lab"), species, amount, every, count, start)
+
+
+@st.cache_resource(show_spinner=False)
+def cached_regimen_library() -> dict:
+    """The regimen library as typed Regimens (read-only, shared)."""
+    from qsp.engine.regimen import regimen_library
+
+    return regimen_library()
+
+
+@st.cache_resource(show_spinner=False)
+def cached_scenario_store(url: str):
+    """The saved scenarios on this database URL (one engine per URL)."""
+    from qsp.store.database import ScenarioStore
+
+    return ScenarioStore(url)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_strat_models(n: int, seed: int, fast: float, responder: float):
+    """(cohort, models per task) of the Stratification page: a simulated cohort and its LightGBM models."""
+    from ml.stratify import cohort_settings, train_models
+
+    return train_models(cohort_settings(n, seed, fast, responder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_strat_ensemble(n: int, seed: int, fast: float, responder: float):
+    """Per task, the (QSP parameter draw x bootstrap) ensemble the Stratification page's intervals come from."""
+    from ml.stratify import cohort_settings, uncertainty_grids
+
+    return uncertainty_grids(cohort_settings(n, seed, fast, responder))

@@ -10,6 +10,7 @@ from qsp import constants as C
 from qsp.errors import QSPError
 from qsp.plots.trial import STAGE_LABELS, arm_colours, projection_figure
 from qsp.population.profile import UNTREATED, parse_profile
+from qsp.population.stages import tau_group_of
 
 st.title("Continuum explorer")
 notice()
@@ -56,8 +57,7 @@ except QSPError as exc:
 c1, c2, c3 = st.columns(3)
 c1.metric("Stage today", STAGE_LABELS[proj["stage"]])
 c2.metric("CDR-SB (model)", f"{proj['severity']:.1f}")
-tau_group = next(name for name, (lo, hi) in C.TAU_GROUPS.items() if lo <= tau < hi)
-c3.metric("Tau group", tau_group.replace("_", "/"))
+c3.metric("Tau group", tau_group_of(tau).replace("_", "/"))
 
 labels = {UNTREATED: "Untreated", **{name: library[name]["label"] for name in regimens}}
 names = list(labels.values())

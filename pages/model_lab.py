@@ -1,7 +1,5 @@
 """Model lab: upload SBML or paste Antimony; validation report, tables, simulation, sensitivity, library, diff."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
@@ -9,7 +7,6 @@ from pages._common import (
     ACTIVE_MODEL,
     cached_check_sbml,
     cached_dosed_model,
-    cached_mapped_model,
     cached_model_store,
     cached_model_views,
     keep,
@@ -17,6 +14,7 @@ from pages._common import (
     remember,
     show_problems,
 )
+from pages._lab_mapping import mapping_tab
 from qsp.engine.model import Model, antimony_to_sbml
 from qsp.errors import QSPError
 from qsp.lab.check import DEFAULT_LIMITS, LabLimits
@@ -276,112 +274,4 @@ with tabs[5]:
             st.dataframe(diff, hide_index=True, key="lab_diff_table")
 
 with tabs[6]:
-    from qsp import constants as C
-    from qsp.engine.observables import MAPPABLE, TIME_UNITS_DAYS, capabilities, parse_mapping
-    from qsp.lab.adapt import check_mapping, declared_time_unit, provides_dashboard_ids
-
-    st.markdown("Say which model ids carry the dashboard's observables, so that this model runs in the **Continuum "
-                "explorer**, **Trial designer** and **Digital twin** like the built-in one. Each observable is "
-                "`offset + scale x value` of the chosen id (a species' concentration, or its amount when it has only "
-                "substance units). Doses follow the regimens' schedules and stop rules, given as boluses into the dose "
-                "target. Observables left unmapped are shown as unavailable. The same mapping as a YAML file runs the "
-                "model from the command line: `python -m qsp trial SCENARIO --model MODEL.xml --mapping MAPPING.yaml`.")
-    native = provides_dashboard_ids(model)
-    if native:
-        st.info("This model already uses every id of the dashboard (like the built-in model): it needs no mapping.")
-    ids = sorted(set(model.species_ids) | set(model.parameter_ids) | set(model.rule_ids))
-    none = "(not mapped)"
-    form_key = f"lab_map_{model.sha256[:12]}"  # per model: another model's ids are not offered
-    with st.form("lab_mapping_form"):
-        links = {}
-        cols = st.columns(3)
-        for i, obs in enumerate(MAPPABLE):
-            box = cols[i % 3].container(border=True)
-            chosen = box.selectbox(C.LABELS[obs], [none, *ids], key=f"{form_key}_{obs}")
-            c1, c2 = box.columns(2)
-            scale = c1.number_input("scale", value=1.0, format="%g", key=f"{form_key}_{obs}_scale")
-            offset = c2.number_input("offset", value=0.0, format="%g", key=f"{form_key}_{obs}_offset")
-            if chosen != none:
-                links[obs] = {"id": chosen, "scale": scale, "offset": offset}
-        c1, c2, c3 = st.columns(3)
-        hazard = c1.selectbox("ARIA-E hazard (per model time unit)", [none, *ids], key=f"{form_key}_hazard",
-                              help="Integrated over time into the cumulative ARIA-E risk.")
-        dose = c2.selectbox("Dose target (species)", [none, *sorted(model.species_ids)], key=f"{form_key}_dose")
-        dose_scale = c3.number_input("Model units per mg dosed", value=1.0, format="%g", key=f"{form_key}_dose_scale")
-        covariates = {}
-        cols = st.columns(4)
-        for col, (cov, label) in zip(cols, (("weight_kg", "Body weight (kg)"), ("age_yr", "Age (years)"),
-                                            ("is_female", "Female (1/0)"), ("apoe4_copies", "APOE4 copies"))):
-            chosen = col.selectbox(f"{label} parameter", [none, *sorted(model.parameter_ids)], key=f"{form_key}_{cov}",
-                                   help="A model parameter set to each patient's value.")
-            if chosen != none:
-                covariates[cov] = chosen
-        c1, c2 = st.columns(2)
-        declared = declared_time_unit(sbml)
-        unit = c2.selectbox("Model time unit", list(TIME_UNITS_DAYS), index=list(TIME_UNITS_DAYS).index(declared or "day"),
-                            key=f"{form_key}_unit", help="Taken from the model when it declares its time unit.")
-        submitted = st.form_submit_button("Check mapping", type="primary")
-    data = {"observables": links, "time_unit": unit}
-    if hazard != none:
-        unit_days = TIME_UNITS_DAYS[unit]
-        data["aria_e_hazard_per_day"] = {"id": hazard, "scale": 1.0 / unit_days}
-    if dose != none:
-        data["dose_target"] = {"id": dose, "scale": dose_scale}
-    if covariates:
-        data["covariates"] = covariates
-    uploaded = st.file_uploader("Or use a mapping file (YAML or JSON, as for the command line; at most 200 kB)",
-                                type=["yaml", "yml", "json"], key=f"{form_key}_file")
-    try:
-        if uploaded is not None:
-            import yaml
-
-            if uploaded.size > 200_000:
-                raise QSPError("mapping: file too large (limit 200 kB)")
-            try:
-                data = yaml.safe_load(uploaded.getvalue().decode("utf-8"))
-            except UnicodeDecodeError:
-                raise QSPError("mapping: the file is not UTF-8 text") from None
-            except yaml.YAMLError as exc:
-                raise QSPError(f"mapping: not valid YAML/JSON: {' '.join(str(exc).split())[:300]}") from None
-            if data is None:
-                raise QSPError("mapping: the file is empty")
-            st.caption("Using the uploaded mapping file (the form above is ignored while a file is loaded).")
-        mapping = parse_mapping(data)
-        problems = [] if native and not mapping.observables else check_mapping(sbml, mapping)
-    except QSPError as exc:
-        show_problems(exc)
-        st.stop()
-    for line in problems:
-        st.error(line, icon=":material/error:")
-    if not problems and (submitted or uploaded is not None) and mapping.observables:
-        st.success("The mapping is consistent with the model.", icon=":material/check:")
-    if declared is None:
-        st.warning(f"The model does not declare its time unit: the mapping reads it as **{mapping.time_unit}s**. "
-                   "Check 'Model time unit' above; every rate of the model is per that unit.", icon=":material/schedule:")
-    caps = capabilities(mapping) if not native else dict.fromkeys(capabilities(mapping))
-    st.dataframe(pd.DataFrame([{"dashboard use": k, "status": "ready" if v is None else f"unavailable: {v}"} for k, v in caps.items()]),
-                 hide_index=True, key="lab_map_caps")
-    import yaml
-
-    st.download_button("Download this mapping (YAML)", yaml.safe_dump(mapping.model_dump(mode="json", exclude_defaults=True), sort_keys=False),
-                       file_name="mapping.yaml", key="lab_map_download")
-    ready = not problems and (native or caps["untreated projections (explorer, twin, trial placebo arms)"] is None)
-    if st.button("Use this model in the explorer, trial designer and twin", disabled=not ready, key="lab_map_use"):
-        try:
-            mapping_json = None if native and not mapping.observables else mapping.model_dump_json()
-            name = st.session_state.get("lab_model_name") or st.session_state.get("lab_save_name") or "uploaded model"
-            from qsp.engine.simulate import Engine
-
-            Engine(cached_mapped_model(sbml, name, json.dumps(json.loads(mapping_json), sort_keys=True) if mapping_json else None))
-        except QSPError as exc:
-            show_problems(exc)
-        else:
-            st.session_state[ACTIVE_MODEL] = {"name": name, "sbml": sbml, "mapping": json.loads(mapping_json) if mapping_json else None}
-    active = st.session_state.get(ACTIVE_MODEL) or {}
-    on_screen = None if native and not mapping.observables else json.loads(mapping.model_dump_json())
-    if active.get("sbml") == sbml and active.get("mapping") == on_screen and not problems:
-        st.success(f"The dashboard's views now run this model with this mapping (as {active['name']!r}).")
-        c1, c2, c3 = st.columns(3)
-        c1.page_link("pages/trial_designer.py", label="Open the trial designer", icon=":material/science:")
-        c2.page_link("pages/explorer.py", label="Open the continuum explorer", icon=":material/timeline:")
-        c3.page_link("pages/twin.py", label="Open the digital twin", icon=":material/person:")
+    mapping_tab(model, sbml)

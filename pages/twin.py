@@ -3,10 +3,9 @@
 import json
 import math
 
-import pandas as pd
 import streamlit as st
 
-from ml.uncertainty import predict_with_uncertainty
+from ml.twin_features import twin_strata
 from pages._common import active_model_ref, cached_library, cached_twin, model_banner, notice, show_problems
 from qsp import constants as C
 from qsp import paths
@@ -14,22 +13,8 @@ from qsp.errors import QSPError
 from qsp.plots.trial import STAGE_LABELS, arm_colours
 from qsp.plots.twin import twin_figure
 from qsp.store.twins import TwinStore
-from qsp.twin.forecast import UNTREATED
+from qsp.twin.overview import aria_risk_table, estimated_parameters, horizon_band_width, saved_summary, visit_rows, years_text
 from qsp.twin.records import CSV_COLUMNS, FIT_OBSERVABLES, WEEK, read_patient_csv
-
-ML_TASKS = {"progression": "Fast progressor", "responder": "Responder"}  # Stratification models shown beside the twin
-
-
-def ml_features(patient) -> pd.DataFrame:
-    """One row of the ML models' baseline features at the last visit (the forecast's starting point).
-
-    Each biomarker is its latest observed value; age is the age at the last visit.
-    """
-    latest = patient.visits.ffill().iloc[-1]
-    row = {"patient_id": patient.patient_id, "age": patient.age + patient.last_week / C.WEEKS_PER_YEAR,
-           "is_female": int(patient.sex == "F"), "sex": patient.sex, "weight_kg": patient.weight_kg,
-           "apoe4_copies": patient.apoe4_copies, **{obs: float(latest[obs]) for obs in FIT_OBSERVABLES}}
-    return pd.DataFrame([row])
 
 st.title("Digital twin")
 notice()
@@ -90,14 +75,10 @@ regimens = c1.multiselect("Regimens to compare (start at the last visit)", list(
                           format_func=lambda n: library[n]["label"], key="twin_regimens")
 horizon = c2.slider("Horizon (weeks after the last visit)", 26, 260, 104, 26, key="twin_horizon")
 
-rows = []
-for i, visit in enumerate(visits.to_dict("records")):
-    row = {C.PATIENT_ID: patient.patient_id, **(patient.covariates() if i == 0 else {})}
-    row.update({k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in visit.items()})
-    rows.append(tuple(sorted(row.items())))
+rows = tuple(tuple(sorted(row.items())) for row in visit_rows(patient, visits))  # hashable, for the cache
 try:
     with st.spinner("Fitting the twin and forecasting..."):
-        twin = cached_twin(tuple(rows), tuple(regimens), float(horizon), active_model_ref())
+        twin = cached_twin(rows, tuple(regimens), float(horizon), active_model_ref())
 except QSPError as exc:
     show_problems(exc)
     st.stop()
@@ -107,11 +88,10 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Stage at the last visit", STAGE_LABELS[twin["stage"]])
 c2.metric("Twin's CDR-SB now", "unavailable" if math.isnan(twin["cdrsb_now"]) else f"{twin['cdrsb_now']:.1f}")
 c3.metric("Years since amyloid positivity", f"{since['median']:+.1f}", help=f"80% interval {since['p10']:+.1f} to {since['p90']:+.1f}; negative: in the future")
-cdrsb_band = twin["bands"].query("regimen == @UNTREATED and observable == @C.CDRSB").sort_values("week")
-if cdrsb_band.empty:  # an uploaded model without CDR-SB in its mapping
+width = horizon_band_width(twin["bands"], C.CDRSB)
+if width is None:  # an uploaded model without CDR-SB in its mapping
     c4.metric("80% band of CDR-SB at the horizon (untreated)", "unavailable")
 else:
-    width = float(cdrsb_band["p90"].iloc[-1] - cdrsb_band["p10"].iloc[-1])
     fit_of = (patient.patient_id, twin["result"]["provenance"]["sbml_sha256"])  # the same patient on the same model
     previous = st.session_state.get("twin_previous_width")
     c4.metric("80% band of CDR-SB at the horizon (untreated)", f"{width:.2f}",
@@ -120,7 +100,7 @@ else:
     st.session_state["twin_previous_width"] = (fit_of, width)
 st.caption(f"Fit in {twin['fit_seconds']:.1f} s; effective sample size of the posterior draws {twin['ess']:.0f}.")
 
-names = [UNTREATED, *regimens]
+names = [C.UNTREATED, *regimens]
 colours = arm_colours(names)
 shown = set(twin["bands"]["observable"])  # an uploaded model shows only what its mapping provides
 observable = st.selectbox("Show", [o for o in (*FIT_OBSERVABLES, C.ARIA_E_RISK) if o in shown], format_func=lambda o: C.LABELS[o], key="twin_observable")
@@ -128,36 +108,22 @@ st.plotly_chart(twin_figure(twin["fit"], twin["bands"], observable, colours), ke
 
 st.subheader("Time to events (years from the last visit)")
 events = twin["events"].copy()
-fmt = lambda v: f"> {horizon / C.WEEKS_PER_YEAR:.1f} y" if math.isinf(v) else f"{v:.1f} y"  # noqa: E731
 events["event"] = events["event"].map(lambda e: f"next stage: {STAGE_LABELS[e.split(':')[1]]}" if e.startswith("stage:") else
                                       {"iadrs_drop_9": "iADRS drop of 9", "cdrsb_rise_1": "CDR-SB rise of 1"}[e])
 for col in ("median_years", "p10_years", "p90_years"):
-    events[col] = events[col].map(fmt)
+    events[col] = events[col].map(lambda v: years_text(v, horizon / C.WEEKS_PER_YEAR))
 st.dataframe(events.rename(columns={"median_years": "median", "p10_years": "10th percentile", "p90_years": "90th percentile"}),
              hide_index=True, key="twin_events")
 
 if regimens:
-    aria = twin["bands"].query("observable == @C.ARIA_E_RISK").sort_values("week").groupby("regimen").tail(1)
     st.subheader("ARIA-E risk by the horizon")
-    st.dataframe(pd.DataFrame({"regimen": aria["regimen"], "median %": (100 * aria["median"]).round(1),
-                               "10th-90th percentile %": [f"{100 * a:.1f}-{100 * b:.1f}" for a, b in zip(aria["p10"], aria["p90"])]}),
-                 hide_index=True, key="twin_aria")
+    st.dataframe(aria_risk_table(twin["bands"]), hide_index=True, key="twin_aria")
 
 st.subheader("ML strata (Stratification page models)")
-strat_models = {task: m for task, m in st.session_state.get("strat_models", {}).items() if task in ML_TASKS}
-if strat_models:
-    features = ml_features(patient)
-    ensembles = st.session_state.get("strat_ensemble", {})
-    rows = []
-    for task, m in strat_models.items():
-        row = {"stratum": ML_TASKS[task], "outcome": m.label, "probability": round(float(m.predict(features)[0]), 3),
-               "held-out AUC": round(float(m.metrics.get("auc", math.nan)), 3)}
-        if task in ensembles:
-            grid, names = ensembles[task]
-            bands = predict_with_uncertainty(grid, names, features)
-            row["p10"], row["p90"] = round(float(bands["p10"].iloc[0]), 3), round(float(bands["p90"].iloc[0]), 3)
-        rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="twin_ml")
+ensembles = st.session_state.get("strat_ensemble", {})
+strata = twin_strata(patient, st.session_state.get("strat_models", {}), ensembles)
+if not strata.empty:
+    st.dataframe(strata, hide_index=True, key="twin_ml")
     st.caption("LightGBM models trained on the Stratification page on simulated patients, scored on this patient's latest "
                "observed values and age at the last visit (the forecast's starting point). "
                + ("p10-p90: interval over QSP parameter draws and ML refits." if ensembles else
@@ -167,18 +133,13 @@ else:
             "then come back to see this patient's fast-progressor and responder probabilities.")
 
 with st.expander("Estimated parameters"):
-    estimated = twin["summary"][twin["summary"]["prior_sd"] > 0]  # an uploaded model's inert random effects are not estimates
-    st.dataframe(estimated.round(3), hide_index=True, key="twin_summary")
+    st.dataframe(estimated_parameters(twin["summary"]).round(3), hide_index=True, key="twin_summary")
 st.subheader("Save")
 st.caption("Saving stores the visits (with demographics) and the fit summary under a new random id; the patient id is "
            "not stored. Keep the link between the id and the patient in your own records.")
 if st.button("Save twin", key="twin_save"):
     try:
-        summary = {"stage": twin["stage"], "cdrsb_now": twin["cdrsb_now"], "since": twin["since"], "ess": twin["ess"],
-                   "fit_seconds": twin["fit_seconds"], "horizon_weeks": float(horizon), "regimens": list(regimens),
-                   "parameters": twin["summary"], "model": twin["result"]["provenance"]["model_name"],
-                   "model_sha256": twin["result"]["provenance"]["sbml_sha256"]}
-        saved_id = TwinStore().save(patient, summary)
+        saved_id = TwinStore().save(patient, saved_summary(twin, horizon, regimens))
         st.success(f"Saved as {saved_id}. Open it again under **Saved twin**.")
     except QSPError as exc:
         show_problems(exc)

@@ -141,14 +141,28 @@ BUILTIN_MAPPING = ObservableMapping(
 )
 
 
-def capabilities(mapping: ObservableMapping, model_sbml: str | None = None) -> dict[str, str | None]:
-    """What each dashboard view needs that the mapping lacks: view -> reason, or None when it can run."""
+# What a dashboard view needs from a mapping: use id -> label shown to users.
+CAPABILITIES = {
+    "untreated": "untreated projections (explorer, twin, trial placebo arms)",
+    "treatment": "treatment arms (a dose target)",
+    "stop_rule": "stop rules (treat to clearance)",
+    "aria_e": "ARIA-E risk",
+}
+
+
+def capability_reasons(mapping: ObservableMapping) -> dict[str, str | None]:
+    """Per use id of CAPABILITIES, what the mapping lacks for it (None: that use can run)."""
     missing_state = [o for o in STATE_OBSERVABLES if mapping.link(o) is None]
     names = [f"{o} (or cdrsb)" if o == C.SEVERITY else o for o in missing_state]
     state = f"map {', '.join(names)} to species so a patient's disease state can be set" if missing_state else None
     return {
-        "untreated projections (explorer, twin, trial placebo arms)": state,
-        "treatment arms (a dose target)": state or (None if mapping.dose_target else "map a dose target species"),
-        "stop rules (treat to clearance)": None if mapping.link(C.AMYLOID_CL) else "map amyloid_cl",
-        "ARIA-E risk": None if C.ARIA_E_RISK in mapping.available() else "map aria_e_risk or aria_e_hazard_per_day",
+        "untreated": state,
+        "treatment": state or (None if mapping.dose_target else "map a dose target species"),
+        "stop_rule": None if mapping.link(C.AMYLOID_CL) else "map amyloid_cl",
+        "aria_e": None if C.ARIA_E_RISK in mapping.available() else "map aria_e_risk or aria_e_hazard_per_day",
     }
+
+
+def capabilities(mapping: ObservableMapping, model_sbml: str | None = None) -> dict[str, str | None]:
+    """What each dashboard view needs that the mapping lacks: view label -> reason, or None when it can run."""
+    return {CAPABILITIES[use]: reason for use, reason in capability_reasons(mapping).items()}
