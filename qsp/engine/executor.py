@@ -115,91 +115,9 @@ class ChunkExecutor:
         """
         extras = extras if extras is not None else []
         if self.settings.backend == "serial":
-            out: list = []
-
-            def run_extras():
-                while len(out) < len(extras):
-                    task, arg = extras[len(out)]
-                    out.append(task(arg))
-                    if extra_done:
-                        extra_done(len(out))
-
-            while (chunk := next_chunk()) is not None:
-                stop = consume(fn(chunk))
-                run_extras()
-                if stop:
-                    break
-            run_extras()
-            return out
-        from dask.distributed import as_completed
-
+            return _stream_serial(fn, next_chunk, consume, extras, extra_done)
         client = self._connect()
-        window = in_flight or 2 * self.parallelism
-        pending: dict[int, object] = {}  # chunk number -> future, submitted and not yet consumed
-        done: dict[int, object] = {}  # chunk number -> result, finished out of order
-        order: dict = {}  # future key -> chunk number
-        extra_index: dict = {}  # future key -> position among the extras
-        extra_futures: list = []
-        out: list = []  # the extras' results
-        submitted = consumed = finished = extras_done = 0
-        stopped = False
-        running = as_completed()
-
-        def submit() -> bool:
-            nonlocal submitted
-            chunk = next_chunk()
-            if chunk is None:
-                return False
-            future = client.submit(fn, chunk, pure=False)
-            order[future.key], pending[submitted] = submitted, future
-            running.add(future)
-            submitted += 1
-            return True
-
-        def submit_extras() -> None:
-            while len(extra_futures) < len(extras):
-                task, arg = extras[len(extra_futures)]
-                future = client.submit(task, arg, pure=False)
-                extra_index[future.key] = len(extra_futures)
-                extra_futures.append(future)
-                out.append(None)
-                running.add(future)
-
-        try:
-            while submitted - finished < window and submit():
-                pass
-            for future in running:
-                if future.key in extra_index:
-                    out[extra_index[future.key]] = future.result()
-                    extras_done += 1
-                    if extra_done:
-                        extra_done(extras_done)
-                    if stopped and extras_done == len(extra_futures):
-                        break
-                    continue
-                if stopped:
-                    continue  # a chunk that was cancelled or finished after the stop
-                finished += 1
-                done[order[future.key]] = future.result()
-                while not stopped and consumed in done:
-                    result = done.pop(consumed)
-                    pending.pop(consumed)
-                    consumed += 1
-                    stopped = consume(result)
-                    submit_extras()
-                if stopped:
-                    for chunk_future in pending.values():
-                        chunk_future.cancel()
-                    pending.clear()
-                    if extras_done == len(extra_futures):
-                        break
-                    continue
-                while submitted - finished < window and submit():
-                    pass
-            return out
-        finally:
-            for future in (*pending.values(), *extra_futures):
-                future.cancel()
+        return _DaskStream(client, fn, next_chunk, consume, extras, extra_done, in_flight or 2 * self.parallelism).run()
 
     def close(self) -> None:
         """Close the Dask client and the LocalCluster this executor started (no-op when serial)."""
@@ -215,6 +133,113 @@ class ChunkExecutor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _stream_serial(fn: Callable, next_chunk: Callable, consume: Callable, extras: list, extra_done: Callable | None) -> list:
+    """:meth:`ChunkExecutor.stream` in this process: one chunk at a time, then the extras its result asked for."""
+    out: list = []
+
+    def run_extras():
+        while len(out) < len(extras):
+            task, arg = extras[len(out)]
+            out.append(task(arg))
+            if extra_done:
+                extra_done(len(out))
+
+    while (chunk := next_chunk()) is not None:
+        stop = consume(fn(chunk))
+        run_extras()
+        if stop:
+            break
+    run_extras()
+    return out
+
+
+class _DaskStream:
+    """One :meth:`ChunkExecutor.stream` on a Dask client: ``window`` chunks in flight, consumed in chunk order."""
+
+    def __init__(self, client, fn: Callable, next_chunk: Callable, consume: Callable, extras: list,
+                 extra_done: Callable | None, window: int):
+        from dask.distributed import as_completed  # lazy: dask is slow to import and only needed here
+
+        self.client, self.fn, self.next_chunk, self.consume, self.window = client, fn, next_chunk, consume, window
+        self.extras, self.extra_done = extras, extra_done
+        self.pending: dict[int, object] = {}  # chunk number -> future, submitted and not yet consumed
+        self.done: dict[int, object] = {}  # chunk number -> result, finished out of order
+        self.order: dict = {}  # future key -> chunk number
+        self.extra_index: dict = {}  # future key -> position among the extras
+        self.extra_futures: list = []
+        self.out: list = []  # the extras' results
+        self.submitted = self.consumed = self.finished = self.extras_done = 0
+        self.stopped = False
+        self.running = as_completed()
+
+    def run(self) -> list:
+        """Stream until ``consume`` stops or the chunks run out and every extra is back; the extras' results."""
+        try:
+            self.fill_window()
+            for future in self.running:
+                over = self.take_extra(future) if future.key in self.extra_index else self.take_chunk(future)
+                if over:
+                    break
+            return self.out
+        finally:
+            for future in (*self.pending.values(), *self.extra_futures):
+                future.cancel()
+
+    def fill_window(self) -> None:
+        """Submit chunks until ``window`` are in flight or there are no more."""
+        while self.submitted - self.finished < self.window and self.submit_chunk():
+            pass
+
+    def submit_chunk(self) -> bool:
+        """Submit the next chunk; False when there is none."""
+        chunk = self.next_chunk()
+        if chunk is None:
+            return False
+        future = self.client.submit(self.fn, chunk, pure=False)
+        self.order[future.key], self.pending[self.submitted] = self.submitted, future
+        self.running.add(future)
+        self.submitted += 1
+        return True
+
+    def submit_extras(self) -> None:
+        """Submit the extras ``consume`` appended since the last call."""
+        while len(self.extra_futures) < len(self.extras):
+            task, arg = self.extras[len(self.extra_futures)]
+            future = self.client.submit(task, arg, pure=False)
+            self.extra_index[future.key] = len(self.extra_futures)
+            self.extra_futures.append(future)
+            self.out.append(None)
+            self.running.add(future)
+
+    def take_extra(self, future) -> bool:
+        """Keep a finished extra's result; True when the stream is over (stopped, every extra back)."""
+        self.out[self.extra_index[future.key]] = future.result()
+        self.extras_done += 1
+        if self.extra_done:
+            self.extra_done(self.extras_done)
+        return self.stopped and self.extras_done == len(self.extra_futures)
+
+    def take_chunk(self, future) -> bool:
+        """Consume the results now in chunk order, then refill the window; True when the stream is over."""
+        if self.stopped:
+            return False  # a chunk that was cancelled or finished after the stop
+        self.finished += 1
+        self.done[self.order[future.key]] = future.result()
+        while not self.stopped and self.consumed in self.done:
+            result = self.done.pop(self.consumed)
+            self.pending.pop(self.consumed)
+            self.consumed += 1
+            self.stopped = self.consume(result)
+            self.submit_extras()
+        if self.stopped:
+            for chunk_future in self.pending.values():
+                chunk_future.cancel()
+            self.pending.clear()
+            return self.extras_done == len(self.extra_futures)
+        self.fill_window()
+        return False
 
 
 def open_executor(executor: ExecutorSettings | ChunkExecutor | None) -> tuple[ChunkExecutor, bool]:
