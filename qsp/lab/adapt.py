@@ -220,17 +220,33 @@ def adapt_model(model, mapping: ObservableMapping):
         raise ModelRefused("the model could not be converted to SBML Level 3 Version 2 to add the dashboard's dosing")
     target = doc.getModel()
     builtin = libsbml.readSBMLFromString(paths.BUILTIN_SBML.read_text(encoding="utf-8")).getModel()
-    retime = mapping.time_unit != "day"
+    _add_harness_compartment(target, mapping)
+    _add_patient_parameters(target, builtin, mapping)
+    _add_harness_species_and_rules(target, builtin)
+    _add_observables(target, mapping)
+    _add_dosing_events(target, builtin, mapping)
+    if mapping.time_unit != "day":
+        _retime_harness(target)
+    _refuse_duplicate_ids(doc)
+    sbml = libsbml.writeSBMLToString(doc)
+    return Model(sbml, name=f"{model.name} (mapped)", solver=model.solver, mapping=mapping)
 
+
+def _add_harness_compartment(target: libsbml.Model, mapping: ObservableMapping) -> None:
+    """The compartment of the dashboard's species, and the day clock when the model's time is not in days."""
     comp = target.createCompartment()
     comp.setId(HARNESS_COMPARTMENT)
     comp.setSize(1.0)
     comp.setConstant(True)
     comp.setSpatialDimensions(3)
-    if retime:
+    if mapping.time_unit != "day":
         _add_parameter(target, DAY, constant=False)
         _add_rule(target, DAY, f"time * {mapping.days_per_time_unit!r}")
-    # per-patient and dosing parameters the Engine sets (inert unless the mapping uses them)
+
+
+def _add_patient_parameters(target: libsbml.Model, builtin: libsbml.Model, mapping: ObservableMapping) -> None:
+    """Per-patient and dosing parameters the Engine sets, with covariates reaching the model's own parameters."""
+    # inert unless the mapping uses them
     wanted = {**placebo_parameters(), **{f"sr{k}_noise_cl": 0.0 for k in range(1, C.MAX_STOP_CHECKS + 1)},
               **dict.fromkeys(COVARIATES, 0.0), **dict.fromkeys(ETA_PARAMETERS, 0.0)}
     for pid in wanted:
@@ -247,6 +263,10 @@ def adapt_model(model, mapping: ObservableMapping):
         element.setConstant(False)
         _add_rule(target, symbol, assignment.getMath().deepCopy())
         target.removeInitialAssignment(symbol)
+
+
+def _add_harness_species_and_rules(target: libsbml.Model, builtin: libsbml.Model) -> None:
+    """The built-in model's dosing species and helper rules, copied as they are."""
     for sid in HARNESS_SPECIES:
         species = builtin.getSpecies(sid).clone()
         species.setCompartment(HARNESS_COMPARTMENT)
@@ -254,23 +274,35 @@ def adapt_model(model, mapping: ObservableMapping):
     for rid in HARNESS_RULES:
         _ok(target.addParameter(builtin.getParameter(rid)), f"parameter {rid}")
         _ok(target.addRule(builtin.getRule(rid)), f"rule {rid}")
-    # observables as assignment rules; unmapped ones hold 0 and the Engine reports them as NaN
+
+
+def _add_observables(target: libsbml.Model, mapping: ObservableMapping) -> None:
+    """Observables as assignment rules; unmapped ones hold 0 and the Engine reports them as NaN."""
     for obs in MAPPABLE:
         link = mapping.link(obs)
         if link is not None and link == Link(id=obs):
             continue  # the model's own element is the observable
         _add_parameter(target, obs, constant=False)
         if obs == C.ARIA_E_RISK and mapping.aria_e_hazard_per_day is not None:
-            cumhaz = target.createSpecies()
-            for setter, value in (("setId", ARIA_CUMHAZ), ("setCompartment", HARNESS_COMPARTMENT), ("setInitialAmount", 0.0),
-                                  ("setHasOnlySubstanceUnits", True), ("setBoundaryCondition", False), ("setConstant", False)):
-                getattr(cumhaz, setter)(value)
-            rate = target.createRateRule()
-            rate.setVariable(ARIA_CUMHAZ)
-            _ok(rate.setMath(_math(f"({mapping.aria_e_hazard_per_day.formula()}) * {mapping.days_per_time_unit!r}")), "the ARIA-E hazard")
+            _add_aria_hazard(target, mapping)
             _add_rule(target, obs, f"1 - exp(-{ARIA_CUMHAZ})")
         else:
             _add_rule(target, obs, link.formula() if link is not None else "0")
+
+
+def _add_aria_hazard(target: libsbml.Model, mapping: ObservableMapping) -> None:
+    """The cumulative ARIA-E hazard: a species integrating the mapped hazard, per day."""
+    cumhaz = target.createSpecies()
+    for setter, value in (("setId", ARIA_CUMHAZ), ("setCompartment", HARNESS_COMPARTMENT), ("setInitialAmount", 0.0),
+                          ("setHasOnlySubstanceUnits", True), ("setBoundaryCondition", False), ("setConstant", False)):
+        getattr(cumhaz, setter)(value)
+    rate = target.createRateRule()
+    rate.setVariable(ARIA_CUMHAZ)
+    _ok(rate.setMath(_math(f"({mapping.aria_e_hazard_per_day.formula()}) * {mapping.days_per_time_unit!r}")), "the ARIA-E hazard")
+
+
+def _add_dosing_events(target: libsbml.Model, builtin: libsbml.Model, mapping: ObservableMapping) -> None:
+    """The built-in dosing and stop-rule events; the dose goes to the mapping's dose target (if any)."""
     for eid in HARNESS_EVENTS:
         event = builtin.getEvent(eid).clone()
         if eid == "E_dose":
@@ -283,29 +315,34 @@ def adapt_model(model, mapping: ObservableMapping):
                 dose_formula = f"{mapping.dose_target.id} + ({mapping.dose_target.scale!r}) * dose_now_mg"
                 _ok(dose.setMath(_math(dose_formula)), "the dose assignment")
         _ok(target.addEvent(event), f"event {eid}")
-    if retime:
-        for rid in HARNESS_RULES:
-            math_ = target.getRule(rid).getMath().deepCopy()
-            _retime(math_)
-            target.getRule(rid).setMath(math_)
-        for eid in HARNESS_EVENTS:
-            event = target.getEvent(eid)
-            trigger = event.getTrigger().getMath().deepCopy()
-            _retime(trigger)
-            event.getTrigger().setMath(trigger)
-            for a in event.getListOfEventAssignments():
-                m = a.getMath().deepCopy()
-                _retime(m)
-                a.setMath(m)
+
+
+def _retime_harness(target: libsbml.Model) -> None:
+    """Make the copied rules and events read the day clock instead of the model's time."""
+    for rid in HARNESS_RULES:
+        math_ = target.getRule(rid).getMath().deepCopy()
+        _retime(math_)
+        target.getRule(rid).setMath(math_)
+    for eid in HARNESS_EVENTS:
+        event = target.getEvent(eid)
+        trigger = event.getTrigger().getMath().deepCopy()
+        _retime(trigger)
+        event.getTrigger().setMath(trigger)
+        for a in event.getListOfEventAssignments():
+            m = a.getMath().deepCopy()
+            _retime(m)
+            a.setMath(m)
+
+
+def _refuse_duplicate_ids(doc: libsbml.SBMLDocument) -> None:
+    """ModelRefused when the mapped document has an id twice (roadrunner can crash on them)."""
     seen: dict[str, int] = {}
     for element in doc.getListOfAllElements():
         if element.isSetIdAttribute() and element.getTypeCode() != libsbml.SBML_MODEL:
             seen[element.getId()] = seen.get(element.getId(), 0) + 1
     duplicated = sorted(k for k, v in seen.items() if v > 1)
-    if duplicated:  # never hand roadrunner a document with duplicate ids (it can crash on them)
+    if duplicated:
         raise ModelRefused("the mapped model would have duplicate ids: " + ", ".join(duplicated[:10]))
-    sbml = libsbml.writeSBMLToString(doc)
-    return Model(sbml, name=f"{model.name} (mapped)", solver=model.solver, mapping=mapping)
 
 
 def load_mapping_file(path) -> ObservableMapping:
