@@ -1,8 +1,15 @@
 """Shared fixtures."""
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from qsp import constants as C
+
+# The natural-history pool is a cache keyed by the model: the whole session (and its subprocesses) shares one.
+os.environ.setdefault("QSP_POOL_DIR", str(Path(tempfile.gettempdir()) / "ad_qsp_test_pool"))
 
 
 @pytest.fixture

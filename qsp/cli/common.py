@@ -5,10 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qsp.engine.executor import settings_from
-from qsp.engine.regimen import regimen_from_argument
 from qsp.errors import InvalidInput, QSPError
-from qsp.lab.adapt import load_user_model
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
@@ -40,12 +37,14 @@ def writable_path(path: str) -> Path:
 
 def regimen_argument(value: str | None):
 
+    from qsp.engine.regimen import regimen_from_argument  # lazy: CLI start-up time
     if value is None or value in ("none", "placebo", "untreated"):
         return None
     return regimen_from_argument(value)[1]
 
 def executor_settings(args):
     """Executor settings from ``--backend/--scheduler/--workers``."""
+    from qsp.engine.executor import settings_from  # lazy: CLI start-up time
 
     if args.workers is not None and not 1 <= args.workers <= 512:
         raise InvalidInput(f"--workers: must be between 1 and 512 (got {args.workers})")
@@ -53,6 +52,7 @@ def executor_settings(args):
 
 def model_from_args(args):
     """The model of ``--model/--mapping`` (None: the built-in model)."""
+    from qsp.lab.adapt import load_user_model  # lazy: CLI start-up time
     if getattr(args, "model", None) is None:
         if getattr(args, "mapping", None) is not None:
             raise InvalidInput("--mapping: give --model too (the built-in model needs no mapping)")

@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
-from qsp.lab.check import VERDICT_EXIT, LabLimits, check_sbml
-from qsp.lab.suite import simulate_suite_case
 from qsp.validation import read_limited
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
@@ -21,6 +19,8 @@ EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 
 def _limits(args):
     from pydantic import ValidationError
+
+    from qsp.lab.check import LabLimits  # lazy: CLI start-up time
 
 
     try:
@@ -31,6 +31,7 @@ def _limits(args):
 
 def cmd_check_sbml(args) -> int:
     """Print the JSON check report of an SBML file; exit code from its verdict."""
+    from qsp.lab.check import VERDICT_EXIT, check_sbml  # lazy: CLI start-up time
 
     limits = _limits(args)
     # one byte over the limit is enough for the gate to refuse with its own message
@@ -42,6 +43,7 @@ def cmd_check_sbml(args) -> int:
 
 def cmd_simulate_sbml(args) -> int:
     """Simulate an SBML file as an SBML Test Suite settings file says; write the suite's results CSV."""
+    from qsp.lab.suite import simulate_suite_case  # lazy: CLI start-up time
 
     limits = _limits(args)
     settings = read_limited(args.settings, "--settings", 1_000_000).decode("utf-8", "replace")

@@ -9,11 +9,11 @@ from qsp.cli.common import (
     EXIT_OK,
     writable_path,
 )
-from qsp.provenance.rerun import load_result, rerun
 
 
 def cmd_rerun(args) -> int:
 
+    from qsp.provenance.rerun import load_result, rerun  # lazy: CLI start-up time
     data = load_result(args.result)
     out = writable_path(args.out)
     new, diffs = rerun(data, args.patient)

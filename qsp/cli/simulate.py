@@ -14,15 +14,13 @@ from qsp.cli.common import (
     regimen_argument,
     writable_path,
 )
-from qsp.engine.model import compile_builtin_model, load_builtin_model
-from qsp.engine.parameters import write_readme_table
-from qsp.engine.regimen import regimen_descriptions, regimen_library
-from qsp.engine.simulate import simulate_patient
-from qsp.provenance.record import provenance_record
 
 
 def cmd_simulate(args) -> int:
 
+    from qsp.engine.model import load_builtin_model  # lazy: CLI start-up time
+    from qsp.engine.simulate import simulate_patient  # lazy: CLI start-up time
+    from qsp.provenance.record import provenance_record  # lazy: CLI start-up time
     problems = []
     if args.sex not in C.SEXES:
         problems.append(f"--sex: must be F or M (got {args.sex!r})")
@@ -68,6 +66,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_regimens(args) -> int:
 
+    from qsp.engine.regimen import regimen_descriptions, regimen_library  # lazy: CLI start-up time
     desc = regimen_descriptions()
     for name, regimen in regimen_library().items():
         print(f"{name:<30} {regimen.describe()}\n{'':<30} source: {desc[name].get('source', '')}")
@@ -75,6 +74,8 @@ def cmd_regimens(args) -> int:
 
 def cmd_compile_model(args) -> int:
 
+    from qsp.engine.model import compile_builtin_model  # lazy: CLI start-up time
+    from qsp.engine.parameters import write_readme_table  # lazy: CLI start-up time
     compile_builtin_model()
     write_readme_table()
     print(f"wrote {paths.BUILTIN_SBML} and the parameter table in {paths.MODELS_DIR / 'README.md'}")

@@ -15,17 +15,13 @@ from qsp.cli.common import (
     model_from_args,
     writable_path,
 )
-from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput
-from qsp.population.sampling import sample_population
-from qsp.trial.calibrate import calibrate
-from qsp.trial.calibration import evaluate_targets, format_report, write_validation_snapshot
-from qsp.trial.run import run_trial
-from qsp.trial.scenario import load_scenario
 
 
 def cmd_trial(args) -> int:
 
+    from qsp.trial.run import run_trial  # lazy: CLI start-up time
+    from qsp.trial.scenario import load_scenario  # lazy: CLI start-up time
     scenario = load_scenario(args.scenario)
     if args.n_per_arm is not None:
         if args.n_per_arm < 1:
@@ -47,6 +43,9 @@ def cmd_trial(args) -> int:
 
 def cmd_population(args) -> int:
 
+    from qsp.engine.simulate import Engine  # lazy: CLI start-up time
+    from qsp.population.sampling import sample_population  # lazy: CLI start-up time
+    from qsp.trial.scenario import load_scenario  # lazy: CLI start-up time
     if args.n < 1:
         return fail(f"--n: must be >= 1 (got {args.n})")
     criteria = load_scenario(args.scenario).population if args.scenario else None
@@ -60,6 +59,7 @@ def cmd_population(args) -> int:
 
 def cmd_validate_targets(args) -> int:
 
+    from qsp.trial.calibration import evaluate_targets, format_report, write_validation_snapshot  # lazy: CLI start-up time
     if args.snapshot:
         snapshot = write_validation_snapshot()
         import pandas as pd
@@ -74,6 +74,7 @@ def cmd_validate_targets(args) -> int:
 
 def cmd_calibrate(args) -> int:
 
+    from qsp.trial.calibrate import calibrate  # lazy: CLI start-up time
     values = calibrate(args.stage, n_per_arm=args.n_per_arm, maxiter=args.maxiter, write=args.write)
     print(json.dumps(values, indent=1))
     return EXIT_OK

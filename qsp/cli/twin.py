@@ -11,24 +11,24 @@ import json
 from pathlib import Path
 
 from qsp.cli.common import add_model_arguments, model_from_args
-from qsp.engine.regimen import regimen_from_argument
 from qsp.errors import InvalidInput
-from qsp.twin.fit import fit_twin
-from qsp.twin.forecast import MAX_HORIZON_WEEKS, UNTREATED, forecast_twin
-from qsp.twin.records import read_patient_csv
-from qsp.twin.result import twin_result
 
 EXIT_OK = 0
 
 
 def _regimen_named(value: str):
     """(name, Regimen) for a library name or a REGIMEN.yaml/.json file (named by its stem)."""
+    from qsp.engine.regimen import regimen_from_argument  # lazy: CLI start-up time
 
     return regimen_from_argument(value)
 
 
 def cmd_twin(args) -> int:
 
+    from qsp.twin.fit import fit_twin  # lazy: CLI start-up time
+    from qsp.twin.forecast import MAX_HORIZON_WEEKS, UNTREATED, forecast_twin  # lazy: CLI start-up time
+    from qsp.twin.records import read_patient_csv  # lazy: CLI start-up time
+    from qsp.twin.result import twin_result  # lazy: CLI start-up time
     problems = []
     if not 0 < args.horizon_weeks <= MAX_HORIZON_WEEKS:
         problems.append(f"--horizon-weeks: must be > 0 and at most {MAX_HORIZON_WEEKS} (got {args.horizon_weeks:g})")

@@ -27,6 +27,7 @@ from qsp.engine.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.engine.parameters import iiv_sd
 from qsp.engine.simulate import ETA_PARAMETERS, Engine, model_job_fields, worker_engine
 from qsp.errors import InvalidInput
+from qsp.population import pool
 from qsp.population.stages import stage_of, tau_group_of
 from qsp.validation import validate
 
@@ -155,26 +156,47 @@ def _pick(weights: np.ndarray, u: float) -> int:
     return int(min(np.searchsorted(cumulative, u * cumulative[-1], side="right"), len(weights) - 1))
 
 
-def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine, years: np.ndarray) -> dict | None:
-    """Candidate ``index`` of stream ``seed``: a patient dict, or None when never eligible."""
+def history_years() -> np.ndarray:
+    """The grid a natural history is simulated on: years from amyloid onset."""
+    return np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
+
+
+def _draw_candidate(index: int, seed: int, engine: Engine) -> tuple[dict, dict, float]:
+    """Covariates, random effects and the baseline draw ``u`` of candidate ``index`` of stream ``seed``."""
     rng = np.random.default_rng([seed, index])
     covariates = draw_covariates(rng)
     etas = draw_etas(rng, engine.eta_sd)
-    u = rng.random()  # drawn whatever happens, so the stream does not depend on the outcome
+    return covariates, etas, rng.random()  # u drawn whatever happens, so the stream does not depend on the outcome
+
+
+def untreated_history(seed: int, index: int, engine: Engine, years: np.ndarray) -> np.ndarray | None:
+    """Candidate ``index`` of stream ``seed`` simulated untreated from amyloid onset (times x observables); None if it failed."""
+    covariates, etas, _ = _draw_candidate(index, seed, engine)
+    return engine.run({**covariates, **etas}, None, years * C.DAYS_PER_YEAR, state=NATURAL_HISTORY_START).values
+
+
+def candidate_patient(index: int, seed: int, criteria: Criteria, engine: Engine, years: np.ndarray,
+                      history: np.ndarray | None | bool = False) -> dict | None:
+    """Candidate ``index`` of stream ``seed``: a patient dict, or None when never eligible.
+
+    ``history``: the candidate's untreated history from the pool (None: it failed to simulate);
+    simulated here when not given.
+    """
+    covariates, etas, u = _draw_candidate(index, seed, engine)
     if criteria.apoe4_copies is not None and covariates[C.APOE4] not in criteria.apoe4_copies:
         return None
     if not _in_range(np.array([covariates[C.AGE]]), criteria.age)[0]:
         return None
     patient = {**covariates, **etas}
-    run = engine.run(patient, None, years * C.DAYS_PER_YEAR, state=NATURAL_HISTORY_START)
-    if run.values is None:
+    values = untreated_history(seed, index, engine, years) if history is False else history
+    if values is None:
         return None
-    ok = np.flatnonzero(_eligible(run.values, criteria))
+    ok = np.flatnonzero(_eligible(values, criteria))
     if ok.size == 0:
         return None
-    k = int(ok[_pick(progress_weights(run.values)[ok], u)])
-    row = run.values[k]
-    amyloid = run.values[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
+    k = int(ok[_pick(progress_weights(values)[ok], u)])
+    row = values[k]
+    amyloid = values[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
     positive = np.flatnonzero(amyloid >= C.AMYLOID_POSITIVE_CL)
     since_positive = years[k] - years[positive[0]] if positive.size else float("nan")
     state = {
@@ -211,10 +233,11 @@ def evaluate_candidates(job: _CandidateJob, engine: Engine | None = None) -> lis
     """``(index, patient)`` for each eligible candidate of the job's index range, in index order."""
     engine = engine or worker_engine(job.sbml, job.model_name, job.solver, job.overrides, job.mapping)
     criteria = parse_criteria(job.criteria)
-    years = np.arange(0.0, HISTORY_YEARS + 1e-9, HISTORY_STEP_YEARS)
+    years = history_years()
+    stored = pool.histories(engine, job.seed, job.start, job.stop, years, untreated_history)
     out = []
     for index in range(job.start, job.stop):
-        patient = candidate_patient(index, job.seed, criteria, engine, years)
+        patient = candidate_patient(index, job.seed, criteria, engine, years, history=stored[index])
         if patient is not None:
             out.append((index, patient))
     return out

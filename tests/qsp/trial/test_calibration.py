@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from qsp.cli import trial as trial_cli
 from qsp.cli.main import main
+from qsp.trial import calibration
 from qsp.trial.calibration import evaluate_targets, format_report, load_targets, load_validation_snapshot, model_value
 
 
@@ -49,10 +49,10 @@ def test_model_value_reads_arms_subgroups_and_comparisons():
 
 def test_validate_targets_exit_code_follows_the_table(monkeypatch, capsys):
     targets = load_targets().assign(model=lambda d: d["value"], difference=0.0, **{"pass": True})
-    monkeypatch.setattr(trial_cli, "evaluate_targets", lambda **_: targets)  # the name the command calls
+    monkeypatch.setattr(calibration, "evaluate_targets", lambda **_: targets)  # the command imports it when it runs
     assert main(["validate-targets"]) == 0
     broken = targets.copy()
     broken.loc[0, ["model", "difference", "pass"]] = [math.nan, math.nan, False]
-    monkeypatch.setattr(trial_cli, "evaluate_targets", lambda **_: broken)
+    monkeypatch.setattr(calibration, "evaluate_targets", lambda **_: broken)
     assert main(["validate-targets"]) == 1
     assert "FAIL" in capsys.readouterr().out
