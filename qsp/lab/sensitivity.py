@@ -150,53 +150,77 @@ def global_sensitivity(model: Model, output: str, at_time: float, ranges: dict[s
     ``executor`` (qsp.executor.ExecutorSettings) the evaluations run in chunks on the cluster with the
     same numbers; progress then comes per chunk and the time limit is checked when the results are back.
     """
-    from SALib.analyze import morris as morris_analyze
-    from SALib.analyze import sobol as sobol_analyze
-    from SALib.sample import morris as morris_sample
-    from SALib.sample import sobol as sobol_sample
-
     problems = _validate(model, method, output, at_time, ranges, budget, time_limit_s)
     if problems:
         raise InvalidInput(problems)
     names = list(ranges)
     problem = {"num_vars": len(names), "names": names, "bounds": [list(map(float, ranges[p])) for p in names]}
     n, total = plan_evaluations(method, len(names), budget)
-    if method == "sobol":
-        x = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
-    else:
-        x = morris_sample.sample(problem, n, num_levels=MORRIS_LEVELS, seed=seed)
+    x = _sample_design(method, problem, n, seed)
     assert len(x) == total, (len(x), total)
     base = dict(model.defaults, **(fixed or {}))
-    y = np.empty(total)
     start = time.monotonic()
     if executor is not None and executor.backend == "dask":
-
-        size = executor.chunk_size
-        jobs = [(model.sbml, model.name, model.solver.model_dump(), output, float(at_time), names, base, x[k:k + size].tolist())
-                for k in range(0, total, size)]
-        parts = map_chunks(_evaluate_chunk, jobs, executor, progress=(lambda f: progress(int(f * total), total)) if progress else None)
-        y = np.concatenate(parts)
+        y = _evaluate_on_cluster(model, output, float(at_time), names, base, x, executor, progress)
         if time.monotonic() - start > time_limit_s:
             raise SimulationFailed(f"global sensitivity: took longer than the time limit of {time_limit_s:g} s on the cluster")
-        x_iter = []
     else:
-        x_iter = x
-    for i, row in enumerate(x_iter):
+        y = _evaluate_here(model, output, float(at_time), names, base, x, progress, start, time_limit_s)
+    if not np.all(np.isfinite(y)):
+        raise SimulationFailed(f"global sensitivity: {output} is not finite in {int((~np.isfinite(y)).sum())} evaluations")
+    if np.ptp(y) == 0:
+        raise SimulationFailed(f"global sensitivity: {output} at time {at_time:g} does not change over these ranges")
+    table = _index_table(method, problem, ranges, x, y, seed)
+    return GlobalSensitivity(method, output, float(at_time), table, total, time.monotonic() - start)
+
+
+def _sample_design(method: str, problem: dict, n: int, seed: int) -> np.ndarray:
+    """The parameter rows to evaluate: a Saltelli (Sobol) or Morris design of base size ``n``."""
+    from SALib.sample import morris as morris_sample  # lazy, as SALib is only needed by an analysis
+    from SALib.sample import sobol as sobol_sample
+
+    if method == "sobol":
+        return sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
+    return morris_sample.sample(problem, n, num_levels=MORRIS_LEVELS, seed=seed)
+
+
+def _evaluate_on_cluster(model: Model, output: str, at_time: float, names: list, base: dict, x: np.ndarray,
+                         executor, progress: Progress | None) -> np.ndarray:
+    """``output`` at ``at_time`` for every row of ``x``, in chunks on the executor's cluster."""
+    total = len(x)
+    size = executor.chunk_size
+    jobs = [(model.sbml, model.name, model.solver.model_dump(), output, at_time, names, base, x[k:k + size].tolist())
+            for k in range(0, total, size)]
+    parts = map_chunks(_evaluate_chunk, jobs, executor, progress=(lambda f: progress(int(f * total), total)) if progress else None)
+    return np.concatenate(parts)
+
+
+def _evaluate_here(model: Model, output: str, at_time: float, names: list, base: dict, x: np.ndarray,
+                   progress: Progress | None, start: float, time_limit_s: float) -> np.ndarray:
+    """``output`` at ``at_time`` for every row of ``x``, in this process; SimulationFailed ``time_limit_s`` after ``start``."""
+    total = len(x)
+    y = np.empty(total)
+    for i, row in enumerate(x):
         if time.monotonic() - start > time_limit_s:
             raise SimulationFailed(f"global sensitivity: time limit of {time_limit_s:g} s reached after {i} of {total} "
                                    "evaluations; lower the budget or raise the limit")
         params = {**base, **dict(zip(names, map(float, row)))}
         try:
-            y[i] = simulate_lab(model, float(at_time), 2, (output,), params)[output].iloc[-1]
+            y[i] = simulate_lab(model, at_time, 2, (output,), params)[output].iloc[-1]
         except SimulationFailed as exc:
             raise SimulationFailed(f"global sensitivity: evaluation {i + 1} failed at "
                                    f"{', '.join(f'{k}={v:g}' for k, v in zip(names, row))}: {exc}") from exc
         if progress is not None:
             progress(i + 1, total)
-    if not np.all(np.isfinite(y)):
-        raise SimulationFailed(f"global sensitivity: {output} is not finite in {int((~np.isfinite(y)).sum())} evaluations")
-    if np.ptp(y) == 0:
-        raise SimulationFailed(f"global sensitivity: {output} at time {at_time:g} does not change over these ranges")
+    return y
+
+
+def _index_table(method: str, problem: dict, ranges: dict, x: np.ndarray, y: np.ndarray, seed: int) -> pd.DataFrame:
+    """Sobol (S1, ST) or Morris (mu, mu*, sigma) indices per parameter, largest ST or mu* first."""
+    from SALib.analyze import morris as morris_analyze  # lazy, as SALib is only needed by an analysis
+    from SALib.analyze import sobol as sobol_analyze
+
+    names = problem["names"]
     lows, highs = zip(*(ranges[p] for p in names))
     if method == "sobol":
         s = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed, print_to_console=False)
@@ -208,5 +232,4 @@ def global_sensitivity(model: Model, output: str, at_time: float, ranges: dict[s
         table = pd.DataFrame({"parameter": names, "low": lows, "high": highs, "mu": s["mu"], "mu_star": s["mu_star"],
                               "sigma": s["sigma"], "mu_star_conf": s["mu_star_conf"]}, columns=MORRIS_TABLE)
         key = "mu_star"
-    table = table.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
-    return GlobalSensitivity(method, output, float(at_time), table, total, time.monotonic() - start)
+    return table.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
