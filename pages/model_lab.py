@@ -18,7 +18,7 @@ from pages._lab_mapping import mapping_tab
 from qsp.engine.model import Model, antimony_to_sbml
 from qsp.errors import QSPError
 from qsp.lab.check import DEFAULT_LIMITS, LabLimits
-from qsp.lab.model_lab import diff_models, local_sensitivity, output_ids, simulate_lab
+from qsp.lab.model_lab import change_counts, diff_models, local_sensitivity, output_ids, rangeable_parameters, simulate_lab
 from qsp.lab.sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
 from qsp.plots.lab import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
 from qsp.store.database import database_url
@@ -210,7 +210,7 @@ with tabs[4]:
                           format_func={"sobol": "Sobol", "morris": "Morris"}.get)
     gsa_output = c2.selectbox("Output", choices, key="lab_gsa_output")
     gsa_time = c3.number_input("At time", 0.001, 1e9, float(end), key="lab_gsa_time")
-    nonzero = [p for p in model.parameter_ids if model.defaults[p] != 0]
+    nonzero = rangeable_parameters(model)
     gsa_params = st.multiselect("Parameters to vary (zero-valued ones have no relative range)", nonzero,
                                 default=nonzero[:5], key=f"lab_gsa_params_{model.sha256[:12]}")  # per model: a new model's defaults
     c1, c2, c3 = st.columns(3)
@@ -219,9 +219,7 @@ with tabs[4]:
     gsa_limit = c3.number_input("Time limit (s)", 1.0, 3600.0, DEFAULT_TIME_LIMIT_S, 10.0, key="lab_gsa_limit")
     custom = {}
     with st.expander("Ranges per parameter (default: ± the percentage above)"):
-        for pid in gsa_params:
-            value = model.defaults[pid]
-            low, high = sorted((value * (1 - gsa_rel / 100), value * (1 + gsa_rel / 100)))
+        for pid, (low, high) in default_ranges(model, gsa_params, gsa_rel / 100).items():
             c1, c2 = st.columns(2)
             tag = f"{model.sha256[:12]}_{pid}_{gsa_rel:g}"  # new defaults when the model or the percentage changes
             custom[pid] = (c1.number_input(f"{pid} low", value=float(low), format="%g", key=f"lab_gsa_lo_{tag}"),
@@ -234,9 +232,8 @@ with tabs[4]:
                 bar.progress(done / total, text=f"{done:,} of {total:,} model evaluations")
 
         try:
-            ranges = {**default_ranges(model, [p for p in gsa_params if p not in custom], gsa_rel / 100), **custom}
             st.session_state["lab_gsa_result"] = (model.sha256, global_sensitivity(
-                model, gsa_output, float(gsa_time), ranges, gsa_method, int(gsa_budget), float(gsa_limit),
+                model, gsa_output, float(gsa_time), custom, gsa_method, int(gsa_budget), float(gsa_limit),
                 fixed=values, progress=_progress))
         except QSPError as exc:
             bar.empty()
@@ -269,8 +266,7 @@ with tabs[5]:
         if diff.empty:
             st.success("No differences in compartments, species, parameters, reactions, rules, events or units.")
         else:
-            counts = diff.drop_duplicates(["kind", "id", "change"])["change"].value_counts()
-            st.markdown(" · ".join(f"**{n}** {change}" for change, n in counts.items()))
+            st.markdown(" · ".join(f"**{n}** {change}" for change, n in change_counts(diff).items()))
             st.dataframe(diff, hide_index=True, key="lab_diff_table")
 
 with tabs[6]:

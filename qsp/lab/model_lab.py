@@ -200,6 +200,22 @@ def diff_models(old_sbml: str, new_sbml: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=DIFF_COLUMNS)
 
 
+def change_counts(diff: pd.DataFrame) -> pd.Series:
+    """Components per kind of change in a :func:`diff_models` table (a component with several changed fields counts once).
+
+    >>> from qsp.engine.model import antimony_to_sbml
+    >>> a, b = antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5"), antimony_to_sbml("A -> ; k*A; A = 10; k = 0.7; j = 1")
+    >>> change_counts(diff_models(a, b)).to_dict()
+    {'changed': 1, 'added': 1}
+    """
+    return diff.drop_duplicates(["kind", "id", "change"])["change"].value_counts()
+
+
+def rangeable_parameters(model: Model) -> list[str]:
+    """Settable parameters with a finite nonzero value: those a relative range (value ± x%) can vary."""
+    return [p for p in model.parameter_ids if model.defaults[p] != 0 and math.isfinite(model.defaults[p])]
+
+
 LAB_DOSE_PREFIX = "lab_dose_"  # ids added to a model by with_repeated_dosing
 
 

@@ -1,7 +1,9 @@
 """Diff between two versions of a model."""
 
-from qsp.engine.model import antimony_to_sbml
-from qsp.lab.model_lab import DIFF_COLUMNS, diff_models
+import pandas as pd
+
+from qsp.engine.model import Model, antimony_to_sbml
+from qsp.lab.model_lab import DIFF_COLUMNS, change_counts, diff_models, rangeable_parameters
 
 OLD = antimony_to_sbml("""
 model m
@@ -69,3 +71,19 @@ def test_repeated_dosing_matches_superposed_exponential_decays():
         with_repeated_dosing(decay, "B", 1.0, 1.0, 1)
     with pytest.raises(InvalidInput, match="dosing.count"):
         with_repeated_dosing(decay, "A", 1.0, 1.0, 0)
+
+
+def test_change_counts_count_components_not_fields():
+    diff = diff_models(OLD, NEW)
+    counts = change_counts(diff)
+    expected = diff.groupby("change")["id"].apply(lambda ids: len(set(zip(diff.loc[ids.index, "kind"], ids))))
+    assert counts.to_dict() == expected.to_dict()
+    several = pd.DataFrame([{"kind": "reaction", "id": "r1", "change": "changed", "field": f} for f in ("rate law", "reactants")],
+                           columns=DIFF_COLUMNS)
+    assert change_counts(several).to_dict() == {"changed": 1}  # one component, two changed fields
+    assert change_counts(diff_models(OLD, OLD)).empty
+
+
+def test_only_finite_nonzero_parameters_have_a_relative_range():
+    model = Model(antimony_to_sbml("A -> ; k*A; A = 10; k = 0.5; z = 0; big = 1e308 * 10"))
+    assert rangeable_parameters(model) == ["k"]
