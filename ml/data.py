@@ -50,14 +50,40 @@ def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
 
     Fatal problems (not CSV, no patient id, no usable rows) raise InvalidInput with one line each.
     """
+    report: list[str] = []
+    frame = _map_columns(_read_csv(data), report)
+    out = pd.DataFrame({"patient_id": frame["patient_id"].str.strip()})
+    out["week"] = _parse_weeks(frame["week"], report)
+    if "sex" in frame:
+        out["sex"] = frame["sex"].str.strip().str.lower().map(SEX_VALUES)
+        bad = frame["sex"][out["sex"].isna() & (frame["sex"].str.strip() != "")]
+        for i in bad.index[:10]:
+            report.append(f"row {i + 2}: sex {frame['sex'][i]!r} not F/M; set missing")
+    for name in (c for c in RANGES if c != "week"):
+        if name in frame:
+            out[name] = _clean_number(frame[name], name, report)
+    _fill_iadrs(out, report)
+    out = _usable_visits(out, report)
+    for column in SCHEMA:
+        if column not in out:
+            out[column] = np.nan
+            report.append(f"column {column!r} missing: all values missing")
+    return out.sort_values(["patient_id", "week"]).reset_index(drop=True), report
+
+
+def _read_csv(data: bytes | str) -> pd.DataFrame:
+    """The CSV as text columns; InvalidInput when too large or not CSV."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > MAX_CSV_BYTES:
         raise InvalidInput(f"csv: file larger than {MAX_CSV_BYTES:,} bytes")
     try:
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+        return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InvalidInput(f"csv: not a readable CSV: {str(exc).splitlines()[0]}") from None
-    report: list[str] = []
+
+
+def _map_columns(frame: pd.DataFrame, report: list[str]) -> pd.DataFrame:
+    """The columns renamed to the schema (others dropped), with a week column; InvalidInput without patient ids."""
     renamed = {}
     for column in frame.columns:
         key = column.strip().lower()
@@ -74,34 +100,38 @@ def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
     if "week" not in frame:
         frame["week"] = "0"
         report.append("no week column: every row taken as the baseline visit (week 0)")
-    out = pd.DataFrame({"patient_id": frame["patient_id"].str.strip()})
+    return frame
+
+
+def _parse_weeks(column: pd.Series, report: list[str]) -> list[float]:
+    """Weeks since baseline from weeks or visit codes (bl, m12, ...); NaN (row dropped later) when not understood."""
     weeks = []
-    for i, value in enumerate(frame["week"]):
+    for i, value in enumerate(column):
         try:
             weeks.append(_viscode_to_week(value))
         except ValueError:
             weeks.append(np.nan)
             report.append(f"row {i + 2}: week {value!r} not understood; row dropped")
-    out["week"] = weeks
-    if "sex" in frame:
-        out["sex"] = frame["sex"].str.strip().str.lower().map(SEX_VALUES)
-        bad = frame["sex"][out["sex"].isna() & (frame["sex"].str.strip() != "")]
-        for i in bad.index[:10]:
-            report.append(f"row {i + 2}: sex {frame['sex'][i]!r} not F/M; set missing")
-    for name in (c for c in RANGES if c != "week"):
-        if name not in frame:
-            continue
-        values = pd.to_numeric(frame[name].str.strip().replace("", np.nan), errors="coerce")
-        non_numeric = values.isna() & (frame[name].str.strip() != "")
-        for i in non_numeric[non_numeric].index[:10]:
-            report.append(f"row {i + 2}: {name} {frame[name][i]!r} is not a number; set missing")
-        lo, hi = RANGES[name]
-        if name == "tau_suvr" and values.dropna().gt(10).any():
-            report.append("tau_suvr above 10 looks like a different unit; those values set missing")
-        impossible = values.notna() & ~values.between(lo, hi)
-        for i in impossible[impossible].index[:10]:
-            report.append(f"row {i + 2}: {name} {values[i]:g} outside {lo}-{hi}; set missing")
-        out[name] = values.where(~impossible)
+    return weeks
+
+
+def _clean_number(column: pd.Series, name: str, report: list[str]) -> pd.Series:
+    """A numeric column with values that are not numbers or outside RANGES set missing (at most 10 reported each)."""
+    values = pd.to_numeric(column.str.strip().replace("", np.nan), errors="coerce")
+    non_numeric = values.isna() & (column.str.strip() != "")
+    for i in non_numeric[non_numeric].index[:10]:
+        report.append(f"row {i + 2}: {name} {column[i]!r} is not a number; set missing")
+    lo, hi = RANGES[name]
+    if name == "tau_suvr" and values.dropna().gt(10).any():
+        report.append("tau_suvr above 10 looks like a different unit; those values set missing")
+    impossible = values.notna() & ~values.between(lo, hi)
+    for i in impossible[impossible].index[:10]:
+        report.append(f"row {i + 2}: {name} {values[i]:g} outside {lo}-{hi}; set missing")
+    return values.where(~impossible)
+
+
+def _fill_iadrs(out: pd.DataFrame, report: list[str]) -> None:
+    """Missing iADRS computed from ADAS-Cog13 and ADCS-iADL where both are given (in place)."""
     if "iadrs" not in out:
         out["iadrs"] = np.nan
     if {"adas_cog13", "adcs_iadl"} <= set(out):
@@ -109,6 +139,10 @@ def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
         out.loc[fill, "iadrs"] = C.iadrs_from_components(out.loc[fill, "adas_cog13"], out.loc[fill, "adcs_iadl"])
         if fill.any():
             report.append(f"iADRS computed from ADAS-Cog13 and ADCS-iADL for {int(fill.sum())} rows")
+
+
+def _usable_visits(out: pd.DataFrame, report: list[str]) -> pd.DataFrame:
+    """Rows with a week and a patient id, the first of duplicate visits; InvalidInput when none is left."""
     out = out[out["week"].notna() & (out["patient_id"] != "")]
     duplicated = out.duplicated(["patient_id", "week"], keep="first")
     if duplicated.any():
@@ -116,11 +150,7 @@ def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
         out = out[~duplicated]
     if out.empty:
         raise InvalidInput("csv: no usable rows after cleaning:\n" + "\n".join(report))
-    for column in SCHEMA:
-        if column not in out:
-            out[column] = np.nan
-            report.append(f"column {column!r} missing: all values missing")
-    return out.sort_values(["patient_id", "week"]).reset_index(drop=True), report
+    return out
 
 
 def baseline_rows(visits: pd.DataFrame) -> pd.DataFrame:
