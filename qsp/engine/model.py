@@ -143,10 +143,17 @@ def load_sbml_model(text: str | bytes, name: str = "uploaded", max_bytes: int = 
     return Model(check_sbml_text(text, max_bytes=max_bytes), name=name)
 
 
+# The built-in model is not stiff at the trial's tolerances: CVODE's Adams method takes fewer, cheaper steps
+# than BDF through the dosing transients (measured 1.4-1.9x faster per treated patient, same tolerances,
+# observables within 1e-3 relative; bench/bench_engine.py). Uploaded models keep the safe stiff default.
+BUILTIN_SOLVER = SolverOptions(stiff=False)
+
+
 @functools.lru_cache(maxsize=1)
 def load_builtin_model() -> Model:
     """The built-in AD continuum model, from the SBML file kept in the repository."""
-    return load_sbml_model(paths.BUILTIN_SBML.read_text(encoding="utf-8"), name="ad_continuum")
+    text = check_sbml_text(paths.BUILTIN_SBML.read_text(encoding="utf-8"))
+    return Model(text, name="ad_continuum", solver=BUILTIN_SOLVER)
 
 
 def compile_builtin_model() -> str:

@@ -68,8 +68,10 @@ def _same(a, b) -> bool:
 
 def _model_of(prov: dict):
     """The model a result was made with: the built-in one, or the uploaded model its record carries (checked again)."""
-    if "model_sbml" not in prov:
-        return load_builtin_model()
+    if "model_sbml" not in prov:  # the built-in model, with the solver settings the result recorded
+        builtin = load_builtin_model()
+        solver = validate(SolverOptions, prov.get("solver") or builtin.solver.model_dump(), prefix="provenance.solver")
+        return builtin if solver == builtin.solver else Model(builtin.sbml, name=builtin.name, solver=solver)
 
     checked = load_checked_model(str(prov["model_sbml"]), str(prov.get("model_name", "uploaded")), where="result")
     solver = validate(SolverOptions, prov.get("solver") or {}, prefix="provenance.solver")
