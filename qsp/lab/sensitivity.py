@@ -223,12 +223,13 @@ def _index_table(method: str, problem: dict, ranges: dict, x: np.ndarray, y: np.
     names = problem["names"]
     lows, highs = zip(*(ranges[p] for p in names))
     if method == "sobol":
-        s = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed, print_to_console=False)
+        # SALib reads seed=0 as 'no seed' (bootstrap intervals would change between runs): shift it
+        s = sobol_analyze.analyze(problem, y, calc_second_order=False, seed=seed + 1, print_to_console=False)
         table = pd.DataFrame({"parameter": names, "low": lows, "high": highs, "S1": s["S1"], "S1_conf": s["S1_conf"],
                               "ST": s["ST"], "ST_conf": s["ST_conf"]}, columns=SOBOL_TABLE)
         key = "ST"
     else:
-        s = morris_analyze.analyze(problem, x, y, num_levels=MORRIS_LEVELS, seed=seed, print_to_console=False)
+        s = morris_analyze.analyze(problem, x, y, num_levels=MORRIS_LEVELS, seed=seed + 1, print_to_console=False)
         table = pd.DataFrame({"parameter": names, "low": lows, "high": highs, "mu": s["mu"], "mu_star": s["mu_star"],
                               "sigma": s["sigma"], "mu_star_conf": s["mu_star_conf"]}, columns=MORRIS_TABLE)
         key = "mu_star"
