@@ -12,7 +12,10 @@ from qsp.errors import InvalidInput
 def problems_from(exc: ValidationError, prefix: str = "") -> list[str]:
     """One line per problem: ``field.path: message (got value)``."""
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors:
+        if _follows_from_item(err, errors):
+            continue
         loc = ".".join(str(part) for part in err["loc"])
         where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         message = err["msg"].removeprefix("Value error, ")
@@ -20,6 +23,14 @@ def problems_from(exc: ValidationError, prefix: str = "") -> list[str]:
         shown = "" if isinstance(got, dict | list | tuple) or got is None else f" (got {got!r})"
         lines.append(f"{where}: {message}{shown}" if where else f"{message}{shown}")
     return lines
+
+
+def _follows_from_item(err: dict, errors: list[dict]) -> bool:
+    """A "too short after validation" error of a sequence whose own items failed: the item's error says it all."""
+    if err["type"] != "too_short" or "after validation" not in err["msg"]:
+        return False
+    n = len(err["loc"])
+    return any(len(o["loc"]) > n and tuple(o["loc"][:n]) == tuple(err["loc"]) for o in errors)
 
 
 def validate(model_cls, data, prefix: str = ""):

@@ -45,9 +45,12 @@ def cmd_population(args) -> int:
 
     from qsp.engine.simulate import Engine  # lazy: CLI start-up time
     from qsp.population.sampling import sample_population  # lazy: CLI start-up time
-    from qsp.trial.scenario import load_scenario  # lazy: CLI start-up time
+    from qsp.trial.scenario import MAX_PATIENTS_PER_ARM, load_scenario  # lazy: CLI start-up time
     if args.n < 1:
         return fail(f"--n: must be >= 1 (got {args.n})")
+    if args.n > MAX_PATIENTS_PER_ARM:
+        return fail(f"--n: at most {MAX_PATIENTS_PER_ARM:,} patients (got {args.n:,}); "
+                    "a larger population belongs on a cluster, in several runs with different seeds")
     criteria = load_scenario(args.scenario).population if args.scenario else None
     out = writable_path(args.out)
     model = model_from_args(args)

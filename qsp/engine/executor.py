@@ -8,6 +8,8 @@ gives the same numbers whatever the backend or the number of workers.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -68,7 +70,7 @@ class ChunkExecutor:
                 self._client = Client(settings.scheduler, timeout=f"{settings.connect_timeout_s}s")
             else:
                 workers = settings.n_workers or os.cpu_count() or 1
-                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")  # any free port: no clash with another cluster
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError) as exc:
             self.close()
@@ -121,12 +123,13 @@ class ChunkExecutor:
 
     def close(self) -> None:
         """Close the Dask client and the LocalCluster this executor started (no-op when serial)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
+        with _quiet_shutdown():
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            if self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
 
     def __enter__(self) -> ChunkExecutor:
         return self
@@ -257,3 +260,20 @@ def map_chunks(fn: Callable, chunks: Sequence, settings: ExecutorSettings | Chun
     finally:
         if owned:
             ex.close()
+
+
+@contextlib.contextmanager
+def _quiet_shutdown():
+    """Silence distributed's shutdown chatter ("Worker process still alive ... killing"): the workers are ours to stop."""
+    loggers = [logging.getLogger(name) for name in _SHUTDOWN_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+_SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.process", "distributed.worker", "distributed.core")

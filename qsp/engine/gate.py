@@ -27,6 +27,15 @@ def sha256_text(text: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _not_xml_message(stripped: bytes) -> str:
+    """Why text that does not start with '<' is refused: a path or URL given as content, or a file of another kind."""
+    first = stripped[:200].decode("utf-8", errors="replace")
+    if len(stripped) < 300 and b"\n" not in stripped.strip() and not any(c in first for c in " \t%;=("):
+        return "not SBML: the text does not start with '<' (a path or URL is not accepted as model content)"
+    line = first.splitlines()[0][:60]
+    return f"not SBML/XML: the file does not start with '<' (it starts with {line!r}); export the model as SBML"
+
+
 def check_sbml_text(text: str | bytes, max_bytes: int = MAX_MODEL_BYTES) -> str:
     """Return ``text`` as str if it is safe to hand to libsbml, else raise ModelRefused.
 
@@ -34,6 +43,10 @@ def check_sbml_text(text: str | bytes, max_bytes: int = MAX_MODEL_BYTES) -> str:
     Traceback (most recent call last):
     ...
     qsp.errors.ModelRefused: not SBML: the text does not start with '<' (a path or URL is not accepted as model content)
+    >>> check_sbml_text("function dx = f(t, x)\\n  dx = -x;\\nend\\n")
+    Traceback (most recent call last):
+    ...
+    qsp.errors.ModelRefused: not SBML/XML: the file does not start with '<' (it starts with 'function dx = f(t, x)'); export the model as SBML
     """
     data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     if len(data) > max_bytes:
@@ -41,10 +54,10 @@ def check_sbml_text(text: str | bytes, max_bytes: int = MAX_MODEL_BYTES) -> str:
     if _DECLARATION.search(data):
         raise ModelRefused("refused: DTD or entity declarations (<!DOCTYPE/<!ENTITY) are not allowed")
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        raise ModelRefused("the file is empty (no model text)")
     if not stripped.startswith(b"<"):
-        raise ModelRefused(
-            "not SBML: the text does not start with '<' (a path or URL is not accepted as model content)"
-        )
+        raise ModelRefused(_not_xml_message(stripped))
     try:
         root = safe_et.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:

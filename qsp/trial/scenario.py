@@ -80,6 +80,10 @@ def scenario_from_text(text: str) -> Scenario:
         data = yaml.safe_load(text)  # JSON is YAML
     except yaml.YAMLError as exc:
         raise InvalidInput(f"scenario: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        raise InvalidInput("scenario: the file is empty")
+    if not isinstance(data, dict):
+        raise InvalidInput(f"scenario: expected a mapping of fields (name, n_per_arm, arms, ...), got {type(data).__name__}")
     return parse_scenario(data)
 
 def scenario_to_dict(scenario: Scenario) -> dict:

@@ -67,6 +67,7 @@ def test_invalid_scenario_exits_2_with_one_line_per_problem(tmp_path, capsys):
         (["simulate", "--regimen", "unknown_regimen"], "unknown regimen name"),
         (["simulate", "--regimen", "missing.yaml"], "--regimen: file not found"),
         (["population", "--n", "0", "--out", "p.csv"], "--n: must be >= 1"),
+        (["population", "--n", "10000000", "--out", "p.csv"], "--n: at most 100,000 patients"),  # issue 14
     ],
 )
 def test_bad_arguments_exit_2(args, message, tmp_path, capsys, monkeypatch):
@@ -111,3 +112,20 @@ def test_module_entry_point_runs():
 def test_no_command_is_a_usage_error():
     proc = subprocess.run([sys.executable, "-m", "qsp"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "usage" in proc.stderr
+
+
+def test_empty_scenario_file_says_so(tmp_path, capsys):
+    """Issue 14: an empty scenario said `expected a mapping, got NoneType`."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert main(["trial", str(empty), "--out", str(tmp_path / "r.json")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: scenario: the file is empty"]
+
+
+def test_negative_dose_is_one_clear_line(tmp_path, capsys):
+    """Issue 14: dose -5 added a misleading second line ("phases: Tuple should have at least 1 item")."""
+    regimen = tmp_path / "r.yaml"
+    regimen.write_text("drug: donanemab\nphases:\n  - {dose: -5, every_weeks: 4}\n")
+    assert main(["simulate", "--regimen", str(regimen), "--weeks", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "phases.0.dose: Input should be greater than 0 (got -5)" in err[0]

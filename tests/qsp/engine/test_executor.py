@@ -122,3 +122,17 @@ def test_memory_grows_linearly_with_the_population():
         tracemalloc.stop()
     ratio = peaks[800] / peaks[200]
     assert 1.5 < ratio < 6.0, peaks  # 4x the patients: well below quadratic growth (16x)
+
+
+def test_closing_a_busy_local_cluster_does_not_print_killing_warnings(caplog):
+    """Issue 14: `--backend dask` printed "Worker process still alive after 4.0 seconds, killing" twice."""
+    import logging
+
+    ex = ChunkExecutor(ExecutorSettings(backend="dask", n_workers=1))
+    client = ex._connect()
+    busy = client.submit(time.sleep, 60, pure=False)  # a worker still running when the run ends
+    time.sleep(1.0)
+    with caplog.at_level(logging.WARNING):
+        ex.close()
+    assert busy is not None
+    assert not [r for r in caplog.records if "killing" in r.getMessage()]

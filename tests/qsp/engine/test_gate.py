@@ -34,6 +34,9 @@ def test_minimal_sbml_passes():
         (EXTERNAL, "DTD or entity"),
         ("/etc/passwd", "does not start with '<'"),
         ("https://example.org/model.xml", "does not start with '<'"),
+        ("", "the file is empty"),  # issue 14: an empty file
+        (" \n\t", "the file is empty"),
+        ("% MATLAB model\nfunction dydt = f(t, y)\n  dydt = -y;\nend\n", r"not SBML/XML: the file does not start with '<' \(it starts with '% MATLAB model'\)"),
         ("<html><body>hi</body></html>", "root element is 'html'"),
         ('<sbml xmlns="http://example.org/not-sbml"/>', "expected 'sbml'"),
         ("<sbml><model>", "not well-formed"),
