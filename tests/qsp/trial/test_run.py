@@ -8,6 +8,7 @@ import yaml
 
 from qsp import constants as C
 from qsp.engine.model import load_builtin_model
+from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput
 from qsp.trial.endpoints import slowing_pct
 from qsp.trial.run import run_trial
@@ -161,12 +162,12 @@ def test_enrolment_filter_enrols_only_passing_patients_and_reports_screening():
 
 
 def test_overrides_do_not_leak_into_later_engines_on_the_same_thread():
-    from qsp.engine.simulate import Engine
-
     patient = {C.AGE: 70, C.SEX: "F", C.WEIGHT_KG: 70, C.APOE4: 0}
     days = np.array([0.0, 365.0])
     plain = Engine().run(patient, None, days, state=(60, 1.2, 2)).values
-    Engine(parameter_overrides={"amy_growth_per_yr": 3.0}).run(patient, None, days, state=(60, 1.2, 2))
+    overridden = Engine(parameter_overrides={"amy_growth_per_yr": 3.0}).run(patient, None, days, state=(60, 1.2, 2)).values
+    amyloid = C.OBSERVABLES.index(C.AMYLOID_CL)
+    assert overridden[-1, amyloid] > plain[-1, amyloid] + 0.5  # the override took effect
     np.testing.assert_array_equal(Engine().run(patient, None, days, state=(60, 1.2, 2)).values, plain)
 
 
