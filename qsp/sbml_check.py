@@ -382,7 +382,9 @@ def _task_inspect(sbml: str, location: str | None, full_checks: bool, max_issues
 
 
 # Tasks the sandbox may run, by name (a whitelist: module and function).
-_TASKS = {"inspect": ("qsp.sbml_check", "_task_inspect"), "simulate_case": ("qsp.sbml_suite", "_task_simulate_case")}
+_TASKS = {"inspect": ("qsp.sbml_check", "_task_inspect"), "simulate_case": ("qsp.sbml_suite", "_task_simulate_case"),
+          "run_sedml": ("qsp.omex", "_task_run_sedml"), "sbml_to_antimony": ("qsp.omex", "_task_sbml_to_antimony"),
+          "antimony_to_sbml": ("qsp.omex", "_task_antimony_to_sbml")}
 
 
 # ------------------------------------------------------------------ public entry point

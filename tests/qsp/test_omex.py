@@ -1,0 +1,375 @@
+"""COMBINE archives: hostile archives refused before tellurium sees them, good ones run, exported runs reproduce."""
+
+import io
+import math
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qsp import omex
+from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
+from qsp.omex import ArchiveLimits, check_generated_code, export_archive, inspect_archive, inspect_sedml, run_archive
+from qsp.sbml_check import LabLimits
+from qsp.solver import DEFAULT_SOLVER
+
+CORPUS = Path(os.environ.get("SBML_CORPUS", "/work/shared/sbml-corpus"))
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"SBML corpus not found at {CORPUS}")
+
+# Rate k*[A] in a compartment of size 2: amount 10, concentration 5 at t=0; [A](t) = 5 exp(-k t / 2).
+DECAY = b"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+ <model id="decay">
+  <listOfCompartments><compartment id="c" size="2" constant="true"/></listOfCompartments>
+  <listOfSpecies><species id="A" compartment="c" initialAmount="10" hasOnlySubstanceUnits="false"
+   boundaryCondition="false" constant="false"/></listOfSpecies>
+  <listOfParameters><parameter id="k" value="0.5" constant="true"/></listOfParameters>
+  <listOfReactions><reaction id="R" reversible="false">
+   <listOfReactants><speciesReference species="A" stoichiometry="1" constant="true"/></listOfReactants>
+   <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci>k</ci><ci>A</ci></apply></math></kineticLaw>
+  </reaction></listOfReactions>
+ </model>
+</sbml>"""
+ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">]>"""
+TARGET_A = "/sbml:sbml/sbml:model/sbml:listOfSpecies/sbml:species[@id='A']"
+TARGET_K = "/sbml:sbml/sbml:model/sbml:listOfParameters/sbml:parameter[@id='k']/@value"
+
+
+def sedml(source: str = "model.xml", model2: str = "model1", change: str = "1", task_target: str = TARGET_A,
+          algorithm: str = '<algorithm kisaoID="KISAO:0000019"/>', model_id: str = "model1", extra: str = "") -> bytes:
+    """A SED-ML L1V3 document: model1 from ``source``, model2 derived from ``model2`` with k = ``change``."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sedML xmlns="http://sed-ml.org/sed-ml/level1/version3" level="1" version="3">
+  <listOfSimulations>
+    <uniformTimeCourse id="sim1" initialTime="0" outputStartTime="0" outputEndTime="4" numberOfPoints="8">{algorithm}
+    </uniformTimeCourse>
+  </listOfSimulations>
+  <listOfModels>
+    <model id="{model_id}" language="urn:sedml:language:sbml.level-3.version-2" source="{source}"/>
+    <model id="model2" language="urn:sedml:language:sbml" source="{model2}">
+      <listOfChanges><changeAttribute target="{TARGET_K}" newValue="{change}"/></listOfChanges>
+    </model>{extra}
+  </listOfModels>
+  <listOfTasks>
+    <task id="task1" modelReference="{model_id}" simulationReference="sim1"/>
+    <task id="task2" modelReference="model2" simulationReference="sim1"/>
+  </listOfTasks>
+  <listOfDataGenerators>
+    <dataGenerator id="time1" name="time"><listOfVariables>
+      <variable id="t" symbol="urn:sedml:symbol:time" taskReference="task1"/></listOfVariables>
+      <math xmlns="http://www.w3.org/1998/Math/MathML"><ci>t</ci></math></dataGenerator>
+    <dataGenerator id="A1"><listOfVariables>
+      <variable id="a" target="{task_target}" taskReference="task1"/></listOfVariables>
+      <math xmlns="http://www.w3.org/1998/Math/MathML"><ci>a</ci></math></dataGenerator>
+    <dataGenerator id="A2"><listOfVariables>
+      <variable id="a" target="{TARGET_A}" taskReference="task2"/></listOfVariables>
+      <math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><cn>2</cn><ci>a</ci></apply></math></dataGenerator>
+  </listOfDataGenerators>
+  <listOfOutputs>
+    <report id="report1"><listOfDataSets>
+      <dataSet id="d1" label="time" dataReference="time1"/><dataSet id="d2" label="[A]" dataReference="A1"/>
+    </listOfDataSets></report>
+    <plot2D id="plot1"><listOfCurves>
+      <curve id="c1" xDataReference="time1" yDataReference="A2" logX="false" logY="false"/></listOfCurves></plot2D>
+  </listOfOutputs>
+</sedML>""".encode()
+
+
+MANIFEST = b"""<?xml version="1.0" encoding="UTF-8"?>
+<omexManifest xmlns="http://identifiers.org/combine.specifications/omex-manifest">
+  <content location="." format="http://identifiers.org/combine.specifications/omex"/>
+  <content location="./model.xml" format="http://identifiers.org/combine.specifications/sbml"/>
+  <content location="./sim.sedml" format="http://identifiers.org/combine.specifications/sed-ml" master="true"/>
+</omexManifest>"""
+
+
+def make_zip(entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(zipfile.ZipInfo(name), data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+    return buffer.getvalue()
+
+
+def archive(sed: bytes | None = None, model: bytes = DECAY, **extra: bytes) -> bytes:
+    return make_zip({"manifest.xml": MANIFEST, "model.xml": model, "sim.sedml": sed or sedml(), **extra})
+
+
+# ------------------------------------------------------------------ hostile archives
+
+
+@pytest.mark.parametrize("entries, symlinks, match", [
+    ({"../evil.xml": b"x"}, None, r"entry '\.\./evil\.xml' leaves the archive"),
+    ({"ok/../../evil.xml": b"x"}, None, r"leaves the archive"),
+    ({"/etc/evil.xml": b"x"}, None, r"entry '/etc/evil\.xml' is an absolute path"),
+    ({"C:/evil.xml": b"x"}, None, r"absolute path"),
+    ({"dir\\evil.xml": b"x"}, None, r"backslashes"),
+    ({}, {"model.xml": "/etc/passwd"}, r"entry 'model\.xml' is a symbolic link"),
+])
+def test_hostile_entries_are_refused(entries, symlinks, match):
+    data = make_zip({"manifest.xml": MANIFEST, "sim.sedml": sedml(), **entries}, symlinks)
+    with pytest.raises(ModelRefused, match=match):
+        inspect_archive(data)
+
+
+def test_too_many_entries_are_refused_with_the_limit_and_how_to_raise_it():
+    data = make_zip({f"f{i}.txt": b"" for i in range(2_001)})
+    with pytest.raises(ModelRefused, match=r"2,001 entries, limit 2,000 .*QSP_LAB_ARCHIVE_MAX_ENTRIES"):
+        inspect_archive(data)
+
+
+def test_zip_bomb_is_refused_by_declared_size():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb.txt", b"\0" * 60_000_000)  # 60 MB of zeros: about 60 kB compressed
+    assert len(buffer.getvalue()) < 100_000
+    with pytest.raises(ModelRefused, match=r"uncompressed size 60,000,000 bytes, limit 50,000,000 .*QSP_LAB_ARCHIVE_MAX_BYTES"):
+        inspect_archive(buffer.getvalue())
+
+
+def test_zip_bomb_with_a_lying_header_is_stopped_while_decompressing():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb.txt", b"\0" * 3_000_000)
+    data = bytearray(buffer.getvalue())
+    central = data.rindex(b"PK\x01\x02")  # central directory entry: uncompressed size at offset 24
+    data[central + 24:central + 28] = (100).to_bytes(4, "little")
+    limits = ArchiveLimits(max_bytes=1_000_000)
+    with pytest.raises(ModelRefused, match=r"archive refused: entry 'bomb\.txt' cannot be read|decompresses to more"):
+        inspect_archive(bytes(data), limits)
+    # an honest header over a small limit is refused before any byte is decompressed
+    with pytest.raises(ModelRefused, match=r"uncompressed size 3,000,000 bytes, limit 1,000,000"):
+        inspect_archive(buffer.getvalue(), limits)
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"just text", r"not a COMBINE archive \(not a zip file\)"),
+    (b"PK\x03\x04 broken", r"not a readable zip file"),
+])
+def test_non_zip_input_is_refused(data, match):
+    with pytest.raises(ModelRefused, match=match):
+        inspect_archive(data)
+
+
+def test_a_path_is_never_opened():
+    with pytest.raises(InvalidInput, match=r"archive: expected the archive's bytes \(got str\)"):
+        inspect_archive("/etc/passwd")
+
+
+@pytest.mark.parametrize("source, match", [
+    ("https://www.ebi.ac.uk/biomodels/model.xml", r"model source 'https://www\.ebi\.ac\.uk/biomodels/model\.xml' is a URL: nothing is fetched"),
+    ("urn:miriam:biomodels.db:BIOMD0000000012", r"model source 'urn:miriam:biomodels\.db:BIOMD0000000012' is a URN"),
+    ("/etc/passwd", r"model source '/etc/passwd' is an absolute path"),
+    ("file:///etc/passwd", r"is a URL"),
+    ("../model.xml", r"model source '\.\./model\.xml' leaves the archive"),
+    ("other.xml", r"model source 'other\.xml' is not a file of the archive"),
+    ("model.xml'); import os #", r"a file name may only hold"),
+])
+def test_model_sources_outside_the_archive_are_refused_by_name(source, match):
+    with pytest.raises(ModelRefused, match=match):
+        inspect_archive(archive(sedml(source=source)))
+
+
+def test_derived_models_in_a_cycle_are_refused():
+    sed = sedml(source="model2", model2="model1")
+    with pytest.raises(ModelRefused, match=r"cycle: model1 -> model2 -> model1"):
+        inspect_archive(archive(sed))
+
+
+def test_data_description_url_is_refused():
+    extra = '</listOfModels><listOfDataDescriptions><dataDescription id="d" source="http://example.org/d.csv"/>' \
+            '</listOfDataDescriptions><listOfModels>'
+    with pytest.raises(ModelRefused, match=r"data description 'd': model source 'http://example\.org/d\.csv' is a URL"):
+        inspect_archive(archive(sedml(extra=extra)))
+
+
+@pytest.mark.parametrize("where", ["model", "sedml", "manifest"])
+def test_xml_entities_are_refused_everywhere(where):
+    model = ENTITY + DECAY[DECAY.index(b"<sbml"):] if where == "model" else DECAY
+    sed = sedml()
+    sed = ENTITY + sed[sed.index(b"<sedML"):] if where == "sedml" else sed
+    manifest = ENTITY + MANIFEST[MANIFEST.index(b"<omexManifest"):] if where == "manifest" else MANIFEST
+    data = make_zip({"manifest.xml": manifest, "model.xml": model, "sim.sedml": sed})
+    with pytest.raises(ModelRefused, match=r"DTD or entity declarations"):
+        inspect_archive(data)
+
+
+def test_a_model_failing_the_sbml_gate_is_refused_by_name():
+    with pytest.raises(ModelRefused, match=r"model 'model\.xml': not SBML: root element is 'html'"):
+        inspect_archive(archive(model=b"<html><body>hi</body></html>"))
+
+
+@pytest.mark.parametrize("kwargs, match", [  # values tellurium would paste into the Python it executes
+    ({"change": "1&#10;import os"}, r"control characters"),
+    ({"change": "__import__('os').system('id')"}, r"newValue=.*must be a number"),
+    ({"task_target": "/sbml:sbml/sbml:model/sbml:listOfSpecies/sbml:species[@id='A\\']"}, r"not a plain XPath"),
+    ({"task_target": "/sbml:sbml/sbml:model/sbml:listOfSpecies/sbml:species[@id='A]+os.system(1)#']"}, r"not a plain XPath"),
+    ({"model_id": "os.system"}, r"'os\.system'>: not an identifier"),
+    ({"model_id": "import"}, r"not an identifier .*not a Python keyword"),
+    ({"algorithm": '<algorithm kisaoID="KISAO:0000019" name="x&#10;import os"/>'}, r"control characters"),
+    ({"algorithm": '<algorithm kisaoID="KISAO:0000019"><listOfAlgorithmParameters><algorithmParameter '
+                   'kisaoID="KISAO:0000209" value="\'+str(1)+\'"/></listOfAlgorithmParameters></algorithm>'}, r"must be a number"),
+])
+def test_sedml_values_that_reach_generated_code_are_checked(kwargs, match):
+    with pytest.raises(ModelRefused, match=match):
+        inspect_archive(archive(sedml(**kwargs)))
+
+
+def test_mathml_identifiers_are_checked():
+    sed = sedml().replace(b"<ci>t</ci>", b"<ci>__import__('os')</ci>")
+    with pytest.raises(ModelRefused, match=r"<ci>.*not an identifier"):
+        inspect_archive(archive(sed))
+
+
+@pytest.mark.parametrize("code, match", [
+    ("import subprocess", r"imports subprocess"),
+    ("x = open('/etc/passwd')", r"uses the name open"),
+    ("x = (1).__class__", r"uses the attribute \.__class__"),
+    ("import tellurium as te\nm = te.loadSBMLModel('https://example.org/m.xml')", r"refers to 'https://example\.org/m\.xml'"),
+    ("import tellurium.temiriam as temiriam", r"imports tellurium\.temiriam"),
+    ("f = lambda: 1", r"Lambda"),
+])
+def test_generated_code_outside_tellurium_translation_is_refused(code, match):
+    with pytest.raises(ModelRefused, match=match):
+        check_generated_code(code, "/tmp/work")
+
+
+def test_listing_is_typed_and_complete():
+    listing = inspect_archive(archive())
+    assert [(e.location, e.format, e.master) for e in listing.entries] == [
+        ("manifest.xml", "manifest", False), ("model.xml", "sbml", False), ("sim.sedml", "sed-ml", True)]
+    assert [(m.id, m.file, m.derived_from, m.changes) for m in listing.models] == [
+        ("model1", "model.xml", None, 0), ("model2", None, "model1", 1)]
+    (sim,) = listing.simulations
+    assert (sim.kind, sim.output_end, sim.steps, sim.algorithm) == ("uniformTimeCourse", 4.0, 8, "KISAO:0000019")
+    assert [(t.id, t.model) for t in listing.tasks] == [("task1", "model1"), ("task2", "model2")]
+    assert [(o.id, o.kind, o.columns) for o in listing.outputs] == [
+        ("report1", "report", (("time", "time1"), ("[A]", "A1"))), ("plot1", "plot2D", (("time1", "time1"), ("A2", "A2")))]
+    assert listing.entries_frame()["size_bytes"].sum() == len(MANIFEST) + len(DECAY) + len(sedml())
+
+
+def test_too_many_points_are_refused_with_the_limit():
+    sed = sedml().replace(b'numberOfPoints="8"', b'numberOfPoints="100000000"')
+    with pytest.raises(ModelRefused, match=r"100,000,001 time points, limit 100,001 .*QSP_LAB_ARCHIVE_MAX_POINTS"):
+        inspect_archive(archive(sed))
+
+
+# ------------------------------------------------------------------ good archives run (sandboxed tellurium)
+
+
+def exact_concentration(t, k):
+    return 5.0 * np.exp(-k * np.asarray(t) / 2)
+
+
+def test_derived_model_with_changes_runs_with_reports_and_plots(tmp_path):
+    sed = sedml(model2="#model1", change="1.0").replace(b'source="#model1"', b'source="model1"')
+    run = run_archive(archive(sed))
+    assert run.kinds == {"report1": "report", "plot1": "plot2D"}
+    report, plot = run.outputs["report1"], run.outputs["plot1"]
+    assert list(report.columns) == ["time", "[A]"] and list(plot.columns) == ["time1", "A2"]
+    assert np.allclose(report["time"], np.linspace(0, 4, 9))
+    assert np.allclose(report["[A]"], exact_concentration(report["time"], 0.5), rtol=1e-4)
+    assert np.allclose(plot["A2"], 2 * exact_concentration(plot["time1"], 1.0), rtol=1e-4)  # the change k=1 applied
+    paths = omex.write_outputs(run, tmp_path)
+    assert sorted(p.name for p in paths) == ["plot1.csv", "report1.csv"]
+    assert pd.read_csv(tmp_path / "report1.csv").columns.tolist() == ["time", "[A]"]
+
+
+def test_bare_sedml_with_its_files_runs_and_hash_sources_derive():
+    run = omex.run_sedml(sedml(model2="#model1", change="2"), {"model.xml": DECAY})
+    plot = run.outputs["plot1"]
+    assert np.allclose(plot["A2"], 2 * exact_concentration(plot["time1"], 2.0), rtol=1e-4)
+
+
+def test_a_failing_task_raises_simulation_failed():
+    missing = "/sbml:sbml/sbml:model/sbml:listOfSpecies/sbml:species[@id='nothere']"
+    with pytest.raises(SimulationFailed, match=r"a SED-ML task failed: sim\.sedml: .*nothere"):
+        run_archive(archive(sedml(task_target=missing)))
+
+
+def test_time_limit_is_named_with_how_to_raise_it():
+    sed = sedml().replace(b'outputEndTime="4" numberOfPoints="8"', b'outputEndTime="1e9" numberOfPoints="100000"')
+    with pytest.raises(SimulationFailed, match=r"time limit of 0\.5 s .*QSP_LAB_TIMEOUT_S"):
+        run_archive(archive(sed), lab_limits=LabLimits(timeout_s=0.5))
+
+
+# ------------------------------------------------------------------ export a run, re-run it with tellurium
+
+
+def roadrunner_run(sbml: bytes, end: float, points: int, selections: list[str]) -> pd.DataFrame:
+    import roadrunner
+
+    rr = roadrunner.RoadRunner(sbml.decode())
+    DEFAULT_SOLVER.apply(rr)
+    rr.timeCourseSelections = ["time", *selections]
+    return pd.DataFrame(np.asarray(rr.simulate(0, end, points)), columns=["time", *selections])
+
+
+def test_exported_run_reproduces_with_tellurium(tmp_path, monkeypatch):
+    selections = ["A", "[A]", "k", "R", "c"]
+    results = roadrunner_run(DECAY, 6.0, 25, selections)
+    data = export_archive(DECAY.decode(), 0.0, 6.0, 25, selections, results)
+    listing = inspect_archive(data)  # our own archive passes our own checks
+    assert {e.location for e in listing.entries} == {"manifest.xml", "model.xml", "simulation.sedml", "results.csv", "README.md"}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.read("model.xml") == DECAY
+        assert pd.read_csv(zf.open("results.csv")).columns.tolist() == ["time", *selections]
+
+    # tellurium itself, as a modeller would run it
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    import tellurium
+
+    path = tmp_path / "run.omex"
+    path.write_bytes(data)
+    (generators,) = tellurium.executeCombineArchive(str(path), createOutputs=False).values()
+    generators = generators["dataGenerators"]
+    for i, column in enumerate(["time", *selections]):
+        assert np.allclose(generators[f"dg_{i}"][:, 0], results[column], rtol=1e-5, atol=1e-9), column
+    # and through the sandboxed runner: same numbers, headers are the selections
+    report = run_archive(data).outputs["results"]
+    assert report.columns.tolist() == ["time", *selections]
+    assert np.allclose(report.to_numpy(), results.to_numpy(), rtol=1e-5, atol=1e-9)
+    assert math.isclose(report["A"].iloc[-1], 10 * math.exp(-1.5), rel_tol=1e-4)
+
+
+@pytest.mark.parametrize("selections, results, match", [
+    (["B"], None, r"selections: 'B' is not time, a species"),
+    (["[k]"], None, r"selections: '\[k\]' is not time"),
+    (["A"], pd.DataFrame({"time": [0.0, 1.0]}), r"results: no column for selection\(s\) A"),
+])
+def test_export_validates_its_inputs(selections, results, match):
+    results = pd.DataFrame({"time": [0.0, 1.0], "A": [1.0, 2.0]}) if results is None else results
+    with pytest.raises(InvalidInput, match=match):
+        export_archive(DECAY.decode(), 0.0, 1.0, 2, selections, results)
+
+
+# ------------------------------------------------------------------ Antimony both ways
+
+
+def test_antimony_both_ways():
+    text = omex.export_antimony(DECAY)
+    assert "k = 0.5" in text and "R: A => ; k*A" in text
+    sbml = omex.import_antimony(text)
+    assert 'id="k"' in sbml
+    with pytest.raises(ModelRefused, match=r"Antimony error"):
+        omex.import_antimony("this is not antimony ((")
+    with pytest.raises(ModelRefused, match=r"DTD or entity"):
+        omex.export_antimony(ENTITY + DECAY[DECAY.index(b"<sbml"):])
+
+
+@needs_corpus
+def test_a_corpus_model_in_a_bare_sedml():
+    model = (CORPUS / "models" / "bsim_BIOMD0000000012.xml").read_bytes()
+    listing = inspect_sedml(sedml().replace(b"[@id='A']", b"[@id='PX']").replace(b"[@id='k']", b"[@id='KM']"),
+                            {"model.xml": model})
+    assert listing.models[0].file == "model.xml"
