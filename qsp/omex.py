@@ -41,7 +41,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
-from qsp.sbml_check import DEFAULT_LIMITS, LabLimits, count_components, run_sandboxed
+from qsp.sbml_check import DEFAULT_LIMITS, MAX_EXTERNAL_DEPTH, LabLimits, _external_sources, count_components, run_sandboxed
 from qsp.sbml_gate import check_sbml_text
 from qsp.solver import DEFAULT_SOLVER, SolverOptions
 
@@ -174,6 +174,7 @@ class ArchiveListing:
     entries: tuple[ArchiveEntry, ...]
     documents: tuple[SedDocument, ...]
     notes: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()  # archive files the SED-ML reads: models, comp external models, data
 
     @property
     def models(self) -> tuple[SedModel, ...]:
@@ -393,25 +394,25 @@ def _float(node, name: str) -> float | None:
 
 
 def _resolve_source(source: str, model_ids: set[str], sedml_location: str, files: Mapping[str, bytes],
-                    where: str) -> tuple[str | None, str | None]:
-    """(archive file, derived-from model id) of a model source; ModelRefused naming anything else."""
+                    where: str, what: str = "model source") -> tuple[str | None, str | None]:
+    """(archive file, derived-from model id) of a source; ModelRefused naming anything else."""
     if source.startswith("#") and source[1:] in model_ids:
         return None, source[1:]
     if source in model_ids:
         return None, source
     if source.lower().startswith("urn:"):
-        raise _refuse(f"{where}: model source {source!r} is a URN: nothing is fetched; put the model file in the archive")
+        raise _refuse(f"{where}: {what} {source!r} is a URN: nothing is fetched; put the model file in the archive")
     if _SCHEME.match(source) or source.startswith("//"):
-        raise _refuse(f"{where}: model source {source!r} is a URL: nothing is fetched; put the model file in the archive")
+        raise _refuse(f"{where}: {what} {source!r} is a URL: nothing is fetched; put the model file in the archive")
     if source.startswith("/") or re.match(r"[A-Za-z]:[\\/]", source):
-        raise _refuse(f"{where}: model source {source!r} is an absolute path: only files inside the archive are read")
+        raise _refuse(f"{where}: {what} {source!r} is an absolute path: only files inside the archive are read")
     if not _SOURCE.match(source):
-        raise _refuse(f"{where}: model source {source!r}: a file name may only hold letters, digits, ' ._-+/()'")
+        raise _refuse(f"{where}: {what} {source!r}: a file name may only hold letters, digits, ' ._-+/()'")
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(sedml_location), source))
     if joined.startswith("../") or joined == "..":
-        raise _refuse(f"{where}: model source {source!r} leaves the archive")
+        raise _refuse(f"{where}: {what} {source!r} leaves the archive")
     if joined not in files:
-        raise _refuse(f"{where}: model source {source!r} is not a file of the archive")
+        raise _refuse(f"{where}: {what} {source!r} is not a file of the archive")
     return joined, None
 
 
@@ -497,7 +498,10 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
                 raise _refuse(f"{location}, data generator {gid!r}: task {var.get('taskReference')!r} is not defined")
     for node in _children(root, "dataDescription"):
         source = (node.get("source") or "").strip()
-        file, _ = _resolve_source(source, set(), location, files, f"{location}, data description {node.get('id')!r}")
+        where = f"{location}, data description {node.get('id')!r}"
+        file, _ = _resolve_source(source, set(), location, files, where, "source")
+        if _DECLARATION.search(files[file]):
+            raise _refuse(f"{where}: {file!r} has DTD or entity declarations (<!DOCTYPE/<!ENTITY), which are not allowed")
         reads.append(file)
 
     outputs = []
@@ -523,19 +527,31 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
     return doc, reads, notes
 
 
-def _gate_sbml(data: bytes, location: str, lab_limits: LabLimits) -> None:
-    """The SBML gate and the lab's structure limits, with the file named in the refusal."""
+def _gate_sbml(data: bytes, location: str, files: Mapping[str, bytes], lab_limits: LabLimits, depth: int = 0) -> set[str]:
+    """The SBML gate and the lab's structure limits, with the file named in the refusal; returns external files read.
+
+    comp external model files must be files of the archive too (gated the same way, at most 3 levels deep).
+    """
+    reads: set[str] = set()
     try:
         text = check_sbml_text(data, max_bytes=lab_limits.max_bytes)
     except ModelRefused as exc:
         raise _refuse(f"model {location!r}: {exc}") from None
-    counts, depth = count_components(safe_et.fromstring(text))
-    if depth > lab_limits.max_depth:
-        raise _refuse(f"model {location!r}: XML nested {depth} levels deep, limit {lab_limits.max_depth} "
+    root = safe_et.fromstring(text)
+    for source in _external_sources(root):
+        where = f"model {location!r}"
+        file, _ = _resolve_source(source.strip(), set(), location, files, where, "comp external model")
+        if depth >= MAX_EXTERNAL_DEPTH:
+            raise _refuse(f"{where}: comp external models nested deeper than {MAX_EXTERNAL_DEPTH} levels")
+        reads |= _gate_sbml(files[file], file, files, lab_limits, depth + 1) | {file}
+    counts, nesting = count_components(root)
+    if nesting > lab_limits.max_depth:
+        raise _refuse(f"model {location!r}: XML nested {nesting} levels deep, limit {lab_limits.max_depth} "
                       "(raise it with the environment variable QSP_LAB_MAX_DEPTH)")
     if counts["total"] > lab_limits.max_components:
         raise _refuse(f"model {location!r}: {counts['total']:,} components, limit {lab_limits.max_components:,} "
                       "(raise it with the environment variable QSP_LAB_MAX_COMPONENTS)")
+    return reads
 
 
 def _inspect_files(files: dict[str, bytes], sizes: dict[str, int], manifest: list[tuple[str, str, bool]],
@@ -548,18 +564,19 @@ def _inspect_files(files: dict[str, bytes], sizes: dict[str, int], manifest: lis
                                  sizes.get(loc, 0), formats.get(loc, ("", False))[1]) for loc in files)
     if not sedml_locations:
         raise _refuse("no SED-ML document (nothing to run): the manifest lists none and no file ends in .sedml")
-    documents, sbml = [], {e.location for e in entries if e.format == "sbml"}
+    documents, sbml, reads = [], {e.location for e in entries if e.format == "sbml"}, set()
     for location in sedml_locations:
         if location not in files:
             raise _refuse(f"SED-ML document {location!r} is listed but not in the archive")
-        doc, reads, doc_notes = _parse_sedml(files[location], location, files, limits)
+        doc, doc_reads, doc_notes = _parse_sedml(files[location], location, files, limits)
         documents.append(doc)
         notes += doc_notes
+        reads |= set(doc_reads)
         sbml |= {m.file for m in doc.models if m.file}
     for location in sorted(sbml):
         if location in files:
-            _gate_sbml(files[location], location, lab_limits)
-    return ArchiveListing(entries, tuple(documents), tuple(notes))
+            reads |= _gate_sbml(files[location], location, files, lab_limits)
+    return ArchiveListing(entries, tuple(documents), tuple(notes), tuple(sorted(reads)))
 
 
 def _sedml_locations(files: Mapping[str, bytes], manifest: list[tuple[str, str, bool]]) -> list[str]:
@@ -726,8 +743,7 @@ def _output_frame(output: SedOutput, generators: dict[str, np.ndarray]) -> pd.Da
 
 
 def _run(listing: ArchiveListing, files: dict[str, bytes], lab_limits: LabLimits) -> ArchiveRun:
-    needed = {m.file for m in listing.models if m.file}
-    needed |= {loc for loc in files if loc.endswith((".csv", ".tsv", ".numl"))}
+    needed = set(listing.reads)
     documents = [(d.location, files[d.location].decode("utf-8")) for d in listing.documents]
     payload = {"documents": documents, "files": {loc: files[loc] for loc in needed}}
     result = run_sandboxed("run_sedml", payload, lab_limits)

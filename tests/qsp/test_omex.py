@@ -3,6 +3,7 @@
 import io
 import math
 import os
+import re
 import stat
 import zipfile
 from pathlib import Path
@@ -189,7 +190,7 @@ def test_derived_models_in_a_cycle_are_refused():
 def test_data_description_url_is_refused():
     extra = '</listOfModels><listOfDataDescriptions><dataDescription id="d" source="http://example.org/d.csv"/>' \
             '</listOfDataDescriptions><listOfModels>'
-    with pytest.raises(ModelRefused, match=r"data description 'd': model source 'http://example\.org/d\.csv' is a URL"):
+    with pytest.raises(ModelRefused, match=r"data description 'd': source 'http://example\.org/d\.csv' is a URL"):
         inspect_archive(archive(sedml(extra=extra)))
 
 
@@ -202,6 +203,32 @@ def test_xml_entities_are_refused_everywhere(where):
     data = make_zip({"manifest.xml": manifest, "model.xml": model, "sim.sedml": sed})
     with pytest.raises(ModelRefused, match=r"DTD or entity declarations"):
         inspect_archive(data)
+
+
+COMP_NS = b'xmlns:comp="http://www.sbml.org/sbml/level3/version1/comp/version1" comp:required="true"'
+
+
+def with_external(source: str) -> bytes:
+    return DECAY.replace(b'level="3" version="2">', b'level="3" version="2" ' + COMP_NS + b">").replace(
+        b"<model", b'<comp:listOfExternalModelDefinitions><comp:externalModelDefinition comp:id="e" comp:source="'
+        + source.encode() + b'" comp:modelRef="decay"/></comp:listOfExternalModelDefinitions><model', 1)
+
+
+@pytest.mark.parametrize("source, match", [
+    ("http://example.org/sub.xml", r"model 'model\.xml': comp external model 'http://example\.org/sub\.xml' is a URL"),
+    ("/etc/sub.xml", r"comp external model '/etc/sub\.xml' is an absolute path"),
+    ("sub.xml", r"comp external model 'sub\.xml' is not a file of the archive"),
+])
+def test_comp_external_models_outside_the_archive_are_refused(source, match):
+    with pytest.raises(ModelRefused, match=match):
+        inspect_archive(archive(model=with_external(source)))
+
+
+def test_comp_external_model_inside_the_archive_is_gated_and_read():
+    listing = inspect_archive(archive(model=with_external("sub/decay.xml"), **{"sub/decay.xml": DECAY}))
+    assert listing.reads == ("model.xml", "sub/decay.xml")
+    with pytest.raises(ModelRefused, match=r"model 'sub/decay\.xml': refused: DTD or entity"):
+        inspect_archive(archive(model=with_external("sub/decay.xml"), **{"sub/decay.xml": ENTITY + DECAY[40:]}))
 
 
 def test_a_model_failing_the_sbml_gate_is_refused_by_name():
@@ -373,3 +400,39 @@ def test_a_corpus_model_in_a_bare_sedml():
     listing = inspect_sedml(sedml().replace(b"[@id='A']", b"[@id='PX']").replace(b"[@id='k']", b"[@id='KM']"),
                             {"model.xml": model})
     assert listing.models[0].file == "model.xml"
+
+
+# ------------------------------------------------------------------ qsp.sbml_check verdicts (move beside the check's tests when porting)
+
+
+def test_notes_outside_xhtml_are_a_warning_when_the_model_simulates():
+    from qsp.sbml_check import SIMULATABLE, check_sbml
+
+    report = check_sbml(DECAY.replace(b'<model id="decay">', b'<model id="decay"><notes><p>plain notes</p></notes>'))
+    assert report["verdict"] == SIMULATABLE and report["ok"]
+    (notes,) = [i for i in report["issues"] if i["code"] == 10801]
+    assert notes["severity"] == "warning" and "compiles and simulates" in notes["message"]
+    assert re.fullmatch(r"simulatable, with \d+ warnings?", report["summary"])
+
+
+def test_notes_error_stays_an_error_when_the_model_is_broken_anyway():
+    from qsp.sbml_check import INVALID, check_sbml
+
+    broken = DECAY.replace(b'<model id="decay">', b'<model id="decay"><notes><p>x</p></notes>').replace(
+        b'compartment="c"', b'compartment="nowhere"')
+    report = check_sbml(broken)
+    assert report["verdict"] == INVALID and not report["ok"]
+    assert any(i["code"] == 10801 and i["severity"] == "error" for i in report["issues"])
+    assert report["summary"].startswith("invalid: ")
+
+
+@pytest.mark.parametrize("limits, code, hint", [
+    (LabLimits(max_bytes=100), "limit.size", r"limit 100 bytes \(raise it with the environment variable QSP_LAB_MAX_BYTES\)"),
+    (LabLimits(max_components=2), "limit.components", r"limit 2 \(raise it with the environment variable QSP_LAB_MAX_COMPONENTS\)"),
+])
+def test_a_refusal_says_which_limit_and_how_to_raise_it(limits, code, hint):
+    from qsp.sbml_check import REFUSED, check_sbml
+
+    report = check_sbml(DECAY, limits)
+    assert report["verdict"] == REFUSED and report["issues"][0]["code"] == code
+    assert re.search(hint, report["issues"][0]["message"]) and re.search(hint, report["summary"])
