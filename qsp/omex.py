@@ -144,13 +144,26 @@ class SedTask:
 
 
 @dataclass(frozen=True)
+class SedCurve:
+    """A curve (plot2D) or surface (plot3D): data-generator ids of its axes, a label for a legend, log axes."""
+
+    x: str
+    y: str
+    z: str | None
+    label: str
+    log_x: bool = False
+    log_y: bool = False
+
+
+@dataclass(frozen=True)
 class SedOutput:
-    """A SED-ML output and its columns: (header, data-generator id) pairs, in order."""
+    """A SED-ML output and its columns: (header, data-generator id) pairs, in order; plots also list curves."""
 
     id: str
     kind: str  # report | plot2D | plot3D
     name: str
     columns: tuple[tuple[str, str], ...]
+    curves: tuple[SedCurve, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -245,16 +258,15 @@ def _read_zip(data: bytes, limits: ArchiveLimits) -> tuple[dict[str, bytes], dic
         raise _refuse(f"uncompressed size {declared:,} bytes, limit {limits.max_bytes:,} ({hint})")
     files, sizes, budget = {}, {}, limits.max_bytes
     for info in infos:
-        mode = info.external_attr >> 16
-        if info.create_system == 3 and stat.S_ISLNK(mode):
+        if stat.S_ISLNK(info.external_attr >> 16):  # whatever system the zip claims to come from
             raise _refuse(f"entry {info.filename!r} is a symbolic link")
         if info.flag_bits & 0x1:
             raise _refuse(f"entry {info.filename!r} is encrypted")
         location = _clean_location(info.filename, "entry")
         if info.is_dir():
             continue
-        if location in files:
-            raise _refuse(f"entry {location!r} appears twice")
+        if location in files or location == ".":
+            raise _refuse(f"entry {location!r} appears twice or names the archive itself")
         chunks = []
         try:
             with archive.open(info) as stream:  # stop at the limit whatever the header declared
@@ -267,7 +279,19 @@ def _read_zip(data: bytes, limits: ArchiveLimits) -> tuple[dict[str, bytes], dic
             raise _refuse(f"entry {location!r} cannot be read ({exc})") from None
         files[location] = b"".join(chunks)
         sizes[location] = len(files[location])
+    _check_tree(files)
     return files, sizes
+
+
+def _check_tree(files: Mapping[str, bytes]) -> None:
+    """Locations that can all be written as files: no file is also a folder, no name is too long."""
+    for location in files:
+        if len(location) > 1_000 or any(len(part) > 255 for part in location.split("/")):
+            raise _refuse(f"entry {location[:80]!r}...: name too long")
+        prefix = location.split("/")
+        for i in range(1, len(prefix)):
+            if "/".join(prefix[:i]) in files:
+                raise _refuse(f"entry {'/'.join(prefix[:i])!r} is both a file and a folder")
 
 
 def _parse_xml(data: bytes, what: str):
@@ -353,7 +377,7 @@ def _check_math(node, where: str) -> None:
         local, text = _local(el.tag), (el.text or "").strip()
         if _namespace(el.tag) != MATHML_NS:
             raise _refuse(f"{where}: element <{local}> inside MathML")
-        if local in ("ci", "csymbol") and not _SID.match(text):
+        if local in ("ci", "csymbol") and (not _SID.match(text) or text.startswith("__")):
             raise _refuse(f"{where}: <{local}>{text!r}: not an identifier")
         if local == "cn" and not all(_NUMBER.match(t) for t in "".join(el.itertext()).split() or ["?"]):
             raise _refuse(f"{where}: <cn>{''.join(el.itertext())!r}: not a number")
@@ -429,6 +453,10 @@ def _derived_roots(models: dict[str, SedModel], where: str) -> None:
 def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits: ArchiveLimits
                  ) -> tuple[SedDocument, list[str], list[str]]:
     """A checked SED-ML document, the archive files it reads, and notes for the user."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _refuse(f"{location}: not UTF-8 text") from None
     root = _parse_xml(data, location)
     if _local(root.tag) != "sedML" or not _namespace(root.tag).startswith(SEDML_NS_PREFIX):
         raise _refuse(f"{location}: root element is '{_local(root.tag)}', expected 'sedML' in '{SEDML_NS_PREFIX}...'")
@@ -496,6 +524,11 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
         for var in _children(node, "variable"):
             if var.get("taskReference") and var.get("taskReference") not in task_ids:
                 raise _refuse(f"{location}, data generator {gid!r}: task {var.get('taskReference')!r} is not defined")
+    read = {v.get("taskReference") for g in generators.values() for v in _children(g, "variable")}
+    for task in tasks:
+        for sub in (s for s in task.subtasks if s in read):  # tellurium 2.2 keeps one result variable per task
+            notes.append(f"{location}: task {sub!r} is also a subtask of {task.id!r}: tellurium reports the last "
+                         f"repeat of {task.id!r} for it, not its own run")
     for node in _children(root, "dataDescription"):
         source = (node.get("source") or "").strip()
         where = f"{location}, data description {node.get('id')!r}"
@@ -511,8 +544,11 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
             if kind == "report":
                 columns = [(d.get("label") or d.get("dataReference"), d.get("dataReference")) for d in _children(out, "dataSet")]
             elif kind in ("plot2D", "plot3D"):
-                refs = [c.get(a) for c in _children(out, "curve") + _children(out, "surface")
-                        for a in ("xDataReference", "yDataReference", "zDataReference") if c.get(a)]
+                curves = [SedCurve(c.get("xDataReference"), c.get("yDataReference"), c.get("zDataReference"),
+                                   c.get("name") or _generator_label(generators, c.get("zDataReference") or c.get("yDataReference")),
+                                   c.get("logX") == "true", c.get("logY") == "true")
+                          for c in _children(out, "curve") + _children(out, "surface")]
+                refs = [r for c in curves for r in (c.x, c.y, c.z) if r]
                 columns = [(r, r) for r in dict.fromkeys(refs)]
             else:
                 notes.append(f"{location}: output <{kind}> {oid!r} is not supported and is skipped")
@@ -520,11 +556,17 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
             unknown = [ref for _, ref in columns if ref not in generators]
             if unknown:
                 raise _refuse(f"{location}, output {oid!r}: data generator {unknown[0]!r} is not defined")
-            outputs.append(SedOutput(oid, kind, out.get("name") or "", tuple(columns)))
+            outputs.append(SedOutput(oid, kind, out.get("name") or "", tuple(columns),
+                                     tuple(curves) if kind != "report" else ()))
     level, version = root.get("level", "1"), root.get("version", "1")
     doc = SedDocument(location, int(level) if level.isdigit() else 1, int(version) if version.isdigit() else 1,
                       tuple(models.values()), tuple(simulations), tuple(tasks), tuple(generators), tuple(outputs))
     return doc, reads, notes
+
+
+def _generator_label(generators: dict, gid: str | None) -> str:
+    node = generators.get(gid)
+    return (node.get("name") if node is not None else None) or gid or ""
 
 
 def _gate_sbml(data: bytes, location: str, files: Mapping[str, bytes], lab_limits: LabLimits, depth: int = 0) -> set[str]:
@@ -697,7 +739,9 @@ def _task_run_sedml(documents: list[tuple[str, str]], files: dict[str, bytes]) -
             contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("always")
         for location, data in files.items():
-            path = os.path.join(tmp, *location.split("/"))
+            path = os.path.realpath(os.path.join(tmp, *location.split("/")))
+            if not path.startswith(os.path.realpath(tmp) + os.sep):
+                raise ValueError(f"refusing to write {location!r} outside the run's folder")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "xb") as fh:
                 fh.write(data)
