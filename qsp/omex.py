@@ -73,6 +73,9 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")  # start of a URL or URN
 _REFERENCE_ATTRS = ("id", "task", "range")  # attributes holding an SId besides every ...Reference
 
 LIMIT_HINT = "raise it with --{flag} or the environment variable QSP_LAB_ARCHIVE_{env}"
+SANDBOX_HINTS = {"timeout": "raise it with --timeout or the environment variable QSP_LAB_TIMEOUT_S",
+                 "crash": "raise the memory limit with the environment variable QSP_LAB_MEMORY_MB"}
+_IMPORT = re.compile(r"^\s*import\b", re.MULTILINE)  # Antimony's import statement reads files from disk
 
 
 class ArchiveLimits(BaseSettings):
@@ -244,6 +247,15 @@ def _read_zip(data: bytes, limits: ArchiveLimits) -> tuple[dict[str, bytes], dic
     """Every file of the zip, checked and size-limited while decompressing; (contents, sizes)."""
     if not data.startswith(b"PK"):
         raise _refuse("not a COMBINE archive (not a zip file)")
+    hint = LIMIT_HINT.format(flag="max-archive-bytes", env="MAX_BYTES")
+    if len(data) > limits.max_bytes:
+        raise _refuse(f"{len(data):,} bytes, limit {limits.max_bytes:,} ({hint})")
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))  # end of central directory: count before parsing it
+    if end >= 0 and len(data) >= end + 12 and int.from_bytes(data[end + 10:end + 12], "little") > limits.max_entries:
+        count = int.from_bytes(data[end + 10:end + 12], "little")
+        if count != 0xFFFF:  # 0xFFFF: a zip64 archive keeps the real count elsewhere; checked below
+            raise _refuse(f"{count:,} entries, limit {limits.max_entries:,} "
+                          f"({LIMIT_HINT.format(flag='max-archive-entries', env='MAX_ENTRIES')})")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -792,11 +804,8 @@ def _run(listing: ArchiveListing, files: dict[str, bytes], lab_limits: LabLimits
     payload = {"documents": documents, "files": {loc: files[loc] for loc in needed}}
     result = run_sandboxed("run_sedml", payload, lab_limits)
     if "error" in result:
-        if result.get("sandbox") == "timeout":
-            hint = "raise it with --timeout or the environment variable QSP_LAB_TIMEOUT_S"
-        else:
-            hint = "raise the memory limit with the environment variable QSP_LAB_MEMORY_MB"
-        raise SimulationFailed(f"running the archive failed: {result['error']} ({hint})")
+        hint = SANDBOX_HINTS.get(result.get("sandbox"))
+        raise SimulationFailed(f"running the archive failed: {result['error']}" + (f" ({hint})" if hint else ""))
     outputs, kinds, failures = {}, {}, []
     for doc in listing.documents:
         res = result["documents"][doc.location]
@@ -998,6 +1007,8 @@ def export_archive(sbml: str, start: float, end: float, points: int, selections:
         raise InvalidInput(f"results: no column for selection(s) {', '.join(missing)} (columns: {', '.join(map(str, results.columns))})")
     if len(results) != points:
         raise InvalidInput(f"results: {len(results)} rows, expected one per time point ({points})")
+    if not np.allclose(results["time"].to_numpy(dtype=float), np.linspace(start, end, points), rtol=1e-9, atol=1e-12):
+        raise InvalidInput(f"results: the time column is not {points} evenly spaced points from {start:g} to {end:g}")
     csv = results[ordered].to_csv(index=False, float_format="%.17g")
     readme = f"""# {title}
 
@@ -1045,9 +1056,8 @@ def _task_antimony_to_sbml(text: str) -> dict:
 def _sandboxed_text(task: str, payload: dict, lab_limits: LabLimits) -> str:
     out = run_sandboxed(task, payload, lab_limits)
     if "error" in out:
-        hint = ("raise it with --timeout or QSP_LAB_TIMEOUT_S" if out.get("sandbox") == "timeout"
-                else "raise the memory limit with QSP_LAB_MEMORY_MB")
-        raise ModelRefused(f"Antimony translation failed: {out['error']} ({hint})")
+        hint = SANDBOX_HINTS.get(out.get("sandbox"))
+        raise ModelRefused(f"Antimony translation failed: {out['error']}" + (f" ({hint})" if hint else ""))
     if "refused" in out:
         raise ModelRefused(out["refused"])
     return out["text"]
@@ -1056,7 +1066,10 @@ def _sandboxed_text(task: str, payload: dict, lab_limits: LabLimits) -> str:
 def export_antimony(sbml: str | bytes, lab_limits: LabLimits = DEFAULT_LIMITS) -> str:
     """Any SBML as Antimony text: gated and size-limited, translated by antimony in the sandbox."""
     text = check_sbml_text(sbml, max_bytes=lab_limits.max_bytes)
-    counts, depth = count_components(safe_et.fromstring(text))
+    root = safe_et.fromstring(text)
+    if _external_sources(root):  # libsbml would read them from disk, relative to the server's folder
+        raise ModelRefused("refused: the model refers to comp external model files; flatten it first")
+    counts, depth = count_components(root)
     if counts["total"] > lab_limits.max_components or depth > lab_limits.max_depth:
         raise ModelRefused(f"model has {counts['total']:,} components / depth {depth}, limits "
                            f"{lab_limits.max_components:,} / {lab_limits.max_depth} (QSP_LAB_MAX_COMPONENTS, QSP_LAB_MAX_DEPTH)")
@@ -1069,4 +1082,7 @@ def import_antimony(text: str, lab_limits: LabLimits = DEFAULT_LIMITS) -> str:
         raise InvalidInput(f"text: expected Antimony as str (got {type(text).__name__})")
     if len(text.encode("utf-8")) > lab_limits.max_bytes:
         raise ModelRefused(f"Antimony text too large: limit {lab_limits.max_bytes:,} bytes (QSP_LAB_MAX_BYTES)")
+    if _IMPORT.search(text):
+        raise ModelRefused("refused: Antimony 'import' statements read files from the server's disk; "
+                           "paste the imported models into the text instead")
     return check_sbml_text(_sandboxed_text("antimony_to_sbml", {"text": text}, lab_limits), lab_limits.max_bytes)

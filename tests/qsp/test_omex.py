@@ -155,6 +155,11 @@ def test_zip_bomb_with_a_lying_header_is_stopped_while_decompressing():
         inspect_archive(buffer.getvalue(), limits)
 
 
+def test_an_archive_over_the_size_limit_is_refused_before_it_is_opened():
+    with pytest.raises(ModelRefused, match=r"archive refused: [0-9,]+ bytes, limit 1,000 .*QSP_LAB_ARCHIVE_MAX_BYTES"):
+        inspect_archive(archive(), ArchiveLimits(max_bytes=1_000))
+
+
 @pytest.mark.parametrize("data, match", [
     (b"just text", r"not a COMBINE archive \(not a zip file\)"),
     (b"PK\x03\x04 broken", r"not a readable zip file"),
@@ -419,6 +424,8 @@ def test_exported_run_reproduces_with_tellurium(tmp_path, monkeypatch):
     (["B"], None, r"selections: 'B' is not time, a species"),
     (["[k]"], None, r"selections: '\[k\]' is not time"),
     (["A"], pd.DataFrame({"time": [0.0, 1.0]}), r"results: no column for selection\(s\) A"),
+    (["A"], pd.DataFrame({"time": [0.0, 2.0], "A": [1.0, 2.0]}), r"results: the time column is not 2 evenly spaced points"),
+    (["A"], pd.DataFrame({"time": [0.0, 0.5, 1.0], "A": [1.0, 2.0, 3.0]}), r"results: 3 rows, expected one per time point \(2\)"),
 ])
 def test_export_validates_its_inputs(selections, results, match):
     results = pd.DataFrame({"time": [0.0, 1.0], "A": [1.0, 2.0]}) if results is None else results
@@ -438,6 +445,20 @@ def test_antimony_both_ways():
         omex.import_antimony("this is not antimony ((")
     with pytest.raises(ModelRefused, match=r"DTD or entity"):
         omex.export_antimony(ENTITY + DECAY[DECAY.index(b"<sbml"):])
+
+
+@pytest.mark.parametrize("text, match", [
+    ('import "/etc/passwd"\nmodel m\n A = 1\nend', r"Antimony 'import' statements read files from the server's disk"),
+    ("x" * 200, r"Antimony text too large: limit 100 bytes"),
+])
+def test_antimony_that_reads_files_or_is_too_large_is_refused_before_antimony_runs(text, match):
+    with pytest.raises(ModelRefused, match=match):
+        omex.import_antimony(text, LabLimits(max_bytes=100) if len(text) == 200 else LabLimits())
+
+
+def test_sbml_with_comp_external_files_is_not_given_to_antimony():
+    with pytest.raises(ModelRefused, match=r"comp external model files; flatten it first"):
+        omex.export_antimony(with_external("sub.xml"))
 
 
 @needs_corpus
