@@ -29,6 +29,7 @@ import posixpath
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import ParseError
@@ -259,7 +260,7 @@ def _read_zip(data: bytes, limits: ArchiveLimits) -> tuple[dict[str, bytes], dic
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError, NotImplementedError) as exc:
         raise _refuse(f"not a readable zip file ({exc})") from None
     hint = LIMIT_HINT.format(flag="max-archive-entries", env="MAX_ENTRIES")
     if len(infos) > limits.max_entries:
@@ -287,7 +288,7 @@ def _read_zip(data: bytes, limits: ArchiveLimits) -> tuple[dict[str, bytes], dic
                     if budget < 0:
                         raise _refuse(f"decompresses to more than {limits.max_bytes:,} bytes (a zip bomb?) ({hint})")
                     chunks.append(chunk)
-        except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError) as exc:
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, RuntimeError) as exc:
             raise _refuse(f"entry {location!r} cannot be read ({exc})") from None
         files[location] = b"".join(chunks)
         sizes[location] = len(files[location])
@@ -748,7 +749,7 @@ def _task_run_sedml(documents: list[tuple[str, str]], files: dict[str, bytes]) -
         warnings.simplefilter("ignore")  # tellurium's import complains about optional packages
         from tellurium.sedml.tesedml import SEDMLCodeFactory
     with tempfile.TemporaryDirectory(prefix="qsp-omex-") as tmp, warnings.catch_warnings(record=True) as caught, \
-            contextlib.redirect_stdout(io.StringIO()):
+            contextlib.redirect_stdout(io.StringIO()), contextlib.chdir(tmp):  # relative paths resolve in the run's folder
         warnings.simplefilter("always")
         for location, data in files.items():
             path = os.path.realpath(os.path.join(tmp, *location.split("/")))
@@ -773,12 +774,12 @@ def _task_run_sedml(documents: list[tuple[str, str]], files: dict[str, bytes]) -
             symbols: dict = {}
             try:
                 exec(compile(code, f"<{location}>", "exec"), symbols)  # noqa: S102  checked above
+                ids = [g.getId() for g in factory.doc.getListOfDataGenerators()]
+                generators = {gid: np.asarray(symbols[gid], dtype=float) for gid in ids if gid in symbols}
             except Exception as exc:
                 message = " ".join(str(exc).split(", at ")[0].split())
                 out["documents"][location] = {"failed": f"{type(exc).__name__}: {message}"}
                 continue
-            ids = [g.getId() for g in factory.doc.getListOfDataGenerators()]
-            generators = {gid: np.asarray(symbols[gid], dtype=float) for gid in ids if gid in symbols}
             out["documents"][location] = {"generators": generators}
         out["messages"] = list(dict.fromkeys(str(w.message).strip() for w in caught))[:50]
     return out

@@ -503,3 +503,15 @@ def test_a_refusal_says_which_limit_and_how_to_raise_it(limits, code, hint):
     report = check_sbml(DECAY, limits)
     assert report["verdict"] == REFUSED and report["issues"][0]["code"] == code
     assert re.search(hint, report["issues"][0]["message"]) and re.search(hint, report["summary"])
+
+
+@pytest.mark.parametrize("sed, match", [  # the second line of defence, if the SED-ML checks ever let one through
+    (sedml(change="1; open('/tmp/qsp-omex-pwned', 'w')"), r"generated code uses the name open"),
+    (sedml(source="https://example.org/m.xml"), r"generated code refers to 'https://example\.org/m\.xml'"),
+    (sedml(source="urn:miriam:biomodels.db:BIOMD0000000012"), r"generated code imports tellurium\.temiriam"),
+])
+def test_generated_code_is_checked_in_the_sandbox_before_it_runs(sed, match, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    out = omex._task_run_sedml([("sim.sedml", sed.decode())], {"model.xml": DECAY})
+    assert re.search(match, out["documents"]["sim.sedml"]["refused"])
+    assert not Path("/tmp/qsp-omex-pwned").exists()
