@@ -934,11 +934,30 @@ def _data_generator(index: int, selection: str, kinds: dict[str, str], compartme
             f'{_math(body)}</dataGenerator>')
 
 
+def _changes_xml(changes: Mapping[str, float], kinds: dict[str, str]) -> str:
+    """SED-ML changeAttribute elements setting parameter and compartment values (model units)."""
+    problems, items = [], []
+    for sid, value in changes.items():
+        if kinds.get(sid) not in ("parameter", "compartment"):
+            problems.append(f"changes: {sid!r} is not a global parameter or compartment of the model "
+                            "(set species initial values in the SBML itself)")
+        elif not (isinstance(value, int | float) and math.isfinite(value)):
+            problems.append(f"changes: {sid} must be a finite number (got {value!r})")
+        else:
+            target = _XPATHS[kinds[sid]].format(sid) + "/@" + ("value" if kinds[sid] == "parameter" else "size")
+            items.append(f'<changeAttribute target="{html.escape(target)}" newValue="{float(value)!r}"/>')
+    if problems:
+        raise InvalidInput(problems)
+    return f"<listOfChanges>{''.join(items)}</listOfChanges>" if items else ""
+
+
 def build_sedml(sbml: str, start: float, end: float, points: int, selections: Sequence[str],
-                solver: SolverOptions = DEFAULT_SOLVER, model_file: str = "model.xml") -> str:
+                solver: SolverOptions = DEFAULT_SOLVER, model_file: str = "model.xml",
+                changes: Mapping[str, float] | None = None) -> str:
     """SED-ML L1V3 text: a uniform time course of the model with a report of the selections (time first).
 
-    ``start``/``end`` in model time units; ``points`` output time points including both ends.
+    ``start``/``end`` in model time units; ``points`` output time points including both ends;
+    ``changes``: parameter or compartment id -> value set before the run (SED-ML changeAttribute).
     """
     problems = []
     if not all(isinstance(v, int | float) and math.isfinite(v) for v in (start, end)) or not end > start:
@@ -950,6 +969,7 @@ def build_sedml(sbml: str, start: float, end: float, points: int, selections: Se
     if problems:
         raise InvalidInput(problems)
     kinds, compartment_of, language = _sbml_kinds(sbml)
+    change_xml = _changes_xml(changes or {}, kinds)
     ordered = ["time", *[s for s in selections if s != "time"]]
     generators = [_data_generator(i, s, kinds, compartment_of) for i, s in enumerate(ordered)]
     datasets = "".join(f'<dataSet id="ds_{i}" label="{html.escape(s, quote=True)}" dataReference="dg_{i}"/>'
@@ -966,7 +986,7 @@ def build_sedml(sbml: str, start: float, end: float, points: int, selections: Se
     </uniformTimeCourse>
   </listOfSimulations>
   <listOfModels>
-    <model id="model1" language="{language}" source="{html.escape(model_file)}"/>
+    <model id="model1" language="{language}" source="{html.escape(model_file)}">{change_xml}</model>
   </listOfModels>
   <listOfTasks>
     <task id="task1" modelReference="model1" simulationReference="sim1"/>
@@ -991,17 +1011,19 @@ def _manifest(entries: Sequence[tuple[str, str, bool]]) -> str:
 
 def export_archive(sbml: str, start: float, end: float, points: int, selections: Sequence[str],
                    results: pd.DataFrame, solver: SolverOptions = DEFAULT_SOLVER,
-                   title: str = "Simulation exported from the AD continuum QSP app") -> bytes:
+                   title: str = "Simulation exported from the AD continuum QSP app",
+                   changes: Mapping[str, float] | None = None) -> bytes:
     """A COMBINE archive (bytes) of a run that tellurium, COPASI or BioSimulations can re-run.
 
     Holds ``model.xml`` (exactly ``sbml``, the model that ran), ``simulation.sedml`` (uniform time course
     ``start``..``end`` with ``points`` points, CVODE with ``solver``'s tolerances, one report ``results``
     of ``selections``), ``results.csv`` (``results`` as computed here), ``README.md`` and the manifest.
     ``selections``: roadrunner selections, ``X`` amounts, ``[X]`` concentrations, parameter,
-    compartment or reaction ids; ``time`` comes first whether listed or not.
+    compartment or reaction ids; ``time`` comes first whether listed or not. ``changes``: parameter or
+    compartment values the run used instead of the model's (written as SED-ML changes, the SBML stays as is).
     """
     text = check_sbml_text(sbml)
-    sedml = build_sedml(text, start, end, points, selections, solver)
+    sedml = build_sedml(text, start, end, points, selections, solver, changes=changes)
     ordered = ["time", *[s for s in selections if s != "time"]]
     missing = [s for s in ordered if s not in results.columns]
     if missing:
@@ -1011,9 +1033,10 @@ def export_archive(sbml: str, start: float, end: float, points: int, selections:
     if not np.allclose(results["time"].to_numpy(dtype=float), np.linspace(start, end, points), rtol=1e-9, atol=1e-12):
         raise InvalidInput(f"results: the time column is not {points} evenly spaced points from {start:g} to {end:g}")
     csv = results[ordered].to_csv(index=False, float_format="%.17g")
+    changed = f"; the SED-ML sets {', '.join(f'{k} = {v:g}' for k, v in changes.items())}" if changes else ""
     readme = f"""# {title}
 
-- `model.xml`: the SBML model exactly as it was simulated (dosing included).
+- `model.xml`: the SBML model exactly as it was simulated (dosing included){changed}.
 - `simulation.sedml`: SED-ML L1V3: a uniform time course from {start:g} to {end:g} (model time units),
   {points} time points, CVODE ({'stiff' if solver.stiff else 'non-stiff'}), relative tolerance
   {solver.relative_tolerance:g}, absolute tolerance {solver.absolute_tolerance:g}; report `results` of

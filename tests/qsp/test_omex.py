@@ -420,6 +420,22 @@ def test_exported_run_reproduces_with_tellurium(tmp_path, monkeypatch):
     assert math.isclose(report["A"].iloc[-1], 10 * math.exp(-1.5), rel_tol=1e-4)
 
 
+def test_exported_run_with_parameter_changes_reproduces():
+    import roadrunner
+
+    rr = roadrunner.RoadRunner(DECAY.decode())
+    DEFAULT_SOLVER.apply(rr)
+    rr["k"] = 1.0
+    rr.timeCourseSelections = ["time", "[A]"]
+    results = pd.DataFrame(np.asarray(rr.simulate(0, 4, 9)), columns=["time", "[A]"])
+    data = export_archive(DECAY.decode(), 0.0, 4.0, 9, ["[A]"], results, changes={"k": 1.0})
+    assert inspect_archive(data).models[0].changes == 1
+    report = run_archive(data).outputs["results"]
+    assert np.allclose(report["[A]"], exact_concentration(report["time"], 1.0), rtol=1e-5)
+    with pytest.raises(InvalidInput, match=r"changes: 'A' is not a global parameter or compartment"):
+        export_archive(DECAY.decode(), 0.0, 4.0, 9, ["[A]"], results, changes={"A": 1.0})
+
+
 @pytest.mark.parametrize("selections, results, match", [
     (["B"], None, r"selections: 'B' is not time, a species"),
     (["[k]"], None, r"selections: '\[k\]' is not time"),
