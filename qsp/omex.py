@@ -891,8 +891,13 @@ _XPATHS = {"species": "/sbml:sbml/sbml:model/sbml:listOfSpecies/sbml:species[@id
            "reaction": "/sbml:sbml/sbml:model/sbml:listOfReactions/sbml:reaction[@id='{}']"}
 
 
+def _attr(value: str) -> str:
+    """Text for a double-quoted XML attribute (single quotes of XPaths stay readable)."""
+    return html.escape(value, quote=False).replace('"', "&quot;")
+
+
 def _variable(vid: str, xpath: str) -> str:
-    return f'<variable id="{vid}" target="{html.escape(xpath)}" taskReference="task1" modelReference="model1"/>'
+    return f'<variable id="{vid}" target="{_attr(xpath)}" taskReference="task1" modelReference="model1"/>'
 
 
 def _math(body: str) -> str:
@@ -945,7 +950,7 @@ def _changes_xml(changes: Mapping[str, float], kinds: dict[str, str]) -> str:
             problems.append(f"changes: {sid} must be a finite number (got {value!r})")
         else:
             target = _XPATHS[kinds[sid]].format(sid) + "/@" + ("value" if kinds[sid] == "parameter" else "size")
-            items.append(f'<changeAttribute target="{html.escape(target)}" newValue="{float(value)!r}"/>')
+            items.append(f'<changeAttribute target="{_attr(target)}" newValue="{float(value)!r}"/>')
     if problems:
         raise InvalidInput(problems)
     return f"<listOfChanges>{''.join(items)}</listOfChanges>" if items else ""
@@ -1037,12 +1042,13 @@ def export_archive(sbml: str, start: float, end: float, points: int, selections:
     readme = f"""# {title}
 
 - `model.xml`: the SBML model exactly as it was simulated (dosing included){changed}.
-- `simulation.sedml`: SED-ML L1V3: a uniform time course from {start:g} to {end:g} (model time units),
-  {points} time points, CVODE ({'stiff' if solver.stiff else 'non-stiff'}), relative tolerance
-  {solver.relative_tolerance:g}, absolute tolerance {solver.absolute_tolerance:g}; report `results` of
-  {', '.join(ordered)}. Amounts `X` are the concentration `[X]` times the compartment size.
-- `results.csv`: the results this app computed with libroadrunner; re-running the SED-ML reproduces
-  them within the solver tolerances.
+- `simulation.sedml`: SED-ML L1V3, a uniform time course from {start:g} to {end:g} (model time units) with
+  {points} time points (`numberOfPoints="{points - 1}"` intervals, as SED-ML tools read it), CVODE
+  ({'stiff' if solver.stiff else 'non-stiff'}, relative tolerance {solver.relative_tolerance:g}, absolute tolerance
+  {solver.absolute_tolerance:g}), and the report `results` of {', '.join(ordered)}.
+  An amount `X` is written as the concentration `[X]` times the compartment size.
+- `results.csv`: the results this app computed with libroadrunner; re-running the SED-ML reproduces them
+  within the solver tolerances.
 
 Re-run with tellurium: `tellurium.executeCombineArchive("archive.omex")`.
 """
