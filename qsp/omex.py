@@ -635,8 +635,10 @@ def _inspect_files(files: dict[str, bytes], sizes: dict[str, int], manifest: lis
 
 
 def _sedml_locations(files: Mapping[str, bytes], manifest: list[tuple[str, str, bool]]) -> list[str]:
-    listed = [loc for loc, fmt, _ in manifest if _format_name(fmt, loc) == "sed-ml"]
-    return listed or sorted(loc for loc in files if loc.lower().endswith(".sedml"))
+    """The SED-ML documents to run: the manifest's masters if it marks any (as BioSimulations does), else all."""
+    listed = [(loc, master) for loc, fmt, master in manifest if _format_name(fmt, loc) == "sed-ml"]
+    masters = [loc for loc, master in listed if master]
+    return masters or [loc for loc, _ in listed] or sorted(loc for loc in files if loc.lower().endswith(".sedml"))
 
 
 def _open_archive(data: bytes, limits: ArchiveLimits, lab_limits: LabLimits) -> tuple[ArchiveListing, dict[str, bytes]]:

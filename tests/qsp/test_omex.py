@@ -293,6 +293,23 @@ def test_listing_is_typed_and_complete():
     assert listing.entries_frame()["size_bytes"].sum() == len(MANIFEST) + len(DECAY) + len(sedml())
 
 
+def test_only_master_sedml_runs_when_the_manifest_marks_one():
+    manifest = MANIFEST.replace(b"</omexManifest>", b'<content location="other.sedml" '
+                                b'format="http://identifiers.org/combine.specifications/sed-ml"/></omexManifest>')
+    data = make_zip({"manifest.xml": manifest, "model.xml": DECAY, "sim.sedml": sedml(), "other.sedml": b"<broken"})
+    assert [d.location for d in inspect_archive(data).documents] == ["sim.sedml"]
+    unmarked = manifest.replace(b' master="true"', b"")
+    with pytest.raises(ModelRefused, match=r"other\.sedml: not well-formed XML"):
+        inspect_archive(make_zip({"manifest.xml": unmarked, "model.xml": DECAY, "sim.sedml": sedml(), "other.sedml": b"<broken"}))
+
+
+def test_without_manifest_sedml_files_are_found_by_extension():
+    listing = inspect_archive(make_zip({"model.xml": DECAY, "sim.sedml": sedml()}))
+    assert [d.location for d in listing.documents] == ["sim.sedml"]
+    with pytest.raises(ModelRefused, match=r"no SED-ML document \(nothing to run\)"):
+        inspect_archive(make_zip({"model.xml": DECAY}))
+
+
 def test_too_many_points_are_refused_with_the_limit():
     sed = sedml().replace(b'numberOfPoints="8"', b'numberOfPoints="100000000"')
     with pytest.raises(ModelRefused, match=r"100,000,001 time points, limit 100,001 .*QSP_LAB_ARCHIVE_MAX_POINTS"):
