@@ -188,6 +188,17 @@ def test_model_sources_outside_the_archive_are_refused_by_name(source, match):
         inspect_archive(archive(sedml(source=source)))
 
 
+@pytest.mark.parametrize("files, match", [
+    ({"../model.xml": DECAY}, r"file name '\.\./model\.xml' leaves the archive"),
+    ({"/tmp/model.xml": DECAY}, r"file name '/tmp/model\.xml' is an absolute path"),
+    ({"model.xml": "not bytes"}, r"files\['model\.xml'\]: expected bytes"),
+    ({}, r"model source 'model\.xml' is not a file of the archive"),
+])
+def test_bare_sedml_files_are_checked_like_archive_entries(files, match):
+    with pytest.raises((ModelRefused, InvalidInput), match=match):
+        inspect_sedml(sedml(), files)
+
+
 def test_derived_models_in_a_cycle_are_refused():
     sed = sedml(source="model2", model2="model1")
     with pytest.raises(ModelRefused, match=r"cycle: model1 -> model2 -> model1"):
@@ -495,11 +506,12 @@ def test_sbml_with_comp_external_files_is_not_given_to_antimony():
 
 
 @needs_corpus
-def test_a_corpus_model_in_a_bare_sedml():
-    model = (CORPUS / "models" / "bsim_BIOMD0000000012.xml").read_bytes()
-    listing = inspect_sedml(sedml().replace(b"[@id='A']", b"[@id='PX']").replace(b"[@id='k']", b"[@id='KM']"),
-                            {"model.xml": model})
-    assert listing.models[0].file == "model.xml"
+def test_a_corpus_model_with_events_and_compartments_exports_and_reruns_identically():
+    sbml = (CORPUS / "models" / "bsim_BIOMD0000000087.xml").read_bytes()  # 2 compartments, 9 events
+    selections = ["Ctelo", "Utelo", "Cdc13", "[Ctelo]", "[Rad17Utelo]"]
+    results = roadrunner_run(sbml, 50.0, 51, selections)
+    report = run_archive(export_archive(sbml.decode(), 0.0, 50.0, 51, selections, results)).outputs["results"]
+    assert np.allclose(report.to_numpy(), results.to_numpy(), rtol=1e-5, atol=1e-9)
 
 
 # ------------------------------------------------------------------ qsp.sbml_check verdicts (move beside the check's tests when porting)
