@@ -463,7 +463,7 @@ def _derived_roots(models: dict[str, SedModel], where: str) -> None:
             current = models[current.derived_from]
 
 
-def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits: ArchiveLimits
+def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits: ArchiveLimits, max_depth: int
                  ) -> tuple[SedDocument, list[str], list[str]]:
     """A checked SED-ML document, the archive files it reads, and notes for the user."""
     try:
@@ -473,6 +473,10 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
     root = _parse_xml(data, location)
     if _local(root.tag) != "sedML" or not _namespace(root.tag).startswith(SEDML_NS_PREFIX):
         raise _refuse(f"{location}: root element is '{_local(root.tag)}', expected 'sedML' in '{SEDML_NS_PREFIX}...'")
+    depth = count_components(root)[1]
+    if depth > max_depth:
+        raise _refuse(f"{location}: XML nested {depth} levels deep, limit {max_depth} "
+                      "(raise it with the environment variable QSP_LAB_MAX_DEPTH)")
     _check_sedml_tree(root, location)
     notes, reads = [], []
     model_nodes = _children(root, "model")
@@ -623,7 +627,7 @@ def _inspect_files(files: dict[str, bytes], sizes: dict[str, int], manifest: lis
     for location in sedml_locations:
         if location not in files:
             raise _refuse(f"SED-ML document {location!r} is listed but not in the archive")
-        doc, doc_reads, doc_notes = _parse_sedml(files[location], location, files, limits)
+        doc, doc_reads, doc_notes = _parse_sedml(files[location], location, files, limits, lab_limits.max_depth)
         documents.append(doc)
         notes += doc_notes
         reads |= set(doc_reads)

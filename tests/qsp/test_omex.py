@@ -397,6 +397,44 @@ def test_sedml_written_by_phrasedml_runs_scans_and_steady_states():
     assert np.allclose(scan.iloc[:, 1], 10 * np.exp(-k * scan.iloc[:, 0]), rtol=1e-4)
 
 
+PHRASEDML_MORE = """
+model1 = model "m1.xml"
+model2 = model model1 with k1 = k1 * 2, S1 = 5
+sim1 = simulate uniform(0, 10, 20)
+sim3 = simulate onestep(0.5)
+sim4 = simulate uniform_stochastic(0, 10, 20)
+task1 = run sim1 on model1
+task2 = run sim1 on model2
+t3 = run sim3 on model1
+t4 = run sim4 on model1
+scan1 = repeat task1 for k1 in logUniform(0.1, 1, 3), S1 = k1 * 10, reset=false
+scan2 = repeat t4 for local.x in uniform(0, 3, 3), reset=true
+report task2.time, task2.S1, max(task2.S1), scan1.S1, t3.S1, scan2.S2
+"""
+
+
+def test_tellurium_translation_of_computed_changes_functional_ranges_and_stochastic_runs_passes_the_checks():
+    import antimony
+    import phrasedml
+
+    antimony.clearPreviousLoads()
+    antimony.loadAntimonyString("model m1\n J0: S1 -> S2; k1*S1\n S1 = 10; S2 = 0; k1 = 0.3\nend")
+    sbml = antimony.getSBMLString("m1")
+    phrasedml.setReferencedSBML("m1.xml", sbml)
+    sed = phrasedml.convertString(PHRASEDML_MORE)
+    assert sed, phrasedml.getLastError()
+    report = omex.run_sedml(sed, {"m1.xml": sbml.encode()}).outputs["report_0"]
+    assert report.shape == (84, 6)  # the longest column: 4 repeats x 21 points
+    assert np.allclose(report["task2.S1"].iloc[:21], 5 * np.exp(-0.6 * report["task2.time"].iloc[:21]), rtol=1e-4)
+    assert report["max(task2.S1)"].iloc[0] == pytest.approx(5) and report["t3.S1"].notna().sum() == 2
+
+
+def test_deeply_nested_sedml_is_refused_with_the_limit():
+    deep = sedml().replace(b"</sedML>", b"<annotation>" + b"<a>" * 300 + b"</a>" * 300 + b"</annotation></sedML>")
+    with pytest.raises(ModelRefused, match=r"nested 30[0-9] levels deep, limit 200 .*QSP_LAB_MAX_DEPTH"):
+        inspect_archive(archive(deep))
+
+
 def test_a_failing_task_raises_simulation_failed():
     missing = "/sbml:sbml/sbml:model/sbml:listOfSpecies/sbml:species[@id='nothere']"
     with pytest.raises(SimulationFailed, match=r"a SED-ML task failed: sim\.sedml: .*nothere"):
