@@ -111,7 +111,9 @@ UNSUPPORTED_REASONS = {
 }
 # libsbml error ids that only concern notes, annotations or units: warnings when the model compiles and simulates.
 SOFT_ERROR_IDS = frozenset([*range(10401, 10405),  # annotations: namespaces, duplicates
+                            10307, 10308, 10309,  # metaids and sboTerms (what annotations hang on): duplicates, syntax
                             *range(10501, 10600),  # units consistency
+                            *range(10701, 10800),  # SBO terms
                             *range(10801, 10806),  # notes: XHTML namespace and content
                             10311, 10313,  # unit identifiers: syntax, undefined unit
                             *range(20401, 20422)])  # unit definitions

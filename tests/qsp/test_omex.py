@@ -555,12 +555,18 @@ def test_a_corpus_model_with_events_and_compartments_exports_and_reruns_identica
 # ------------------------------------------------------------------ qsp.sbml_check verdicts (move beside the check's tests when porting)
 
 
-def test_notes_outside_xhtml_are_a_warning_when_the_model_simulates():
+@pytest.mark.parametrize("old, new, code", [
+    (b'<model id="decay">', b'<model id="decay"><notes><p>plain notes</p></notes>', 10801),  # notes outside XHTML
+    (b'<model id="decay">', b'<model id="decay" metaid="m1"><listOfUnitDefinitions><unitDefinition id="u" metaid="m1">'
+     b'<listOfUnits><unit kind="second" exponent="1" scale="0" multiplier="1"/></listOfUnits></unitDefinition>'
+     b'</listOfUnitDefinitions>', 10307),  # duplicate metaid
+])
+def test_notes_and_annotation_errors_are_warnings_when_the_model_simulates(old, new, code):
     from qsp.sbml_check import SIMULATABLE, check_sbml
 
-    report = check_sbml(DECAY.replace(b'<model id="decay">', b'<model id="decay"><notes><p>plain notes</p></notes>'))
+    report = check_sbml(DECAY.replace(old, new))
     assert report["verdict"] == SIMULATABLE and report["ok"]
-    (notes,) = [i for i in report["issues"] if i["code"] == 10801]
+    (notes,) = [i for i in report["issues"] if i["code"] == code]
     assert notes["severity"] == "warning" and "compiles and simulates" in notes["message"]
     assert re.fullmatch(r"simulatable, with \d+ warnings?", report["summary"])
 
