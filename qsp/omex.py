@@ -32,6 +32,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as safe_et
@@ -852,10 +853,8 @@ def run_sedml(sedml: str | bytes, files: Mapping[str, bytes], limits: ArchiveLim
     return _run(listing, checked, lab_limits)
 
 
-def write_outputs(run: ArchiveRun, directory) -> list:
-    """Write ``OUTPUT_ID.csv`` per output into an existing directory; returns the paths written."""
-    from pathlib import Path
-
+def write_outputs(run: ArchiveRun, directory: str | Path) -> list[Path]:
+    """Write ``OUTPUT_ID.csv`` per output into an existing directory (header row, one row per time point)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InvalidInput(f"directory: not an existing directory: {directory}")
