@@ -454,14 +454,43 @@ def _resolve_source(source: str, model_ids: set[str], sedml_location: str, files
     return joined, None
 
 
+def _path_text(ids: list[str]) -> str:
+    """A chain of ids for a message: all of a short one, the ends of a long one."""
+    return " -> ".join(ids if len(ids) <= 8 else [*ids[:4], f"... ({len(ids) - 7} more)", *ids[-3:]])
+
+
 def _derived_roots(models: dict[str, SedModel], where: str) -> None:
+    """Refuse models that derive from each other in a cycle; linear time."""
+    resolved: set[str] = set()
     for mid in models:
-        seen, current = [mid], models[mid]
-        while current.derived_from is not None:
+        seen, current = {mid: None}, models[mid]  # dict: ordered, constant-time membership
+        while current.derived_from is not None and current.derived_from not in resolved:
             if current.derived_from in seen:
-                raise _refuse(f"{where}: models derive from each other in a cycle: {' -> '.join([*seen, current.derived_from])}")
-            seen.append(current.derived_from)
+                raise _refuse(f"{where}: models derive from each other in a cycle: {_path_text([*seen, current.derived_from])}")
+            seen[current.derived_from] = None
             current = models[current.derived_from]
+        resolved.update(seen)
+
+
+def _check_subtask_cycles(subtasks: dict[str, tuple[str, ...]], where: str) -> None:
+    """Refuse repeated tasks that contain themselves (tellurium would recurse without end); linear time."""
+    done: set[str] = set()
+    for root in subtasks:
+        if root in done:
+            continue
+        path, on_path, stack = [root], {root}, [iter(subtasks.get(root, ()))]
+        while stack:
+            sub = next(stack[-1], None)
+            if sub is None:  # every subtask of path[-1] explored
+                stack.pop()
+                done.add(path[-1])
+                on_path.discard(path.pop())
+            elif sub in on_path:
+                raise _refuse(f"{where}: repeated tasks contain each other in a cycle: {_path_text([*path, sub])}")
+            elif sub not in done:
+                path.append(sub)
+                on_path.add(sub)
+                stack.append(iter(subtasks.get(sub, ())))
 
 
 def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits: ArchiveLimits, max_depth: int
@@ -490,7 +519,9 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
             raise _refuse(f"{location}: a model has no id")
         if language and "sbml" not in language.lower():
             raise _refuse(f"{where}: language {language!r} is not supported (SBML only)")
-        file, derived = _resolve_source(source, model_ids - {mid}, location, files, where)
+        if source in (mid, f"#{mid}"):
+            raise _refuse(f"{where}: model source {source!r} is the model itself")
+        file, derived = _resolve_source(source, model_ids, location, files, where)
         if file:
             reads.append(file)
         changes = [c for listing in _children(node, "listOfChanges") for c in listing]
@@ -527,15 +558,16 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
              for t in _children(root, "task")]
     tasks += [SedTask(t.get("id"), "repeatedTask", subtasks=tuple(s.get("task") for s in _children(t, "subTask")))
               for t in _children(root, "repeatedTask")]
-    task_ids = {t.id for t in tasks}
+    task_ids, simulation_ids = {t.id for t in tasks}, {s.id for s in simulations}
     for task in tasks:
         if task.kind == "task" and task.model not in models:
             raise _refuse(f"{location}, task {task.id!r}: model {task.model!r} is not defined")
-        if task.kind == "task" and task.simulation not in {s.id for s in simulations}:
+        if task.kind == "task" and task.simulation not in simulation_ids:
             raise _refuse(f"{location}, task {task.id!r}: simulation {task.simulation!r} is not a supported simulation")
         missing = [s for s in task.subtasks if s not in task_ids]
         if missing:
             raise _refuse(f"{location}, task {task.id!r}: subtask {missing[0]!r} is not defined")
+    _check_subtask_cycles({t.id: t.subtasks for t in tasks}, location)
 
     generators = {g.get("id"): g for g in _children(root, "dataGenerator")}
     for gid, node in generators.items():

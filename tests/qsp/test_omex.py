@@ -205,6 +205,22 @@ def test_derived_models_in_a_cycle_are_refused():
         inspect_archive(archive(sed))
 
 
+def test_a_model_derived_from_itself_is_refused():
+    with pytest.raises(ModelRefused, match=r"model 'model1': model source '#model1' is the model itself"):
+        inspect_archive(archive(sedml(source="#model1")))
+
+
+def test_repeated_tasks_in_a_cycle_are_refused():
+    loop = ('</listOfTasks><listOfTasks><repeatedTask id="r1" range="x" resetModel="true"><listOfRanges>'
+            '<vectorRange id="x"><value>1</value></vectorRange></listOfRanges><listOfSubTasks><subTask task="r2"/>'
+            '</listOfSubTasks></repeatedTask><repeatedTask id="r2" range="y" resetModel="true"><listOfRanges>'
+            '<vectorRange id="y"><value>1</value></vectorRange></listOfRanges><listOfSubTasks><subTask task="r1"/>'
+            '</listOfSubTasks></repeatedTask>')
+    sed = sedml().replace(b"</listOfTasks>", loop.encode() + b"</listOfTasks>", 1)
+    with pytest.raises(ModelRefused, match=r"repeated tasks contain each other in a cycle: r1 -> r2 -> r1"):
+        inspect_archive(archive(sed))
+
+
 def test_data_description_url_is_refused():
     extra = '</listOfModels><listOfDataDescriptions><dataDescription id="d" source="http://example.org/d.csv"/>' \
             '</listOfDataDescriptions><listOfModels>'
