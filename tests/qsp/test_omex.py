@@ -131,6 +131,15 @@ def test_too_many_entries_are_refused_with_the_limit_and_how_to_raise_it():
         inspect_archive(data)
 
 
+def test_archive_limits_are_settings(monkeypatch):
+    monkeypatch.setenv("QSP_LAB_ARCHIVE_MAX_ENTRIES", "3")
+    assert ArchiveLimits().max_entries == 3
+    with pytest.raises(ModelRefused, match=r"4 entries, limit 3"):
+        inspect_archive(archive(extra=b"x"), ArchiveLimits())
+    with pytest.raises(ValueError, match=r"max_entries"):
+        ArchiveLimits(max_entries=0)
+
+
 def test_zip_bomb_is_refused_by_declared_size():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
