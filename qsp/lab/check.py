@@ -2,7 +2,7 @@
 
 Order of the checks (each later one runs only when the earlier ones pass):
 
-1. the gate (:func:`qsp.sbml_gate.check_sbml_text`): size, no DTD/entities, well-formed XML, SBML root;
+1. the gate (:func:`qsp.engine.gate.check_sbml_text`): size, no DTD/entities, well-formed XML, SBML root;
 2. structure limits counted on the already-parsed safe XML tree: element nesting depth and component
    count (species, reactions, parameters, rules, ...); external files (comp ``externalModelDefinition``)
    are refused unless the caller names the directory they may come from;
@@ -108,6 +108,22 @@ UNSUPPORTED_REASONS = {
                        "flatten the model first (libsbml CompFlatteningConverter) and upload the single file"),
     "other_package": ("uses an SBML package roadrunner cannot simulate",
                       "remove the package or use a tool that supports it"),
+}
+# libsbml error ids that only concern notes, annotations or units: warnings when the model compiles and simulates.
+SOFT_ERROR_IDS = frozenset([*range(10401, 10405),  # annotations: namespaces, duplicates
+                            10307, 10308, 10309,  # metaids and sboTerms (what annotations hang on): duplicates, syntax
+                            *range(10501, 10600),  # units consistency
+                            *range(10701, 10800),  # SBO terms
+                            *range(10801, 10806),  # notes: XHTML namespace and content
+                            10311, 10313,  # unit identifiers: syntax, undefined unit
+                            *range(20401, 20422)])  # unit definitions
+LIMIT_HINTS = {  # report code of a refusal -> how to raise the limit that was hit
+    "limit.size": "raise it with the environment variable QSP_LAB_MAX_BYTES",
+    "limit.depth": "raise it with the environment variable QSP_LAB_MAX_DEPTH",
+    "limit.components": "raise it with the environment variable QSP_LAB_MAX_COMPONENTS",
+    "sandbox.timeout": "raise it with --timeout or the environment variable QSP_LAB_TIMEOUT_S",
+    "sandbox.crash": "raise the memory limit with the environment variable QSP_LAB_MEMORY_MB",
+    "sandbox.memory": "raise it with the environment variable QSP_LAB_MEMORY_MB",
 }
 UNSUPPORTED_PACKAGES = ("distrib", "arrays", "qual", "spatial", "multi", "dyn", "req")
 IGNORED_PACKAGES = ("layout", "render", "groups")  # carry no dynamics; roadrunner ignores them
@@ -351,7 +367,8 @@ def _task_inspect(sbml: str, location: str | None, full_checks: bool, max_issues
         doc.setLocationURI(Path(location).resolve().as_uri())
     out = {"level": doc.getLevel(), "version": doc.getVersion(), "issues": [], "unsupported": [],
            "read_errors": 0, "compiled": False, "simulated": False, "rr_error": None}
-    read_errors = doc.getNumErrors(libsbml.LIBSBML_SEV_ERROR) + doc.getNumErrors(libsbml.LIBSBML_SEV_FATAL)
+    read_errors = sum(1 for i in range(doc.getNumErrors()) if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR
+                      and doc.getError(i).getErrorId() not in SOFT_ERROR_IDS)  # notes/units errors do not stop a read
     out["read_errors"] = read_errors
     if not read_errors:
         if not full_checks:
@@ -382,7 +399,9 @@ def _task_inspect(sbml: str, location: str | None, full_checks: bool, max_issues
 
 
 # Tasks the sandbox may run, by name (a whitelist: module and function).
-_TASKS = {"inspect": ("qsp.lab.check", "_task_inspect"), "simulate_case": ("qsp.lab.suite", "_task_simulate_case")}
+_TASKS = {"inspect": ("qsp.lab.check", "_task_inspect"), "simulate_case": ("qsp.lab.suite", "_task_simulate_case"),
+          "run_sedml": ("qsp.lab.omex", "_task_run_sedml"), "sbml_to_antimony": ("qsp.lab.omex", "_task_sbml_to_antimony"),
+          "antimony_to_sbml": ("qsp.lab.omex", "_task_antimony_to_sbml")}
 
 
 # ------------------------------------------------------------------ public entry point
@@ -405,31 +424,33 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
         sbml = check_sbml_text(text, max_bytes=limits.max_bytes)
         root = safe_et.fromstring(sbml)
     except ModelRefused as exc:
-        return _report(verdict=REFUSED, issues=[_issue("fatal", "gate", str(exc))], limits=lines)
+        code = "limit.size" if str(exc).startswith("model too large") else "gate"
+        return _finish(_report(verdict=REFUSED, issues=[_issue("fatal", code, str(exc))], limits=lines))
     counts, depth = count_components(root)
     level, version = root.get("level"), root.get("version")
     base = _report(level=int(level) if level and level.isdigit() else None,
                    version=int(version) if version and version.isdigit() else None, counts=counts, limits=lines)
     if depth > limits.max_depth:
-        return {**base, "verdict": REFUSED,
-                "issues": [_issue("fatal", "limit.depth", f"XML nested {depth} levels deep, limit {limits.max_depth}")]}
+        return _finish({**base, "verdict": REFUSED, "issues": [
+            _issue("fatal", "limit.depth", f"XML nested {depth} levels deep, limit {limits.max_depth}")]})
     if counts["total"] > limits.max_components:
-        return {**base, "verdict": REFUSED, "issues": [_issue(
-            "fatal", "limit.components", f"model has {counts['total']:,} components, limit {limits.max_components:,}")]}
+        return _finish({**base, "verdict": REFUSED, "issues": [_issue(
+            "fatal", "limit.components", f"model has {counts['total']:,} components, limit {limits.max_components:,}")]})
     try:
         external = _check_externals(root, Path(base_dir) if base_dir else None, limits)
     except ModelRefused as exc:
-        return {**base, "verdict": REFUSED, "issues": [_issue("fatal", "external_model", str(exc))]}
+        return _finish({**base, "verdict": REFUSED, "issues": [_issue("fatal", "external_model", str(exc))]})
     if external:
-        return {**base, "verdict": UNSUPPORTED, "unsupported": [_unsupported("external_model", ", ".join(external))]}
+        return _finish({**base, "verdict": UNSUPPORTED,
+                        "unsupported": [_unsupported("external_model", ", ".join(external))]})
 
     full = counts["total"] <= limits.full_checks_max_components
     location = str(Path(base_dir) / "model.xml") if base_dir else None
     out = run_sandboxed("inspect", {"sbml": sbml, "location": location, "full_checks": full,
                                     "max_issues": limits.max_issues}, limits)
     if "error" in out:
-        return {**base, "verdict": REFUSED, "issues": [_issue("fatal", f"sandbox.{out.get('sandbox', 'error')}",
-                                                              f"checking the model failed: {out['error']}")]}
+        return _finish({**base, "verdict": REFUSED, "issues": [_issue(
+            "fatal", f"sandbox.{out.get('sandbox', 'error')}", f"checking the model failed: {out['error']}")]})
     issues = out["issues"]
     if not full:
         issues.append(_issue("info", "limit.checks", f"{counts['total']:,} components > "
@@ -437,6 +458,7 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
                                                      "over-determination checks skipped"))
     report = {**base, "level": out["level"], "version": out["version"], "issues": issues,
               "unsupported": out["unsupported"]}
+    soft = [i for i in issues if i["severity"] in ("error", "fatal") and i["code"] in SOFT_ERROR_IDS]
     if out["unsupported"]:
         report["verdict"] = UNSUPPORTED
     elif out["read_errors"]:
@@ -444,7 +466,7 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
     elif out["rr_error"] and "bad_alloc" in out["rr_error"]:
         report["verdict"] = REFUSED
         issues.append(_issue("fatal", "sandbox.memory", f"roadrunner ran out of memory (limit {limits.memory_mb:,} MB)"))
-    elif any(i["severity"] in ("error", "fatal") for i in issues):
+    elif any(i["severity"] in ("error", "fatal") and i["code"] not in SOFT_ERROR_IDS for i in issues):
         report["verdict"] = INVALID  # libsbml consistency errors: not valid SBML, even if roadrunner might run it
     elif not out["compiled"]:
         report["verdict"] = INVALID
@@ -454,5 +476,27 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
         issues.append(_issue("error", "roadrunner.simulate", f"roadrunner could not simulate 0-1 time units: {out['rr_error']}"))
     else:
         report["verdict"] = SIMULATABLE
+        for issue in soft:  # what simulators do: notes, annotations and units do not stop a simulation
+            issue["severity"] = "warning"
+            issue["message"] += " (a libsbml error about notes, annotations or units: the model compiles and simulates)"
+    return _finish(report)
+
+
+def _finish(report: dict) -> dict:
+    """Set ``ok``, add how to raise a limit to refusals, and a one-line ``summary`` of the verdict."""
     report["ok"] = report["verdict"] == SIMULATABLE
+    for issue in report["issues"]:
+        hint = LIMIT_HINTS.get(issue["code"])
+        if hint and issue["severity"] == "fatal" and hint not in issue["message"]:
+            issue["message"] += f" ({hint})"
+    counted = {sev: sum(1 for i in report["issues"] if i["severity"] == sev) for sev in ("warning", "error", "fatal")}
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    if report["verdict"] == SIMULATABLE:
+        report["summary"] = "simulatable" + (f", with {plural(counted['warning'], 'warning')}" if counted["warning"] else "")
+    elif report["verdict"] == REFUSED:
+        report["summary"] = "refused: " + next((i["message"] for i in report["issues"] if i["severity"] == "fatal"), "")
+    elif report["verdict"] == UNSUPPORTED:
+        report["summary"] = "unsupported: " + "; ".join(u["reason"] for u in report["unsupported"])
+    else:
+        report["summary"] = f"invalid: {plural(counted['error'] + counted['fatal'], 'error')}"
     return report
