@@ -79,6 +79,18 @@ def _model_of(prov: dict):
     return Model(checked.sbml, name=checked.name, solver=solver, mapping=mapping)
 
 
+def _enrolled_candidates(prov: dict) -> list[int] | None:
+    """The candidates an enriched trial enrolled (None: all comers), so that it re-runs without the ML filter."""
+    enrichment = prov.get("enrichment") or {}
+    enrolled = enrichment.get("enrolled_candidates", prov.get("enrolled_candidates"))
+    if enrichment and enrolled is None:
+        raise InvalidInput("result: an enriched trial whose record lacks enrichment.enrolled_candidates "
+                           "(made before they were recorded); run it again with `python -m ml trial ... --enrich`")
+    if enrolled is not None and not isinstance(enrolled, list):
+        raise InvalidInput("provenance.enrichment.enrolled_candidates: expected a list of candidate indices")
+    return enrolled
+
+
 def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list[str]]:
     """Re-run a result dict; returns (new result, differences in the numbers).
 
@@ -110,7 +122,9 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
         keys = ("stage", "years_since_amyloid_positive", "forecasts")
     elif prov["kind"] == "trial":
 
-        new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None, model=model).to_json()
+        enrolled = _enrolled_candidates(prov)
+        new = run_trial(parse_scenario(prov["scenario"]), parameter_overrides=overrides or None, model=model,
+                        enrolled_candidates=enrolled).to_json()
         keys = ("arms", "comparisons")
     else:
 

@@ -21,7 +21,7 @@ from qsp.engine.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.engine.model import Model, load_builtin_model
 from qsp.engine.simulate import Engine, model_job_fields, worker_engine
 from qsp.errors import InvalidInput
-from qsp.population.sampling import sample_population, stream_population
+from qsp.population.sampling import candidate_patient, history_years, sample_population, stream_population
 from qsp.provenance.record import provenance_record
 from qsp.trial.endpoints import CHANGE_ENDPOINTS, SUMMARY_OBSERVABLES, TrialResult, records_frame, summarise_arm
 from qsp.trial.scenario import Scenario, parse_scenario, scenario_to_dict
@@ -36,30 +36,63 @@ def _dropout_weeks(rng: np.random.Generator, pct_per_year: float) -> float:
     return float(rng.exponential(1.0 / rate_per_week))
 
 
+def candidate_index(patient_id: str) -> int:
+    """The candidate index of a sampled patient's id (``S7-000123`` -> 123): where it lies in its seed's stream.
+
+    >>> candidate_index("S7-000123")
+    123
+    """
+    return int(str(patient_id).rsplit("-", 1)[-1])
+
+
 def _enrol(scenario: Scenario, engine: Engine, enrolment_filter, n_total: int, executor: ChunkExecutor | None = None) -> tuple[pd.DataFrame, dict]:
-    """Sample the trial population; with a filter, screen until enough patients pass."""
+    """Sample the trial population; with a filter, screen until enough patients pass.
+
+    The screening record counts the candidates screened up to the last one enrolled (not whole batches)
+    and lists the enrolled candidates' indices, so that the trial can be re-run without the filter.
+    """
     if enrolment_filter is None:
         pool = sample_population(n_total, scenario.population, seed=scenario.seed, engine=engine, executor=executor)
         return pool, {"screened": n_total, "enrolled": n_total, "screen_per_enrolled": 1.0}
     accepted: list[pd.DataFrame] = []
-    screened = 0
+    screened = 0  # candidates the filter has seen, all batches
+    needed = 0  # candidates screened up to the n_total-th enrolled
     start = 0
     batch = max(50, n_total)
-    while sum(len(a) for a in accepted) < n_total:
+    while needed == 0:
         candidates = sample_population(batch, scenario.population, seed=scenario.seed, engine=engine, start_index=start,
                                        executor=executor)
-        start = int(candidates[C.PATIENT_ID].str.split("-").str[-1].astype(int).max()) + 1
+        start = int(candidates[C.PATIENT_ID].map(candidate_index).max()) + 1
         keep = np.asarray(enrolment_filter(candidates), dtype=bool)
+        missing = n_total - sum(len(a) for a in accepted)
+        if keep.sum() >= missing:  # the last one needed is in this batch
+            needed = screened + int(np.flatnonzero(keep)[missing - 1]) + 1
         screened += len(candidates)
         accepted.append(candidates[keep])
-        if screened > 50 * n_total:
+        if needed == 0 and screened > 50 * n_total:
             raise InvalidInput(
                 f"enrichment: only {sum(len(a) for a in accepted)} of {screened} screened patients pass the filter"
             )
-    pool = pd.concat(accepted, ignore_index=True)
-    screened_needed = screened  # every screened candidate counts, as in a real trial
-    pool = pool.iloc[:n_total].reset_index(drop=True)
-    return pool, {"screened": screened_needed, "enrolled": n_total, "screen_per_enrolled": screened_needed / n_total}
+    pool = pd.concat(accepted, ignore_index=True).iloc[:n_total].reset_index(drop=True)
+    return pool, {"screened": needed, "enrolled": n_total, "screen_per_enrolled": needed / n_total,
+                  "enrolled_candidates": [candidate_index(p) for p in pool[C.PATIENT_ID]]}
+
+
+def _enrolled_pool(scenario: Scenario, engine: Engine, enrolled: list[int], n_total: int) -> pd.DataFrame:
+    """The patients of a recorded enrolment, rebuilt from their candidate indices (the filter is not needed again)."""
+    if len(enrolled) < n_total:
+        raise InvalidInput(f"enrolled_candidates: {len(enrolled)} candidates recorded, {n_total} needed")
+    years = history_years()
+    rows = []
+    for index in enrolled[:n_total]:
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise InvalidInput(f"enrolled_candidates: candidate indices are integers >= 0 (got {index!r})")
+        patient = candidate_patient(index, scenario.seed, scenario.population, engine, years)
+        if patient is None:
+            raise InvalidInput(f"enrolled_candidates: candidate {index} does not meet the scenario's inclusion criteria "
+                               "(the record does not belong to this scenario)")
+        rows.append(patient)
+    return pd.DataFrame(rows)
 
 
 def run_trial(
@@ -71,6 +104,7 @@ def run_trial(
     population: pd.DataFrame | None = None,
     executor: ExecutorSettings | ChunkExecutor | None = None,
     keep_records: int | None = None,
+    enrolled_candidates: list[int] | None = None,
 ) -> TrialResult:
     """Run a virtual trial.
 
@@ -82,6 +116,8 @@ def run_trial(
     default, or Dask), in chunks, with identical numbers either way. ``keep_records`` keeps the
     per-week records of only the first N patients of each arm (None: all) to save memory; the
     summary, ``patients`` and ``to_json()`` still cover every patient and do not change.
+    ``enrolled_candidates``: the candidate indices an enriched run enrolled (its provenance
+    ``enrichment.enrolled_candidates``); the same patients are enrolled again without the filter.
     """
     _check_keep_records(keep_records)
     if isinstance(scenario, dict):
@@ -92,6 +128,8 @@ def run_trial(
     ex, owned = open_executor(executor)
     try:
         chunks = _plan_chunks(scenario, engine, ex, keep_records)
+        if enrolled_candidates is not None:
+            population = _enrolled_pool(scenario, engine, list(enrolled_candidates), chunks.n_total)
         if population is None and enrolment_filter is None:
             jobs, results = _sample_and_simulate(chunks, engine, ex, progress)
             screening = {"screened": chunks.n_total, "enrolled": chunks.n_total, "screen_per_enrolled": 1.0}
@@ -110,6 +148,7 @@ def run_trial(
         kind="trial",
         parameter_overrides=parameter_overrides or {},
         enrichment=screening if enrolment_filter is not None else None,
+        **({"enrolled_candidates": list(enrolled_candidates)} if enrolled_candidates is not None else {}),
     )
     return TrialResult(scenario, summary, patients, records, provenance, screening)
 

@@ -61,3 +61,20 @@ def test_twin_rerun_needs_the_same_patient_data(tmp_path, capsys):
     other = paths.TWIN_EXAMPLES_DIR / "ex-pre-002.csv"
     assert main(["rerun", str(out), "--out", str(tmp_path / "again.json"), "--patient", str(other)]) == 2
     assert "hash differs" in capsys.readouterr().err
+
+
+def test_an_enriched_trial_reruns_exactly_from_its_recorded_enrolment(tmp_path, capsys):
+    """Issue 14: `qsp rerun` on an enriched result dropped the enrichment and reported "numbers differ"."""
+    from qsp import constants as C
+    from qsp.trial.run import run_trial
+
+    enriched = run_trial(SCENARIO, enrolment_filter=lambda df: (df[C.APOE4] > 0).to_numpy()).to_json()
+    assert len(enriched["provenance"]["enrichment"]["enrolled_candidates"]) == 12
+    path = tmp_path / "enriched.json"
+    path.write_text(json.dumps(enriched))
+    assert main(["rerun", str(path), "--out", str(tmp_path / "again.json")]) == 0
+    assert "identical" in capsys.readouterr().out
+    del enriched["provenance"]["enrichment"]["enrolled_candidates"]  # a record from before they were kept
+    path.write_text(json.dumps(enriched))
+    assert main(["rerun", str(path), "--out", str(tmp_path / "again.json")]) == 2
+    assert "lacks enrichment.enrolled_candidates" in capsys.readouterr().err

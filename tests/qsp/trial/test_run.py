@@ -11,7 +11,7 @@ from qsp.engine.model import load_builtin_model
 from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput
 from qsp.trial.endpoints import slowing_pct
-from qsp.trial.run import run_trial
+from qsp.trial.run import candidate_index, run_trial
 from qsp.trial.scenario import parse_scenario, scenario_from_text, scenario_to_yaml
 
 BASE = {
@@ -159,6 +159,31 @@ def test_enrolment_filter_enrols_only_passing_patients_and_reports_screening():
     assert res.screening["enrolled"] == 20
     assert res.screening["screen_per_enrolled"] > 1.5
     assert np.isclose(res.screening["screened"] / 20, res.screening["screen_per_enrolled"])
+
+
+def test_screening_counts_candidates_up_to_the_last_enrolled_not_whole_batches():
+    """Issue 14: 2500 screened were reported where the 500th enrolled was candidate 2432."""
+    scenario = {**BASE, "n_per_arm": 10, "arms": BASE["arms"][:2]}
+    seen = []
+
+    def keep(df):
+        seen.extend(df[C.PATIENT_ID])
+        return (df[C.APOE4] == 0).to_numpy()
+
+    res = run_trial(scenario, enrolment_filter=keep)
+    last = res.patients[C.PATIENT_ID].iloc[-1]
+    assert res.screening["screened"] == seen.index(last) + 1 < len(seen)
+    assert res.screening["enrolled_candidates"] == [candidate_index(p) for p in res.patients[C.PATIENT_ID]]
+
+
+def test_a_recorded_enrolment_re_runs_the_enriched_trial_exactly_without_the_filter():
+    scenario = {**BASE, "n_per_arm": 6, "arms": BASE["arms"][:2]}
+    enriched = run_trial(scenario, enrolment_filter=lambda df: (df[C.APOE4] == 0).to_numpy())
+    again = run_trial(scenario, enrolled_candidates=enriched.provenance["enrichment"]["enrolled_candidates"])
+    assert again.to_json()["arms"] == enriched.to_json()["arms"]
+    assert again.to_json()["comparisons"] == enriched.to_json()["comparisons"]
+    with pytest.raises(InvalidInput, match="enrolled_candidates: 3 candidates recorded, 12 needed"):
+        run_trial(scenario, enrolled_candidates=[1, 2, 3])
 
 
 def test_overrides_do_not_leak_into_later_engines_on_the_same_thread():
