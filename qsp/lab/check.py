@@ -430,20 +430,9 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
     level, version = root.get("level"), root.get("version")
     base = _report(level=int(level) if level and level.isdigit() else None,
                    version=int(version) if version and version.isdigit() else None, counts=counts, limits=lines)
-    if depth > limits.max_depth:
-        return _finish({**base, "verdict": REFUSED, "issues": [
-            _issue("fatal", "limit.depth", f"XML nested {depth} levels deep, limit {limits.max_depth}")]})
-    if counts["total"] > limits.max_components:
-        return _finish({**base, "verdict": REFUSED, "issues": [_issue(
-            "fatal", "limit.components", f"model has {counts['total']:,} components, limit {limits.max_components:,}")]})
-    try:
-        external = _check_externals(root, Path(base_dir) if base_dir else None, limits)
-    except ModelRefused as exc:
-        return _finish({**base, "verdict": REFUSED, "issues": [_issue("fatal", "external_model", str(exc))]})
-    if external:
-        return _finish({**base, "verdict": UNSUPPORTED,
-                        "unsupported": [_unsupported("external_model", ", ".join(external))]})
-
+    refusal = _structure_refusal(root, base, depth, limits, base_dir)
+    if refusal is not None:
+        return _finish(refusal)
     full = counts["total"] <= limits.full_checks_max_components
     location = str(Path(base_dir) / "model.xml") if base_dir else None
     out = run_sandboxed("inspect", {"sbml": sbml, "location": location, "full_checks": full,
@@ -451,11 +440,34 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
     if "error" in out:
         return _finish({**base, "verdict": REFUSED, "issues": [_issue(
             "fatal", f"sandbox.{out.get('sandbox', 'error')}", f"checking the model failed: {out['error']}")]})
-    issues = out["issues"]
     if not full:
-        issues.append(_issue("info", "limit.checks", f"{counts['total']:,} components > "
-                                                     f"{limits.full_checks_max_components:,}: units and "
-                                                     "over-determination checks skipped"))
+        out["issues"].append(_issue("info", "limit.checks", f"{counts['total']:,} components > "
+                                                            f"{limits.full_checks_max_components:,}: units and "
+                                                            "over-determination checks skipped"))
+    return _finish(_judge(base, out, limits))
+
+
+def _structure_refusal(root, base: dict, depth: int, limits: LabLimits, base_dir) -> dict | None:
+    """The report of a model refused (or unsupported) for its depth, size or external files; None when it passes."""
+    counts = base["counts"]
+    if depth > limits.max_depth:
+        return {**base, "verdict": REFUSED, "issues": [
+            _issue("fatal", "limit.depth", f"XML nested {depth} levels deep, limit {limits.max_depth}")]}
+    if counts["total"] > limits.max_components:
+        return {**base, "verdict": REFUSED, "issues": [_issue(
+            "fatal", "limit.components", f"model has {counts['total']:,} components, limit {limits.max_components:,}")]}
+    try:
+        external = _check_externals(root, Path(base_dir) if base_dir else None, limits)
+    except ModelRefused as exc:
+        return {**base, "verdict": REFUSED, "issues": [_issue("fatal", "external_model", str(exc))]}
+    if external:
+        return {**base, "verdict": UNSUPPORTED, "unsupported": [_unsupported("external_model", ", ".join(external))]}
+    return None
+
+
+def _judge(base: dict, out: dict, limits: LabLimits) -> dict:
+    """The report of a model the sandbox inspected: its verdict from libsbml's issues and roadrunner's compile."""
+    issues = out["issues"]
     report = {**base, "level": out["level"], "version": out["version"], "issues": issues,
               "unsupported": out["unsupported"]}
     soft = [i for i in issues if i["severity"] in ("error", "fatal") and i["code"] in SOFT_ERROR_IDS]
@@ -479,7 +491,7 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
         for issue in soft:  # what simulators do: notes, annotations and units do not stop a simulation
             issue["severity"] = "warning"
             issue["message"] += " (a libsbml error about notes, annotations or units: the model compiles and simulates)"
-    return _finish(report)
+    return report
 
 
 def _finish(report: dict) -> dict:

@@ -493,9 +493,8 @@ def _check_subtask_cycles(subtasks: dict[str, tuple[str, ...]], where: str) -> N
                 stack.append(iter(subtasks.get(sub, ())))
 
 
-def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits: ArchiveLimits, max_depth: int
-                 ) -> tuple[SedDocument, list[str], list[str]]:
-    """A checked SED-ML document, the archive files it reads, and notes for the user."""
+def _read_sedml_root(data: bytes, location: str, max_depth: int):
+    """The parsed root of a SED-ML document, after the encoding, root, depth and grammar checks."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -508,7 +507,12 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
         raise _refuse(f"{location}: XML nested {depth} levels deep, limit {max_depth} "
                       "(raise it with the environment variable QSP_LAB_MAX_DEPTH)")
     _check_sedml_tree(root, location)
-    notes, reads = [], []
+    return root
+
+
+def _parse_models(root, location: str, files: Mapping[str, bytes], notes: list[str], reads: list[str]
+                  ) -> dict[str, SedModel]:
+    """The document's models by id (sources resolved inside the archive); appends to ``notes`` and ``reads``."""
     model_nodes = _children(root, "model")
     model_ids = {m.get("id") for m in model_nodes}
     models = {}
@@ -530,7 +534,11 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
                 notes.append(f"{where}: change <{_local(change.tag)}> is not supported by tellurium and is ignored")
         models[mid] = SedModel(mid, language, source, file, derived, len(changes))
     _derived_roots(models, location)
+    return models
 
+
+def _parse_simulations(root, location: str, limits: ArchiveLimits, notes: list[str]) -> list[SedSimulation]:
+    """The supported simulations (point counts within the limit); notes for the others."""
     simulations = []
     for kind in ("uniformTimeCourse", "oneStep", "steadyState"):
         for node in _children(root, kind):
@@ -547,6 +555,11 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
         for sim in node:
             if _local(sim.tag) not in known and _namespace(sim.tag).startswith(SEDML_NS_PREFIX):
                 notes.append(f"{location}: simulation <{_local(sim.tag)}> is not supported by tellurium")
+    return simulations
+
+
+def _check_ranges(root, location: str, limits: ArchiveLimits) -> None:
+    """Refuse a repeated task's range with more points than the limit."""
     for node in _children(root, "uniformRange") + _children(root, "vectorRange"):
         n = int(node.get("numberOfPoints") or node.get("numberOfSteps") or 0) + 1 if _local(node.tag) == "uniformRange" \
             else len(_children(node, "value"))
@@ -554,6 +567,9 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
             raise _refuse(f"{location}, range {node.get('id')!r}: {n:,} points, limit {limits.max_points:,} "
                           f"({LIMIT_HINT.format(flag='max-points', env='MAX_POINTS')})")
 
+
+def _parse_tasks(root, location: str, models: dict[str, SedModel], simulations: list[SedSimulation]) -> list[SedTask]:
+    """Tasks and repeated tasks whose references are defined and whose subtasks form no cycle."""
     tasks = [SedTask(t.get("id"), "task", t.get("modelReference"), t.get("simulationReference"))
              for t in _children(root, "task")]
     tasks += [SedTask(t.get("id"), "repeatedTask", subtasks=tuple(s.get("task") for s in _children(t, "subTask")))
@@ -568,7 +584,12 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
         if missing:
             raise _refuse(f"{location}, task {task.id!r}: subtask {missing[0]!r} is not defined")
     _check_subtask_cycles({t.id: t.subtasks for t in tasks}, location)
+    return tasks
 
+
+def _parse_generators(root, location: str, tasks: list[SedTask], notes: list[str]) -> dict:
+    """Data-generator nodes by id, each reading defined tasks; a note where tellurium reports the wrong run."""
+    task_ids = {t.id for t in tasks}
     generators = {g.get("id"): g for g in _children(root, "dataGenerator")}
     for gid, node in generators.items():
         for var in _children(node, "variable"):
@@ -579,6 +600,11 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
         for sub in (s for s in task.subtasks if s in read):  # tellurium 2.2 keeps one result variable per task
             notes.append(f"{location}: task {sub!r} is also a subtask of {task.id!r}: tellurium reports the last "
                          f"repeat of {task.id!r} for it, not its own run")
+    return generators
+
+
+def _parse_data_descriptions(root, location: str, files: Mapping[str, bytes], reads: list[str]) -> None:
+    """Check every data description's source (an archive file without DTD); appends to ``reads``."""
     for node in _children(root, "dataDescription"):
         source = (node.get("source") or "").strip()
         where = f"{location}, data description {node.get('id')!r}"
@@ -587,27 +613,42 @@ def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits:
             raise _refuse(f"{where}: {file!r} has DTD or entity declarations (<!DOCTYPE/<!ENTITY), which are not allowed")
         reads.append(file)
 
-    outputs = []
-    for node in _children(root, "listOfOutputs"):
-        for out in node:
-            kind, oid = _local(out.tag), out.get("id")
-            if kind == "report":
-                columns = [(d.get("label") or d.get("dataReference"), d.get("dataReference")) for d in _children(out, "dataSet")]
-            elif kind in ("plot2D", "plot3D"):
-                curves = [SedCurve(c.get("xDataReference"), c.get("yDataReference"), c.get("zDataReference"),
-                                   c.get("name") or _generator_label(generators, c.get("zDataReference") or c.get("yDataReference")),
-                                   c.get("logX") == "true", c.get("logY") == "true")
-                          for c in _children(out, "curve") + _children(out, "surface")]
-                refs = [r for c in curves for r in (c.x, c.y, c.z) if r]
-                columns = [(r, r) for r in dict.fromkeys(refs)]
-            else:
-                notes.append(f"{location}: output <{kind}> {oid!r} is not supported and is skipped")
-                continue
-            unknown = [ref for _, ref in columns if ref not in generators]
-            if unknown:
-                raise _refuse(f"{location}, output {oid!r}: data generator {unknown[0]!r} is not defined")
-            outputs.append(SedOutput(oid, kind, out.get("name") or "", tuple(columns),
-                                     tuple(curves) if kind != "report" else ()))
+
+def _parse_output(out, location: str, generators: dict, notes: list[str]) -> SedOutput | None:
+    """One report or plot with its columns (None, with a note, for an unsupported output)."""
+    kind, oid = _local(out.tag), out.get("id")
+    curves = []
+    if kind == "report":
+        columns = [(d.get("label") or d.get("dataReference"), d.get("dataReference")) for d in _children(out, "dataSet")]
+    elif kind in ("plot2D", "plot3D"):
+        curves = [SedCurve(c.get("xDataReference"), c.get("yDataReference"), c.get("zDataReference"),
+                           c.get("name") or _generator_label(generators, c.get("zDataReference") or c.get("yDataReference")),
+                           c.get("logX") == "true", c.get("logY") == "true")
+                  for c in _children(out, "curve") + _children(out, "surface")]
+        refs = [r for c in curves for r in (c.x, c.y, c.z) if r]
+        columns = [(r, r) for r in dict.fromkeys(refs)]
+    else:
+        notes.append(f"{location}: output <{kind}> {oid!r} is not supported and is skipped")
+        return None
+    unknown = [ref for _, ref in columns if ref not in generators]
+    if unknown:
+        raise _refuse(f"{location}, output {oid!r}: data generator {unknown[0]!r} is not defined")
+    return SedOutput(oid, kind, out.get("name") or "", tuple(columns), tuple(curves) if kind != "report" else ())
+
+
+def _parse_sedml(data: bytes, location: str, files: Mapping[str, bytes], limits: ArchiveLimits, max_depth: int
+                 ) -> tuple[SedDocument, list[str], list[str]]:
+    """A checked SED-ML document, the archive files it reads, and notes for the user."""
+    root = _read_sedml_root(data, location, max_depth)
+    notes, reads = [], []
+    models = _parse_models(root, location, files, notes, reads)
+    simulations = _parse_simulations(root, location, limits, notes)
+    _check_ranges(root, location, limits)
+    tasks = _parse_tasks(root, location, models, simulations)
+    generators = _parse_generators(root, location, tasks, notes)
+    _parse_data_descriptions(root, location, files, reads)
+    outputs = [o for node in _children(root, "listOfOutputs") for out in node
+               if (o := _parse_output(out, location, generators, notes)) is not None]
     level, version = root.get("level", "1"), root.get("version", "1")
     doc = SedDocument(location, int(level) if level.isdigit() else 1, int(version) if version.isdigit() else 1,
                       tuple(models.values()), tuple(simulations), tuple(tasks), tuple(generators), tuple(outputs))
