@@ -74,17 +74,20 @@ def _one_by_one(n, criteria, seed):
     return pd.DataFrame(rows)
 
 
-def test_population_sampling_is_identical_serial_chunked_and_on_a_local_dask_cluster():
+def test_population_sampling_is_identical_serial_chunked_and_on_a_local_dask_cluster(tmp_path, monkeypatch):
     reference = _one_by_one(10, SCENARIO["population"], seed=5)
     pd.testing.assert_frame_equal(sample_population(10, SCENARIO["population"], seed=5), reference, check_exact=True)
     chunked = sample_population(10, SCENARIO["population"], seed=5, executor=ExecutorSettings(chunk_size=3))
     pd.testing.assert_frame_equal(chunked, reference, check_exact=True)
     serial_trial = run_trial(SCENARIO, executor=ExecutorSettings(chunk_size=5)).to_json()
-    # one LocalCluster for both: population sampling alone, then a trial that samples and simulates on it
+    # one LocalCluster for both: population sampling alone, then a trial that samples and simulates on it;
+    # the workers start from an empty natural-history pool, so they simulate the histories themselves
+    monkeypatch.setenv("QSP_POOL_DIR", str(tmp_path))
     with ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4)) as ex:
         on_dask = sample_population(10, SCENARIO["population"], seed=5, executor=ex)
         dask_trial = run_trial(SCENARIO, executor=ex).to_json()
     pd.testing.assert_frame_equal(on_dask, reference, check_exact=True)
+    assert list(tmp_path.rglob("block-*.parquet"))  # built (and kept) by the workers
     assert dask_trial["arms"] == serial_trial["arms"]
     assert dask_trial["comparisons"] == serial_trial["comparisons"]
 
