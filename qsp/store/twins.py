@@ -36,7 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from qsp import constants as C
 from qsp.errors import InvalidInput, QSPError
-from qsp.store.database import open_database
+from qsp.store.database import MAX_OWNER_CHARS, SHARED, add_owner_column, check_owner, open_database
 from qsp.twin.records import PatientRecord, parse_patient_rows
 
 TOKEN_PREFIX = "TW-"  # pseudonymous ids look like TW-3f9a0c12be47
@@ -52,6 +52,7 @@ class SavedTwin(_Base):
 
     __tablename__ = "saved_twins"
     twin_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(MAX_OWNER_CHARS), default=SHARED, index=True)  # who may see it
     visits_json: Mapped[str] = mapped_column(Text)  # PATIENT.csv rows with patient_id = twin_id
     summary_json: Mapped[str] = mapped_column(Text)  # stage, years since positivity, parameters, ...
     saved_at: Mapped[dt.datetime] = mapped_column(DateTime)
@@ -96,10 +97,18 @@ def _scrub(summary: dict, patient_id: str, twin_id: str) -> dict:
 
 
 class TwinStore:
-    """Save, list, load and delete twins in the database."""
+    """Save, list, load and delete the twins of one owner (:data:`~qsp.store.database.SHARED` when sign-in is off).
 
-    def __init__(self, url: str | None = None):
+    A twin saved by one signed-in user cannot be listed, loaded or deleted by anyone else.
+    """
+
+    def __init__(self, url: str | None = None, owner: str | None = None):
+        self.owner = check_owner(owner)
         self.url, self.engine = open_database(url, _Base.metadata)
+        try:
+            add_owner_column(self.engine, SavedTwin.__tablename__)
+        except SQLAlchemyError as exc:
+            raise QSPError(f"database: cannot upgrade the saved twins table: {str(exc).splitlines()[0]}") from exc
 
     def save(self, patient: PatientRecord, summary: dict | None = None) -> str:
         """Store a twin's visits and fit summary under a new random id; returns that id.
@@ -108,7 +117,7 @@ class TwinStore:
         """
         twin_id = new_twin_id()
         rows = [{**row, C.PATIENT_ID: twin_id} for row in patient.to_rows()]
-        record = SavedTwin(twin_id=twin_id, visits_json=json.dumps(_clean(rows)),
+        record = SavedTwin(twin_id=twin_id, owner=self.owner, visits_json=json.dumps(_clean(rows)),
                            summary_json=json.dumps(_scrub(summary or {}, patient.patient_id, twin_id)),
                            saved_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
         try:
@@ -121,7 +130,8 @@ class TwinStore:
     def list(self) -> pd.DataFrame:
         """Saved twins, newest first: twin_id, saved_at, n_visits, stage."""
         with Session(self.engine) as session:
-            rows = session.scalars(select(SavedTwin).order_by(SavedTwin.saved_at.desc())).all()
+            query = select(SavedTwin).where(SavedTwin.owner == self.owner).order_by(SavedTwin.saved_at.desc())
+            rows = session.scalars(query).all()
             out = [{"twin_id": r.twin_id, "saved_at": r.saved_at, "n_visits": len(json.loads(r.visits_json)),
                     "stage": json.loads(r.summary_json).get("stage")} for r in rows]
         return pd.DataFrame(out, columns=["twin_id", "saved_at", "n_visits", "stage"])
@@ -135,7 +145,7 @@ class TwinStore:
         self._check(twin_id)
         with Session(self.engine) as session:
             row = session.get(SavedTwin, twin_id)
-            if row is None:
+            if row is None or row.owner != self.owner:  # another user's twin does not exist for this one
                 raise InvalidInput(f"twin_id: no saved twin {twin_id!r}")
             rows, summary, saved_at = json.loads(row.visits_json), json.loads(row.summary_json), row.saved_at
         return LoadedTwin(twin_id, parse_patient_rows(rows), summary, saved_at)
@@ -145,5 +155,5 @@ class TwinStore:
         self._check(twin_id)
         with Session(self.engine) as session, session.begin():
             row = session.get(SavedTwin, twin_id)
-            if row is not None:
+            if row is not None and row.owner == self.owner:
                 session.delete(row)
