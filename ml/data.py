@@ -48,7 +48,9 @@ def _viscode_to_week(value) -> float:
 def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
     """Parse and clean a patient CSV: (visits table in the schema, report lines).
 
-    Fatal problems (not CSV, no patient id, no usable rows) raise InvalidInput with one line each.
+    Fatal problems (not CSV, no patient id, no usable rows) raise InvalidInput with one line each. The table's
+    ``attrs`` name the schema columns with no value at all (``absent_columns``) and the cells whose text is not a
+    number (``text_in_numbers``: "row 3: mmse 'n/a' is not a number"), for callers that must not score them silently.
     """
     report: list[str] = []
     frame = _map_columns(_read_csv(data), report)
@@ -62,13 +64,19 @@ def read_patients(data: bytes | str) -> tuple[pd.DataFrame, list[str]]:
     for name in (c for c in RANGES if c != "week"):
         if name in frame:
             out[name] = _clean_number(frame[name], name, report)
+    text_cells = [line for line in report if line.endswith("is not a number; set missing")]
     _fill_iadrs(out, report)
     out = _usable_visits(out, report)
+    absent = []
     for column in SCHEMA:
+        if column not in out or out[column].isna().all():
+            absent.append(column)
         if column not in out:
             out[column] = np.nan
             report.append(f"column {column!r} missing: all values missing")
-    return out.sort_values(["patient_id", "week"]).reset_index(drop=True), report
+    out = out.sort_values(["patient_id", "week"]).reset_index(drop=True)
+    out.attrs.update({"absent_columns": absent, "text_in_numbers": [line.removesuffix("; set missing") for line in text_cells]})
+    return out, report
 
 
 def _read_csv(data: bytes | str) -> pd.DataFrame:
@@ -162,6 +170,44 @@ def baseline_rows(visits: pd.DataFrame) -> pd.DataFrame:
         base[col] = earliest[col]
     base["is_female"] = base["sex"].map({"F": 1, "M": 0})
     return base.reset_index()
+
+
+MODEL_INPUTS = ("age", "sex", "weight_kg", "apoe4_copies", "amyloid_cl", "tau_suvr", "iadrs", "cdrsb", "mmse")  # columns the models read
+
+
+def impute_baselines(base: pd.DataFrame, reference: pd.DataFrame | None, columns: tuple[str, ...] = MODEL_INPUTS) -> pd.DataFrame:
+    """Baseline rows with every missing model input filled in, and a column ``imputed`` listing, per row, what was
+    filled and with what (``columns``: the model inputs): the median of ``reference`` (the training cohort; the most frequent sex), or, without
+    one, left to the model's missing-value branch.
+
+    >>> ref = pd.DataFrame({"age": [70.0, 74.0], "is_female": [1, 1]})
+    >>> impute_baselines(pd.DataFrame({"age": [np.nan, 80.0], "sex": [None, "M"]}), ref, ("age", "sex"))["imputed"].tolist()
+    ['age=72 (training median); sex=F (most frequent in training)', '']
+    """
+    out = base.copy()
+    notes: list[list[str]] = [[] for _ in range(len(out))]
+    for column in columns:
+        if column not in out:
+            out[column] = np.nan
+        missing = out[column].isna().to_numpy()
+        if not missing.any():
+            continue
+        if column == "sex":
+            value = None
+            if reference is not None and "is_female" in reference and reference["is_female"].notna().any():
+                value = "F" if reference["is_female"].mean() >= 0.5 else "M"
+            how = f"sex={value} (most frequent in training)" if value else "sex (model's missing-value branch)"
+        else:
+            value = float(reference[column].median()) if reference is not None and column in reference else None
+            value = None if value is not None and np.isnan(value) else value
+            how = f"{column}={value:.3g} (training median)" if value is not None else f"{column} (model's missing-value branch)"
+        if value is not None:
+            out.loc[missing, column] = value
+        for i in np.flatnonzero(missing):
+            notes[i].append(how)
+    out["is_female"] = out["sex"].map({"F": 1, "M": 0})
+    out["imputed"] = ["; ".join(n) for n in notes]
+    return out
 
 
 def progression_labels(visits: pd.DataFrame, horizon_weeks: float = 76.0, min_follow_up_weeks: float = 52.0,

@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from ml.models import check_audit
 from ml.qsp_features import add_qsp_features
 from qsp.errors import InvalidInput
 
@@ -40,6 +41,7 @@ def enrolment_filter(models: dict, rule: str, regimen: str = DEFAULT_REGIMEN):
     if task not in models:
         raise InvalidInput(f"--enrich: no {task!r} model among {sorted(models)}")
     model = models[task]
+    check_audit(task, model, "--enrich")  # a model no better than its shuffled twin must not pick patients
 
     def keep(candidates: pd.DataFrame) -> np.ndarray:
         frame = candidates.assign(is_female=(candidates["sex"] == "F").astype(int))

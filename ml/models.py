@@ -46,6 +46,29 @@ REFERENCE_POPULATION = {  # early symptomatic AD trial baselines (CLARITY AD, TR
 MIN_SUBGROUP = 30  # fewer patients than this in a subgroup: flagged as under-represented
 AUC_GAP_WARNING = 0.05  # subgroup AUC this much below overall: flagged
 SHUFFLE_REPEATS = 5  # label permutations averaged in the shuffle check
+AUDIT_MARGIN_AUC = 0.05  # a model's held-out AUC must exceed its shuffled-label twin's by this much to be used
+
+
+def audit_failure(metrics: dict) -> str | None:
+    """Why a classifier fails its audit (None: it passes): held-out AUC not above the shuffled-label AUC by
+    AUDIT_MARGIN_AUC, or a shuffled refit that does not fall to chance (leakage). A failed model is not used.
+
+    >>> audit_failure({"auc": 0.38, "auc_shuffled": 0.53})
+    'held-out AUC 0.38 is not above the shuffled-label AUC 0.53 by 0.05: no better than chance'
+    >>> audit_failure({"auc": 0.80, "auc_shuffled": 0.51}) is None
+    True
+    """
+    if "auc" not in metrics:  # not a classifier's metrics (nothing to audit)
+        return None
+    auc, shuffled = metrics.get("auc", math.nan), metrics.get("auc_shuffled", math.nan)
+    if auc is None or shuffled is None or math.isnan(auc) or math.isnan(shuffled):
+        return "no held-out AUC (a single class in the test set)"
+    if not auc > shuffled + AUDIT_MARGIN_AUC:
+        return (f"held-out AUC {auc:.2f} is not above the shuffled-label AUC {shuffled:.2f} by {AUDIT_MARGIN_AUC:g}: "
+                "no better than chance")
+    if abs(shuffled - 0.5) >= 0.1:
+        return f"the shuffled-label refit's AUC {shuffled:.2f} is far from 0.5: information leaks from the labels"
+    return None
 
 
 def _auc(y, p) -> float:
@@ -176,10 +199,13 @@ def train_task(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedModel:
         "leakage_checks": ["split grouped by patient", "baseline-only features (no outcome-derived columns)",
                            f"label-shuffle refit ({SHUFFLE_REPEATS} permutations): AUC should be near 0.5"],
         "shuffle_check_passed": bool(abs(auc_shuffled - 0.5) < 0.1) if not math.isnan(auc_shuffled) else False,
+        "audit_margin_auc": AUDIT_MARGIN_AUC,
         "subgroups": subgroup_audit(test, y, p),
         "curves": validation_curves(y, p),
         "importance": fitted.importance().to_dict(),
     }
+    failure = audit_failure(fitted.metrics)
+    fitted.metrics.update({"audit_passed": failure is None, "audit_failure": failure})
     return fitted
 
 
@@ -241,6 +267,7 @@ class LoadedModel:
     task: str
     features: tuple[str, ...]
     booster: lgb.Booster
+    metrics: dict = field(default_factory=dict)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(frame[list(self.features)].to_numpy(dtype=float))
@@ -259,8 +286,20 @@ def load_models(directory: str | Path) -> tuple[dict[str, LoadedModel], dict]:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     models = {}
     for name, entry in meta["models"].items():
-        models[name] = LoadedModel(name, tuple(entry["features"]), lgb.Booster(model_file=str(directory / f"{name}.txt")))
+        models[name] = LoadedModel(name, tuple(entry["features"]), lgb.Booster(model_file=str(directory / f"{name}.txt")),
+                                   entry.get("metrics", {}))
     return models, meta
+
+
+def check_audit(task: str, model, use: str) -> None:
+    """InvalidInput when ``model`` (trained or loaded) failed its audit: it must not be used for ``use``.
+
+    The audit is recomputed from the held-out metrics, so models saved before audits were recorded are checked too.
+    """
+    failure = audit_failure(getattr(model, "metrics", None) or {})
+    if failure:
+        raise InvalidInput(f"{use}: the {task} model failed its audit ({failure}); it is not used. "
+                           "Train on more patients or choose another model.")
 
 
 def cohort_hash(cohort: pd.DataFrame) -> str:

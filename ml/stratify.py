@@ -7,7 +7,7 @@ import pandas as pd
 from ml.cohort import CohortSettings, Thresholds, simulate_cohort
 from ml.data import baseline_rows
 from ml.enrich import DEFAULT_REGIMEN
-from ml.models import TASKS, train_task
+from ml.models import TASKS, audit_failure, train_task
 from ml.qsp_features import add_qsp_features
 from ml.uncertainty import ensemble, predict_with_uncertainty, qsp_variance_share
 
@@ -33,12 +33,24 @@ def uncertainty_grids(settings: CohortSettings) -> dict:
 
 
 def validation_table(models: dict) -> pd.DataFrame:
-    """One row per model: held-out AUC, AUC with shuffled labels, Brier score, prevalence, sizes, shuffle check."""
+    """One row per model: held-out AUC, AUC with shuffled labels, Brier score, prevalence, sizes, and the audit:
+    "passed", or "FAILED" when the model is no better than its shuffled-label twin (see :func:`failed_audits`)."""
     return pd.DataFrame([{
         "model": task, "outcome": m.label, "AUC (held-out)": m.metrics["auc"], "AUC with shuffled labels": m.metrics["auc_shuffled"],
         "Brier": m.metrics["brier"], "prevalence": m.metrics["prevalence"],
         "train/test patients": f"{m.metrics['n_train']}/{m.metrics['n_test']}",
-        "shuffle check": "passed" if m.metrics["shuffle_check_passed"] else "FAILED"} for task, m in models.items()])
+        "audit": "passed" if audit_failure(m.metrics) is None else "FAILED (not used)"} for task, m in models.items()])
+
+
+def failed_audits(models: dict) -> dict[str, str]:
+    """Task -> why its model failed the audit, for the models not used for the twin's strata or for enrichment."""
+    return {task: why for task, m in models.items() if (why := audit_failure(m.metrics))}
+
+
+def usable_models(models: dict) -> dict:
+    """The models that passed their audit (the ones the Digital twin and the Trial designer may use)."""
+    failed = failed_audits(models)
+    return {task: m for task, m in models.items() if task not in failed}
 
 
 def subgroup_table(model) -> pd.DataFrame:
@@ -53,13 +65,15 @@ def patients_for_scoring(visits: pd.DataFrame, regimen: str = DEFAULT_REGIMEN) -
 
 
 def score_patients(models: dict, patients: pd.DataFrame, grids: dict | None = None) -> pd.DataFrame:
-    """Per patient, each model's probability; with ``grids`` (:func:`uncertainty_grids`) also the 10th and 90th
-    percentiles and the share of the variance that comes from QSP parameters."""
+    """Per patient, each model's probability; with ``grids`` (:func:`uncertainty_grids`) the probability is the
+    ensemble's median, with its 10th and 90th percentiles (so it lies inside them) and the share of the variance
+    that comes from QSP parameters."""
     scores = patients[["patient_id"]].copy()
     for name, model in models.items():
         scores[f"{name} probability"] = model.predict(patients)
     for name, (grid, features) in (grids or {}).items():
         bands = predict_with_uncertainty(grid, features, patients)
+        scores[f"{name} probability"] = bands["median"].to_numpy()
         scores[f"{name} p10"], scores[f"{name} p90"] = bands["p10"].to_numpy(), bands["p90"].to_numpy()
         scores[f"{name} variance from QSP parameters"] = qsp_variance_share(bands)
     return scores

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from ml.models import audit_failure
 from ml.uncertainty import predict_with_uncertainty
 from qsp import constants as C
 from qsp.twin.records import FIT_OBSERVABLES, PatientRecord
@@ -27,17 +28,21 @@ def twin_features(patient: PatientRecord) -> pd.DataFrame:
 
 def twin_strata(patient: PatientRecord, models: dict, ensembles: dict | None = None) -> pd.DataFrame:
     """Per model of ML_TASKS among ``models``: stratum, outcome, probability and held-out AUC (3 decimals); with an
-    ensemble for the task (task -> (grid, features)) also its 10th and 90th percentiles. Empty without such models."""
+    ensemble for the task (task -> (grid, features)) the probability is the ensemble's median, with its 10th and 90th percentiles. Empty without such models.
+
+    A model that failed its audit (no better than its shuffled-label twin) gives no stratum.
+    """
     features = twin_features(patient)
     rows = []
     for task, model in models.items():
-        if task not in ML_TASKS:
+        if task not in ML_TASKS or audit_failure(model.metrics) is not None:
             continue
         row = {"stratum": ML_TASKS[task], "outcome": model.label, "probability": round(float(model.predict(features)[0]), 3),
                "held-out AUC": round(float(model.metrics.get("auc", math.nan)), 3)}
         if task in (ensembles or {}):
             grid, names = ensembles[task]
             bands = predict_with_uncertainty(grid, names, features)
+            row["probability"] = round(float(bands["median"].iloc[0]), 3)  # the point inside its own interval
             row["p10"], row["p90"] = round(float(bands["p10"].iloc[0]), 3), round(float(bands["p90"].iloc[0]), 3)
         rows.append(row)
     return pd.DataFrame(rows)

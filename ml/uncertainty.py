@@ -81,13 +81,18 @@ def load_ensemble(directory, task: str):
 
 
 def predict_with_uncertainty(grid, features, frame: pd.DataFrame) -> pd.DataFrame:
-    """Per patient: mean, 10th and 90th percentile, and the QSP / ML variance shares."""
+    """Per patient: mean, median, 10th and 90th percentile, and the QSP / ML variance shares.
+
+    The median is the point to report beside the interval: it lies inside its own 10th-90th percentiles by
+    construction (a single model's probability need not, as it was fitted on a different cohort).
+    """
     p = np.array([[m.predict_proba(frame[list(features)])[:, 1] for m in row] for row in grid])  # draws x boots x patients
     total = p.reshape(-1, p.shape[-1]).var(axis=0)
     qsp_part = p.mean(axis=1).var(axis=0)
     ml_part = p.var(axis=1).mean(axis=0)
     return pd.DataFrame({
         "mean": p.mean(axis=(0, 1)),
+        "median": np.median(p.reshape(-1, p.shape[-1]), axis=0),
         "p10": np.percentile(p.reshape(-1, p.shape[-1]), 10, axis=0),
         "p90": np.percentile(p.reshape(-1, p.shape[-1]), 90, axis=0),
         "var_total": total,

@@ -3,10 +3,18 @@
 import streamlit as st
 
 from ml.data import read_patients
-from ml.enrich import parse_rule
+from ml.enrich import enrolment_filter
 from ml.models import TASKS, composition_audit
 from ml.plots import calibration_figure, contributions_figure, importance_figure, precision_recall_figure, roc_figure
-from ml.stratify import patient_contributions, patients_for_scoring, score_patients, subgroup_table, validation_table
+from ml.stratify import (
+    failed_audits,
+    patient_contributions,
+    patients_for_scoring,
+    score_patients,
+    subgroup_table,
+    usable_models,
+    validation_table,
+)
 from pages._common import cached_strat_ensemble, cached_strat_models, notice, show_problems
 from qsp.errors import QSPError
 
@@ -35,7 +43,7 @@ if trained or P + "models" in ss:
     try:
         with st.spinner("Simulating the cohort and training the models..."):
             cohort, models = cached_strat_models(*design)
-        ss[P + "models"] = models
+        ss[P + "models"] = usable_models(models)  # what the Digital twin reads: only models that passed the audit
     except QSPError as exc:
         show_problems(exc)
         st.stop()
@@ -45,6 +53,9 @@ else:
 
 st.subheader("Validation")
 st.dataframe(validation_table(models).round(3), hide_index=True, key=P + "metrics")
+for failed_task, why in failed_audits(models).items():
+    st.error(f"**{failed_task}: audit FAILED**: {why}. This model is not used for the Digital twin's strata or for "
+             "enrichment; train on more virtual patients.", icon="🚫")
 st.caption("Leakage checks that ran: " + "; ".join(next(iter(models.values())).metrics["leakage_checks"]) + ".")
 
 task = st.selectbox("Model", list(TASKS), key=P + "task")
@@ -70,6 +81,8 @@ if upload is not None:
     except QSPError as exc:
         show_problems(exc, where=f"{upload.name}: ")
         st.stop()
+    for line in visits.attrs.get("text_in_numbers", []):
+        st.warning(f"{upload.name}, {line}: scored as missing. Fix the cell to score it.")
     with st.expander(f"How the file was read ({len(report)} notes)"):
         for line in report:
             st.write("- " + line)
@@ -90,7 +103,7 @@ c1, c2 = st.columns([2, 1])
 rule = c1.text_input("Enrol only patients where", "responder>0.5", key=P + "rule", help="progression>P, responder>P (P a probability)")
 if c2.button("Use in Trial designer", key=P + "send"):
     try:
-        parse_rule(rule)
+        enrolment_filter(models, rule)  # refuses a malformed rule and a model that failed its audit
         ss["designer_enrichment"] = {"rule": rule, "models": models}
         st.success(f"Trial designer will enrol only patients with {rule}. Open the Trial designer page.")
     except QSPError as exc:

@@ -60,3 +60,12 @@ def test_a_rule_for_a_missing_model_is_refused():
 
 def test_the_cli_uses_the_same_rule_parser():
     assert cli.parse_rule is parse_rule and cli.enrolment_filter is enrolment_filter
+
+
+def test_enrichment_refuses_a_model_that_failed_its_audit():
+    """Issue 14: a model no better than its shuffled-label twin must not pick patients."""
+    from ml.models import LoadedModel
+
+    failed = LoadedModel("responder", ("age",), booster=None, metrics={"auc": 0.38, "auc_shuffled": 0.53})
+    with pytest.raises(InvalidInput, match=r"--enrich: the responder model failed its audit \(held-out AUC 0.38"):
+        enrolment_filter({"responder": failed}, "responder>0.5")

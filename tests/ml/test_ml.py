@@ -184,6 +184,8 @@ def test_train_then_predict_gives_intervals_and_aria_scores(tmp_path):
     assert main(["predict", "--models", str(out), "--patients", str(paths.DATA_DIR / "example_patients.csv"), "--out", str(scores)]) == 0
     table = pd.read_csv(scores)
     assert (table["progression_p10"] <= table["progression_p90"]).all()
+    for task in ("progression", "responder", "aria"):  # issue 14: a point outside its own interval
+        assert table[f"{task}_probability"].between(table[f"{task}_p10"], table[f"{task}_p90"]).all(), task
     assert table["aria_probability"].notna().all()  # exposure simulated for each patient
     assert table["benefit_iadrs_predicted"].notna().all() and table["iadrs_change_predicted"].lt(5).all()
 
@@ -215,3 +217,70 @@ def test_continuous_outcomes_are_learned_better_than_the_mean(cohort):
         m = train_regression(cohort, task, seed=3).metrics
         assert m["mae"] < m["mae_mean_baseline"], task
         assert m["r2"] > m["r2_shuffled"] + 0.2, task
+
+
+def test_predict_refuses_a_csv_without_the_model_inputs_unless_imputing(tmp_path, capsys, models):
+    """Issue 14: a CSV lacking age, sex, weight, APOE4, CDR-SB and MMSE was scored with exit 0."""
+    save_models(models, tmp_path / "m", {"seed": 3})
+    thin = tmp_path / "thin.csv"
+    thin.write_text("patient_id,week,amyloid_cl,tau_suvr,iadrs\nA,0,80,1.3,100\nB,0,95,1.5,90\n")
+    args = ["predict", "--models", str(tmp_path / "m"), "--patients", str(thin), "--out", str(tmp_path / "o.csv")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "thin.csv has no age, sex, weight_kg, apoe4_copies, cdrsb, mmse" in err and "--impute" in err
+    assert not (tmp_path / "o.csv").exists()
+    assert main([*args, "--impute"]) == 0
+    table = pd.read_csv(tmp_path / "o.csv")
+    assert table["imputed"].str.contains("age (model's missing-value branch)", regex=False).all()  # no cohort.csv beside these models
+    assert table["imputed"].str.contains("mmse").all() and table["progression_probability"].notna().all()
+
+
+def test_predict_reports_text_in_numeric_cells(tmp_path, capsys, models):
+    """Issue 14: text in numeric cells was silently set to missing."""
+    save_models(models, tmp_path / "m", {"seed": 3})
+    pd.DataFrame({"age": [70.0, 74.0], "is_female": [1, 0], "mmse": [25.0, 27.0]}).to_csv(tmp_path / "m" / "cohort.csv", index=False)
+    text = (paths.DATA_DIR / "example_patients.csv").read_text().splitlines()
+    cells = text[1].split(",")
+    cells[10] = "n/a"  # mmse
+    csv = tmp_path / "p.csv"
+    csv.write_text("\n".join([text[0], ",".join(cells), *text[2:4]]) + "\n")
+    args = ["predict", "--models", str(tmp_path / "m"), "--patients", str(csv), "--out", str(tmp_path / "o.csv")]
+    assert main(args) == 2
+    assert "row 2: mmse 'n/a' is not a number" in capsys.readouterr().err
+    assert main([*args, "--impute"]) == 0
+    table = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
+    assert table["imputed"].tolist() == ["mmse=26 (training median)", "", ""]
+
+
+def test_predict_and_trial_check_out_before_any_work(tmp_path, capsys, monkeypatch):
+    """Issue 14: an unwritable --out was discovered only after the work."""
+    from ml import cli
+
+    monkeypatch.setattr(cli, "load_models", lambda *_: pytest.fail("work started before --out was checked"))
+    out = str(tmp_path / "no" / "such" / "o.csv")
+    assert main(["predict", "--models", "m", "--patients", "p.csv", "--out", out]) == 2
+    assert main(["trial", "s.yaml", "--models", "m", "--enrich", "responder>0.5", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--out: directory does not exist" in err and "--out: is a directory" in err
+
+
+def test_train_reports_a_failed_audit_visibly(tmp_path, capsys, monkeypatch):
+    """Issue 14: a model no better than its shuffled twin was reported as "shuffle check passed"."""
+    from ml import cli
+
+    real = cli.train_task
+
+    def worse_than_chance(cohort, task, seed=1):
+        model = real(cohort, task, seed)
+        if task == "aria":
+            model.metrics.update(auc=0.38, auc_shuffled=0.53)
+        return model
+
+    monkeypatch.setattr(cli, "train_task", worse_than_chance)
+    assert main(["train", "--out", str(tmp_path / "m"), "--n", "60", "--uncertainty-draws", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "aria" in captured.out and "AUDIT FAILED" in captured.out
+    assert "warning: aria: audit FAILED: held-out AUC 0.38 is not above the shuffled-label AUC 0.53" in captured.err
+    assert main(["trial", str(paths.DATA_DIR / "scenarios" / "clarity_ad.yaml"), "--models", str(tmp_path / "m"),
+                 "--enrich", "aria<0.2", "--out", str(tmp_path / "e.json")]) == 2
+    assert "--enrich: the aria model failed its audit" in capsys.readouterr().err

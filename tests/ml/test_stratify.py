@@ -4,7 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.stratify import cohort_settings, patient_contributions, score_patients, subgroup_table, validation_table
+from ml.stratify import (
+    cohort_settings,
+    failed_audits,
+    patient_contributions,
+    score_patients,
+    subgroup_table,
+    usable_models,
+    validation_table,
+)
 
 METRICS = {"auc": 0.81, "auc_shuffled": 0.5, "brier": 0.2, "prevalence": 0.3, "n_train": 75, "n_test": 25,
            "shuffle_check_passed": True,
@@ -45,11 +53,19 @@ def test_cohort_settings_carry_the_thresholds():
 
 
 def test_validation_table_has_one_row_per_model():
-    table = validation_table({"progression": Stub("fast"), "aria": Stub("aria_e_event", shuffle_check_passed=False, auc=0.6)})
+    table = validation_table({"progression": Stub("fast"), "aria": Stub("aria_e_event", auc=0.6)})
     assert list(table["model"]) == ["progression", "aria"]
     assert list(table["AUC (held-out)"]) == [0.81, 0.6]
-    assert list(table["shuffle check"]) == ["passed", "FAILED"]
+    assert list(table["audit"]) == ["passed", "passed"]
     assert table["train/test patients"].iloc[0] == "75/25"
+
+
+def test_a_model_no_better_than_its_shuffled_twin_fails_the_audit_and_is_not_used():
+    """Issue 14: an ARIA-E model with held-out AUC 0.38 (shuffled 0.53) was reported as "shuffle check passed"."""
+    models = {"progression": Stub("fast"), "aria": Stub("aria_e_event", auc=0.38, auc_shuffled=0.53)}
+    assert list(validation_table(models)["audit"]) == ["passed", "FAILED (not used)"]
+    assert failed_audits(models) == {"aria": "held-out AUC 0.38 is not above the shuffled-label AUC 0.53 by 0.05: no better than chance"}
+    assert list(usable_models(models)) == ["progression"]
 
 
 def test_subgroup_table_flattens_the_audit():

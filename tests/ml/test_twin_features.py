@@ -34,7 +34,7 @@ def test_features_are_the_latest_values_at_the_last_visit():
 
 
 def test_strata_only_for_the_twin_tasks():
-    table = twin_strata(PATIENT, {"progression": Echo("fast", auc=0.81234), "responder": Echo("resp"), "aria": Echo("aria")})
+    table = twin_strata(PATIENT, {"progression": Echo("fast", auc=0.81234, auc_shuffled=0.5), "responder": Echo("resp"), "aria": Echo("aria")})
     assert list(table["stratum"]) == [ML_TASKS["progression"], ML_TASKS["responder"]]
     assert table["probability"].tolist() == [0.3, 0.3]
     assert table["held-out AUC"].iloc[0] == 0.812 and math.isnan(table["held-out AUC"].iloc[1])
@@ -59,3 +59,10 @@ def test_strata_get_intervals_from_an_ensemble():
 def test_no_twin_models_no_rows():
     assert twin_strata(PATIENT, {"aria": Echo("aria")}).empty
     assert isinstance(twin_strata(PATIENT, {}), pd.DataFrame)
+
+
+def test_a_model_that_failed_its_audit_gives_no_stratum():
+    """Issue 14: a model no better than its shuffled-label twin must not feed the twin."""
+    table = twin_strata(PATIENT, {"progression": Echo("fast", auc=0.38, auc_shuffled=0.53),
+                                  "responder": Echo("resp", auc=0.8, auc_shuffled=0.5)})
+    assert list(table["stratum"]) == [ML_TASKS["responder"]]

@@ -17,3 +17,30 @@ def test_train_score_and_send_enrichment():
     at.button(key="strat_send").click().run()
     assert at.session_state["designer_enrichment"]["rule"] == "responder>0.5"
     assert any("Trial designer will enrol" in s.value for s in at.success)
+
+
+def test_a_model_no_better_than_its_shuffled_twin_fails_visibly_and_is_not_sent(monkeypatch):
+    """Issue 14: the ARIA-E model (AUC 0.38, shuffled 0.53) was reported as "shuffle check passed" and fed the twin."""
+    import ml.stratify
+
+    real = ml.stratify.train_task
+
+    def worse_than_chance(cohort, task, seed=1):
+        model = real(cohort, task, seed)
+        if task in ("aria", "responder"):
+            model.metrics.update(auc=0.38, auc_shuffled=0.53)
+        return model
+
+    monkeypatch.setattr(ml.stratify, "train_task", worse_than_chance)
+    at = AppTest.from_file(str(paths.ROOT / "pages/stratification.py"), default_timeout=300).run()
+    at.number_input(key="strat_n").set_value(100)
+    at.number_input(key="strat_seed").set_value(7)  # a cohort no other test caches
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = table_with_column(at.dataframe, "audit").set_index("model")
+    assert metrics.loc["aria", "audit"] == "FAILED (not used)" and "shuffle check" not in metrics
+    assert any("aria: audit FAILED" in e.value for e in at.error)
+    assert set(at.session_state["strat_models"]) <= {"progression"}  # what the twin reads
+    at.button(key="strat_send").click().run()  # the default rule is responder>0.5
+    assert "designer_enrichment" not in at.session_state
+    assert any("the responder model failed its audit" in e.value for e in at.error)
