@@ -8,6 +8,7 @@ import json
 import streamlit as st
 
 from qsp.errors import QSPError
+from qsp.plots.notice import RESEARCH_NOTICE
 
 
 def _leave_legacy_multipage_mode() -> None:
@@ -28,15 +29,39 @@ def _leave_legacy_multipage_mode() -> None:
 
 _leave_legacy_multipage_mode()
 
-RESEARCH_NOTICE = (
-    "Research use only. This is a research tool, not a medical device: it must not be used to "
-    "diagnose, treat or make decisions about any patient."
-)
-
 
 def notice() -> None:
     """The research-use-only notice, on every page."""
     st.caption(RESEARCH_NOTICE)
+
+
+def hold_choice(key: str, options: list) -> None:
+    """Give selectbox ``key`` a value among ``options`` that the browser shows too (call before drawing it).
+
+    A selectbox a run leaves out (the page stopped early) keeps its value on the server while the browser
+    redraws it at its first option: the label then disagrees with what the page shows. Writing the value
+    back makes Streamlit send it to the browser.
+    """
+    value = st.session_state.get(key)
+    st.session_state[key] = value if value in options else options[0]
+
+
+EXPLORER_VS_TWIN = (
+    "**Explorer and twin differ on purpose.** Both take the time to the next stage from the same computation "
+    "(CDR-SB crossing the next stage's cut-point, interpolated between time points). The *Continuum explorer* "
+    "knows only today's profile: it draws the patient's unknown rates from the population's random effects, so "
+    "its bands are wide and say how differently patients *with this profile* progress. The *Digital twin* "
+    "conditions on the patient's visits: its draws are the posterior of *this* patient's rates and place on the "
+    "continuum, and its bands add measurement and model error (where a future measurement would fall). With one "
+    "visit the twin still differs: it is started on the course from amyloid onset that matches the visit, not "
+    "from today's values as given, and weighs the draws by how well they fit that visit."
+)
+
+
+def explain_explorer_vs_twin() -> None:
+    """The same note on the explorer and the twin: what the two views share and why their numbers differ."""
+    with st.expander("Why the explorer and the twin give different numbers for the same patient"):
+        st.markdown(EXPLORER_VS_TWIN)
 
 
 def show_problems(exc: QSPError, where: str = "") -> None:
@@ -125,7 +150,8 @@ def cached_projection(profile: dict, regimens: tuple[str, ...], years: float, n_
     from qsp.population.profile import project_profile
 
     proj = project_profile(profile, {name: name for name in regimens}, years=years, n_draws=n_draws, model=model_of(model_ref))
-    return {"stage": proj.stage, "severity": proj.severity, "trajectories": proj.trajectories, "next_stage": proj.next_stage}
+    return {"stage": proj.stage, "severity": proj.severity, "trajectories": proj.trajectories, "next_stage": proj.next_stage,
+            "benefit": proj.benefit}
 
 
 @st.cache_data(show_spinner=False)

@@ -5,10 +5,21 @@ import math
 import pandas as pd
 import streamlit as st
 
-from pages._common import active_model_ref, cached_library, cached_projection, model_banner, notice, show_problems
+from pages._common import (
+    active_model_ref,
+    cached_library,
+    cached_projection,
+    explain_explorer_vs_twin,
+    hold_choice,
+    model_banner,
+    notice,
+    show_problems,
+)
 from qsp import constants as C
 from qsp.errors import QSPError
-from qsp.plots.trial import STAGE_LABELS, arm_colours, projection_figure
+from qsp.plots.report import profile_summary_html
+from qsp.plots.trial import STAGE_LABELS, arm_colours, display_label, projection_figure
+from qsp.population.outcomes import aria_risk_table, benefit_table
 from qsp.population.profile import UNTREATED, parse_profile
 from qsp.population.stages import tau_group_of
 
@@ -60,23 +71,39 @@ c2.metric("CDR-SB (model)", f"{proj['severity']:.1f}")
 c3.metric("Tau group", tau_group_of(tau).replace("_", "/"))
 
 labels = {UNTREATED: "Untreated", **{name: library[name]["label"] for name in regimens}}
-names = list(labels.values())
-colours = arm_colours(names)
-proj = {**proj, "trajectories": proj["trajectories"].assign(regimen=lambda d: d["regimen"].map(labels))}
-proj["next_stage"] = {labels[k]: v for k, v in proj["next_stage"].items()}
+colours = arm_colours(labels.values())
 rows = []
-for name in names:
+for name, label in labels.items():
     nxt = proj["next_stage"].get(name)
     if nxt:
         fmt = lambda v: f"> {years} y" if math.isinf(v) else f"{v:.1f} y"  # noqa: E731
-        rows.append({"regimen": name, "next stage": STAGE_LABELS[nxt["stage"]], "median time": fmt(nxt["median_years"]),
+        rows.append({"regimen": label, "next stage": STAGE_LABELS[nxt["stage"]], "median time": fmt(nxt["median_years"]),
                      "10th percentile": fmt(nxt["p10_years"]), "90th percentile": fmt(nxt["p90_years"])})
 if rows:
     st.subheader("Time to the next stage")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="explorer_next_stage")
+explain_explorer_vs_twin()
+
+if proj["benefit"]:
+    st.subheader("Benefit over untreated")
+    st.dataframe(benefit_table(proj["benefit"], labels), hide_index=True, key="explorer_benefit")
+    st.caption("CDR-SB of the same drawn patients untreated and treated: benefit = untreated minus treated (positive: less "
+               "decline); months of delay = how much earlier the untreated course reached the treated CDR-SB. "
+               "80% interval: 10th-90th percentile over the drawn patients.")
 
 shown = set(proj["trajectories"]["observable"])  # an uploaded model shows only what its mapping provides
-observable = st.selectbox("Show", [o for o in (C.CDRSB, C.IADRS, C.MMSE, C.AMYLOID_CL, C.TAU_SUVR, C.CONC_UG_PER_ML, C.ARIA_E_RISK)
-                                   if o in shown],
-                          format_func=lambda o: C.LABELS[o], key="explorer_observable")
-st.plotly_chart(projection_figure(proj["trajectories"], observable, colours), key="explorer_chart")
+options = [o for o in (C.CDRSB, C.IADRS, C.MMSE, C.AMYLOID_CL, C.TAU_SUVR, C.CONC_UG_PER_ML, C.ARIA_E_RISK) if o in shown]
+hold_choice("explorer_observable", options)
+observable = st.selectbox("Show", options, format_func=display_label, key="explorer_observable")
+trajectories = proj["trajectories"].assign(regimen=lambda d: d["regimen"].map(labels))
+figure = projection_figure(trajectories, observable, colours)
+st.plotly_chart(figure, key="explorer_chart")
+
+if C.ARIA_E_RISK in shown:
+    st.subheader(f"ARIA-E risk by {years} year{'s' if years > 1 else ''}")
+    st.dataframe(aria_risk_table(proj["trajectories"], labels), hide_index=True, key="explorer_aria")
+    st.caption("Cumulative risk of a first ARIA-E event, in %: median and 10th-90th percentile over the drawn patients "
+               "(untreated: the background risk).")
+st.download_button("Download patient summary (HTML)", lambda: profile_summary_html(profile, proj, labels, years, figure, active, STAGE_LABELS),
+                   file_name="explorer_summary.html", mime="text/html", key="explorer_summary_download",
+                   help="One page: the profile, forecasts with their 80% bands, benefit, ARIA-E, the figure, the model and its sha256.")

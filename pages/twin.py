@@ -6,14 +6,34 @@ import math
 import streamlit as st
 
 from ml.twin_features import twin_strata
-from pages._common import active_model_ref, cached_library, cached_twin, model_banner, notice, show_problems
+from pages._common import (
+    active_model_ref,
+    cached_library,
+    cached_twin,
+    explain_explorer_vs_twin,
+    hold_choice,
+    model_banner,
+    notice,
+    show_problems,
+)
 from qsp import constants as C
 from qsp import paths
 from qsp.errors import QSPError
-from qsp.plots.trial import STAGE_LABELS, arm_colours
+from qsp.plots.report import twin_summary_html
+from qsp.plots.trial import STAGE_LABELS, arm_colours, display_label
 from qsp.plots.twin import twin_figure
+from qsp.population.outcomes import benefit_table
 from qsp.store.twins import TwinStore
-from qsp.twin.overview import aria_risk_table, estimated_parameters, horizon_band_width, saved_summary, visit_rows, years_text
+from qsp.twin.overview import (
+    aria_risk_table,
+    band_change_text,
+    estimated_parameters,
+    events_table,
+    horizon_band_width,
+    horizon_headline,
+    saved_summary,
+    visit_rows,
+)
 from qsp.twin.records import CSV_COLUMNS, FIT_OBSERVABLES, WEEK, read_patient_csv
 
 st.title("Digital twin")
@@ -84,40 +104,47 @@ except QSPError as exc:
     st.stop()
 
 since = twin["since"]
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3 = st.columns(3)
 c1.metric("Stage at the last visit", STAGE_LABELS[twin["stage"]])
 c2.metric("Twin's CDR-SB now", "unavailable" if math.isnan(twin["cdrsb_now"]) else f"{twin['cdrsb_now']:.1f}")
 c3.metric("Years since amyloid positivity", f"{since['median']:+.1f}", help=f"80% interval {since['p10']:+.1f} to {since['p90']:+.1f}; negative: in the future")
+headline = horizon_headline(twin["bands"], horizon)
 width = horizon_band_width(twin["bands"], C.CDRSB)
-if width is None:  # an uploaded model without CDR-SB in its mapping
-    c4.metric("80% band of CDR-SB at the horizon (untreated)", "unavailable")
+if headline is None:  # an uploaded model without CDR-SB in its mapping
+    st.markdown("Untreated forecast of CDR-SB: unavailable (not in this model's mapping).")
 else:
     fit_of = (patient.patient_id, twin["result"]["provenance"]["sbml_sha256"])  # the same patient on the same model
     previous = st.session_state.get("twin_previous_width")
-    c4.metric("80% band of CDR-SB at the horizon (untreated)", f"{width:.2f}",
-              delta=None if previous is None or previous[0] != fit_of else f"{width - previous[1]:+.2f} vs previous fit",
-              delta_color="inverse")
+    change = band_change_text(previous[1] if previous and previous[0] == fit_of else None, width)
+    st.markdown(f"#### Untreated, {headline}")
+    st.caption(f"Median and 80% band of a CDR-SB measurement at the horizon, measurement error included. {change}")
     st.session_state["twin_previous_width"] = (fit_of, width)
 st.caption(f"Fit in {twin['fit_seconds']:.1f} s; effective sample size of the posterior draws {twin['ess']:.0f}.")
 
-names = [C.UNTREATED, *regimens]
-colours = arm_colours(names)
+labels = {C.UNTREATED: "Untreated", **{name: library[name]["label"] for name in regimens}}
+colours = arm_colours(labels.values())
+bands = twin["bands"].assign(regimen=lambda d: d["regimen"].map(labels))
 shown = set(twin["bands"]["observable"])  # an uploaded model shows only what its mapping provides
-observable = st.selectbox("Show", [o for o in (*FIT_OBSERVABLES, C.ARIA_E_RISK) if o in shown], format_func=lambda o: C.LABELS[o], key="twin_observable")
-st.plotly_chart(twin_figure(twin["fit"], twin["bands"], observable, colours), key="twin_chart")
+options = [o for o in (*FIT_OBSERVABLES, C.ARIA_E_RISK) if o in shown]
+hold_choice("twin_observable", options)
+observable = st.selectbox("Show", options, format_func=display_label, key="twin_observable")
+figure = twin_figure(twin["fit"], bands, observable, colours)
+st.plotly_chart(figure, key="twin_chart")
+
+if twin["benefit"]:
+    st.subheader("Benefit over untreated")
+    st.dataframe(benefit_table(twin["benefit"], labels), hide_index=True, key="twin_benefit")
+    st.caption("CDR-SB of the same posterior draws untreated and treated (the patient's true score, no measurement error): "
+               "benefit = untreated minus treated (positive: less decline); months of delay = how much earlier the untreated "
+               "course reached the treated CDR-SB. 80% interval: 10th-90th percentile over the draws.")
 
 st.subheader("Time to events (years from the last visit)")
-events = twin["events"].copy()
-events["event"] = events["event"].map(lambda e: f"next stage: {STAGE_LABELS[e.split(':')[1]]}" if e.startswith("stage:") else
-                                      {"iadrs_drop_9": "iADRS drop of 9", "cdrsb_rise_1": "CDR-SB rise of 1"}[e])
-for col in ("median_years", "p10_years", "p90_years"):
-    events[col] = events[col].map(lambda v: years_text(v, horizon / C.WEEKS_PER_YEAR))
-st.dataframe(events.rename(columns={"median_years": "median", "p10_years": "10th percentile", "p90_years": "90th percentile"}),
-             hide_index=True, key="twin_events")
+st.dataframe(events_table(twin["events"], horizon, labels, STAGE_LABELS), hide_index=True, key="twin_events")
+explain_explorer_vs_twin()
 
 if regimens:
     st.subheader("ARIA-E risk by the horizon")
-    st.dataframe(aria_risk_table(twin["bands"]), hide_index=True, key="twin_aria")
+    st.dataframe(aria_risk_table(twin["bands"], labels), hide_index=True, key="twin_aria")
 
 st.subheader("ML strata (Stratification page models)")
 ensembles = st.session_state.get("strat_ensemble", {})
@@ -143,5 +170,8 @@ if st.button("Save twin", key="twin_save"):
         st.success(f"Saved as {saved_id}. Open it again under **Saved twin**.")
     except QSPError as exc:
         show_problems(exc)
+st.download_button("Download patient summary (HTML)", lambda: twin_summary_html(patient, twin, labels, figure, STAGE_LABELS),
+                   file_name=f"twin_{patient.patient_id}_summary.html", mime="text/html", key="twin_summary_download",
+                   help="One page: inputs, forecasts with their 80% bands, benefit, ARIA-E, the figure, the model and its sha256.")
 st.download_button("Download RESULT.json", json.dumps(twin["result"], indent=1), file_name=f"twin_{patient.patient_id}.json",
                    mime="application/json", key="twin_download")

@@ -9,13 +9,16 @@ from plotly.subplots import make_subplots
 
 from qsp import constants as C
 
-STAGE_COLOURS = {
-    "preclinical": "rgba(120,180,120,0.12)",
-    "mci": "rgba(240,200,80,0.15)",
-    "mild_dementia": "rgba(240,140,60,0.15)",
-    "moderate_dementia": "rgba(220,80,60,0.15)",
-    "severe_dementia": "rgba(150,40,40,0.15)",
+STAGE_RGB = {  # one hue per clinical stage, light to dark with severity
+    "preclinical": (120, 180, 120),
+    "mci": (240, 200, 80),
+    "mild_dementia": (240, 140, 60),
+    "moderate_dementia": (220, 80, 60),
+    "severe_dementia": (150, 40, 40),
 }
+STAGE_COLOURS = {name: f"rgba({r},{g},{b},0.15)" for name, (r, g, b) in STAGE_RGB.items()}  # shaded stage spans
+STAGE_KEY_COLOURS = {name: f"rgba({r},{g},{b},0.55)" for name, (r, g, b) in STAGE_RGB.items()}  # their legend squares
+PANEL_COLOURS = {C.AMYLOID_CL: "#1f77b4", C.TAU_SUVR: "#17becf", C.IADRS: "#d62728", C.CDRSB: "#ff7f0e"}  # continuum panels
 STAGE_LABELS = {
     "preclinical": "Preclinical",
     "mci": "MCI",
@@ -38,25 +41,32 @@ def continuum_figure(history: pd.DataFrame, x: str = C.AGE) -> go.Figure:
         if i == len(stages) or stages[i] != stages[start]:
             bands.append((stages[start], xs[start], xs[i - 1]))
             start = i
-    for k, (name, x0, x1) in enumerate(bands):
+    for name, x0, x1 in bands:
         for _, row, col in panels:
             fig.add_vrect(x0=x0, x1=x1, fillcolor=STAGE_COLOURS[name], line_width=0, row=row, col=col)
-        # three heights in turn so that labels of short stages do not overlap
-        fig.add_annotation(x=(x0 + x1) / 2, y=1.04 + 0.045 * (k % 3), xref="x", yref="paper", text=STAGE_LABELS[name],
-                           showarrow=False, font={"size": 10})
+    # stage names go in the legend above the panels: as labels over the spans they collided with the titles
+    for name in dict.fromkeys(n for n, _, _ in bands):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=STAGE_LABELS[name], hoverinfo="skip",
+                                 marker={"symbol": "square", "size": 14, "color": STAGE_KEY_COLOURS[name]}), row=1, col=1)
     for name, row, col in panels:
         fig.add_trace(
-            go.Scatter(x=xs, y=history[name], name=C.LABELS[name], mode="lines", line={"width": 2.5},
+            go.Scatter(x=xs, y=history[name], name=C.LABELS[name], mode="lines", showlegend=False,
+                       line={"width": 2.5, "color": PANEL_COLOURS[name]},
                        hovertemplate=f"{x} %{{x:.1f}}<br>{C.LABELS[name]} %{{y:.2f}}<extra></extra>"),
             row=row, col=col,
         )
-    fig.add_hline(y=C.AMYLOID_POSITIVE_CL, line_dash="dash", annotation_text="amyloid positive (24.1 CL)", row=1, col=1)
-    fig.add_hline(y=C.TAU_POSITIVE_SUVR, line_dash="dot", annotation_text="tau positive (1.10)", row=1, col=2)
-    fig.add_hline(y=C.TAU_HIGH_SUVR, line_dash="dash", annotation_text="high tau (1.46)", row=1, col=2)
+    # threshold labels where the curves are not: amyloid has risen past 24.1 CL by the right end, tau is still low at the left
+    fig.add_hline(y=C.AMYLOID_POSITIVE_CL, line_dash="dash", annotation_text="amyloid positive (24.1 CL)",
+                  annotation_position="bottom right", row=1, col=1)
+    fig.add_hline(y=C.TAU_POSITIVE_SUVR, line_dash="dot", annotation_text="tau positive (1.10)", annotation_position="top left",
+                  row=1, col=2)
+    fig.add_hline(y=C.TAU_HIGH_SUVR, line_dash="dash", annotation_text="high tau (1.46)", annotation_position="top left",
+                  row=1, col=2)
     xlabel = "Age (years)" if x == C.AGE else "Years from amyloid onset"
     fig.update_xaxes(title_text=xlabel, row=2, col=1)
     fig.update_xaxes(title_text=xlabel, row=2, col=2)
-    fig.update_layout(height=620, showlegend=False, margin={"t": 70, "b": 40, "l": 50, "r": 20}, hovermode="x unified")
+    fig.update_layout(height=660, showlegend=True, margin={"t": 110, "b": 40, "l": 50, "r": 20}, hovermode="x unified",
+                      legend={"orientation": "h", "x": 0, "y": 1.1, "yanchor": "bottom", "title": {"text": "Stage (CDR-SB):"}})
     return fig
 
 
@@ -83,27 +93,67 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
+# Observables drawn in another unit than the model's: observable -> (factor, label). ARIA-E risk is a probability
+# in the model and a percentage in every table, so the figures use % too.
+DISPLAY_UNITS = {C.ARIA_E_RISK: (100.0, "Cumulative ARIA-E risk (%)")}
+BAND_ALPHA = 0.10  # fill of a band: low, so that where bands overlap the lines and outlines stay readable
+BAND_PATTERNS = ("", "/", "\\", "x", "-", "|", "+", ".")  # hatching per band: overlaps read as crossed hatching, not a muddy blend
+KEY_COLOUR = "#777777"  # legend keys that explain the band styles
+
+
+def display_label(observable: str) -> str:
+    """The label (with the unit the figures and tables use) of an observable."""
+    return DISPLAY_UNITS.get(observable, (1.0, C.LABELS[observable]))[1]
+
+
+def in_display_units(table: pd.DataFrame, observable: str, columns) -> pd.DataFrame:
+    """``table`` with ``columns`` converted to the display unit of ``observable`` (ARIA-E risk: 0-1 to %)."""
+    factor = DISPLAY_UNITS.get(observable, (1.0, ""))[0]
+    return table if factor == 1.0 else table.assign(**{c: table[c] * factor for c in columns if c in table})
+
+
+def band_key(fig: go.Figure, name: str, dotted: bool = False) -> None:
+    """A legend entry that says what a band style means (a shaded square, or a dotted line)."""
+    style = ({"mode": "lines", "line": {"color": KEY_COLOUR, "width": 1.5, "dash": "dot"}} if dotted else
+             {"mode": "markers", "marker": {"symbol": "square", "size": 14, "color": _rgba(KEY_COLOUR, 0.35),
+                                            "line": {"color": KEY_COLOUR, "width": 1}}})
+    fig.add_trace(go.Scatter(x=[None], y=[None], name=name, hoverinfo="skip", legendgroup=f"key:{name}", **style))
+
+
 def band_figure(table: pd.DataFrame, group: str, x: str, title: str, y_label: str, x_label: str, colours: dict[str, str],
-                centre: str = "mean", lo: str = "lo", hi: str = "hi", hlines=()) -> go.Figure:
-    """Lines with shaded intervals, one per group (arm or regimen)."""
+                centre: str = "mean", lo: str = "lo", hi: str = "hi", hlines=(), band_name: str = "80% band") -> go.Figure:
+    """Lines with shaded intervals, one per group (arm or regimen); ``band_name`` says what the shading is in the legend.
+
+    Each band has an outline in its group's colour and its own hatching, so overlapping bands stay apart.
+    Threshold labels (``hlines``) sit right of the plot area, clear of the lines.
+    """
     fig = go.Figure()
-    for name in colours:
+    for i, name in enumerate(colours):
         part = table[table[group] == name].sort_values(x)
         if part.empty:
             continue
         colour = colours[name]
+        pattern = BAND_PATTERNS[i % len(BAND_PATTERNS)]
         fig.add_trace(go.Scatter(x=np.concatenate([part[x], part[x][::-1]]), y=np.concatenate([part[hi], part[lo][::-1]]),
-                                 fill="toself", mode="lines", fillcolor=_rgba(colour, 0.15), line={"width": 0}, hoverinfo="skip",
-                                 showlegend=False, legendgroup=name))
+                                 fill="toself", mode="lines", fillcolor=_rgba(colour, BAND_ALPHA),
+                                 fillpattern={"shape": pattern, "fgcolor": _rgba(colour, 0.45), "bgcolor": _rgba(colour, BAND_ALPHA),
+                                              "size": 7, "solidity": 0.2} if pattern else None,
+                                 line={"width": 1, "color": _rgba(colour, 0.6)}, hoverinfo="skip",
+                                 name=f"{name}: {band_name}", showlegend=False, legendgroup=name))
         fig.add_trace(go.Scatter(x=part[x], y=part[centre], name=str(name), mode="lines+markers", line={"color": colour, "width": 2.5},
-                                 legendgroup=name, customdata=np.stack([part[lo], part[hi]], axis=1),
+                                 marker={"size": 5}, legendgroup=name, customdata=np.stack([part[lo], part[hi]], axis=1),
                                  hovertemplate=f"{name}<br>{x_label} %{{x:.0f}}<br>{y_label} %{{y:.2f}} "
                                                "(%{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>"))
+    band_key(fig, f"shaded: {band_name}")
     for y, text in hlines:
-        fig.add_hline(y=y, line_dash="dash", annotation_text=text)
-    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, height=380, margin={"t": 50, "b": 40, "l": 60, "r": 20},
-                      legend={"orientation": "h", "y": -0.25})
+        fig.add_hline(y=y, line_dash="dash", annotation_text=text, annotation_position="right", annotation_font_size=11)
+    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, height=420,
+                      margin={"t": 50, "b": 40, "l": 60, "r": HLINE_MARGIN_PX if hlines else 20},
+                      legend={"orientation": "h", "y": -0.22, "yanchor": "top"})
     return fig
+
+
+HLINE_MARGIN_PX = 125  # room right of the plot for threshold labels (two lines of about 18 characters)
 
 
 def trial_measure_figure(trajectories: pd.DataFrame, measure: str, colours: dict[str, str]) -> go.Figure:
@@ -111,21 +161,27 @@ def trial_measure_figure(trajectories: pd.DataFrame, measure: str, colours: dict
     part = trajectories[trajectories["measure"] == measure]
     hlines = [(0, "baseline")] if measure.endswith("_change") else []
     return band_figure(part, "arm", "week", MEASURE_LABELS.get(measure, measure), MEASURE_LABELS.get(measure, measure),
-                       "Week", colours, hlines=hlines)
+                       "Week", colours, hlines=hlines, band_name="95% interval of the mean")
+
+
+def threshold_lines(observable: str) -> list[tuple[float, str]]:
+    """Thresholds drawn on a figure of ``observable``: (value, label), labels short enough for the right margin."""
+    if observable == C.AMYLOID_CL:
+        return [(C.AMYLOID_POSITIVE_CL, "amyloid positive /<br>cleared (24.1 CL)")]
+    if observable == C.TAU_SUVR:
+        return [(C.TAU_POSITIVE_SUVR, "tau positive (1.10)"), (C.TAU_HIGH_SUVR, "high tau (1.46)")]
+    if observable == C.CDRSB:
+        return [(C.STAGES["mild_dementia"][0], "mild dementia"), (C.STAGES["moderate_dementia"][0], "moderate dementia")]
+    return []
 
 
 def projection_figure(trajectories: pd.DataFrame, observable: str, colours: dict[str, str]) -> go.Figure:
-    """A profile's projection of one observable per regimen: median and 10-90% band."""
+    """A profile's projection of one observable per regimen: median and 10-90% band (ARIA-E risk in %)."""
     part = trajectories[trajectories["observable"] == observable].assign(years=lambda d: d["week"] / C.WEEKS_PER_YEAR)
-    hlines = []
-    if observable == C.AMYLOID_CL:
-        hlines = [(C.AMYLOID_POSITIVE_CL, "amyloid positive / cleared (24.1 CL)")]
-    elif observable == C.TAU_SUVR:
-        hlines = [(C.TAU_POSITIVE_SUVR, "tau positive (1.10)"), (C.TAU_HIGH_SUVR, "high tau (1.46)")]
-    elif observable == C.CDRSB:
-        hlines = [(C.STAGES["mild_dementia"][0], "mild dementia"), (C.STAGES["moderate_dementia"][0], "moderate dementia")]
-    return band_figure(part, "regimen", "years", C.LABELS[observable], C.LABELS[observable], "Years from today", colours,
-                       centre="median", lo="p10", hi="p90", hlines=hlines)
+    part = in_display_units(part, observable, ("p10", "median", "p90"))
+    label = display_label(observable)
+    return band_figure(part, "regimen", "years", label, label, "Years from today", colours,
+                       centre="median", lo="p10", hi="p90", hlines=threshold_lines(observable), band_name="80% band")
 
 
 def targets_figure(table: pd.DataFrame) -> go.Figure:

@@ -6,33 +6,35 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from qsp import constants as C
-from qsp.plots.trial import _rgba, band_figure
+from qsp.plots.trial import _rgba, band_figure, band_key, display_label, in_display_units, threshold_lines
 
 FIT_COLOUR = "#555555"  # the twin over the visits
+QUANTILE_COLUMNS = ("median", "p10", "p90", "p2_5", "p97_5")  # columns of the forecast bands
 
 
 def twin_figure(fit: pd.DataFrame, bands: pd.DataFrame, observable: str, colours: dict[str, str]) -> go.Figure:
-    """Observations, the twin over the visits (median, 10-90%) and forecasts per regimen (median, 80% band, 95% limits)."""
-    part = bands[bands["observable"] == observable]
-    label = C.LABELS[observable]
-    hlines = []
-    if observable == C.AMYLOID_CL:
-        hlines = [(C.AMYLOID_POSITIVE_CL, "amyloid positive (24.1 CL)")]
-    elif observable == C.CDRSB:
-        hlines = [(C.STAGES["mild_dementia"][0], "mild dementia"), (C.STAGES["moderate_dementia"][0], "moderate dementia")]
-    fig = band_figure(part, "regimen", "week", f"{label}: forecast (median, 80% band; dotted: 95%)", label,
-                      "Weeks from the baseline visit", colours, centre="median", lo="p10", hi="p90", hlines=hlines)
+    """Observations, the twin over the visits (median, 10-90%) and forecasts per regimen (median, 80% band, 95% limits).
+
+    ``bands`` and ``colours`` name the regimens the same way (ids or readable labels); ARIA-E risk is drawn in %.
+    """
+    part = in_display_units(bands[bands["observable"] == observable], observable, QUANTILE_COLUMNS)
+    label = display_label(observable)
+    fig = band_figure(part, "regimen", "week", f"{label}: forecast", label, "Weeks from the baseline visit", colours,
+                      centre="median", lo="p10", hi="p90", hlines=threshold_lines(observable), band_name="80% band")
     for name, colour in colours.items():
         p = part[part["regimen"] == name].sort_values("week")
         for q in ("p2_5", "p97_5"):
-            fig.add_trace(go.Scatter(x=p["week"], y=p[q], mode="lines", line={"color": colour, "width": 1, "dash": "dot"},
-                                     showlegend=False, hoverinfo="skip", legendgroup=name))
+            # spline: the limits are Monte Carlo quantiles at 4-week steps, drawn straight they zig-zag
+            fig.add_trace(go.Scatter(x=p["week"], y=p[q], mode="lines", showlegend=False, hoverinfo="skip", legendgroup=name,
+                                     line={"color": colour, "width": 1, "dash": "dot", "shape": "spline", "smoothing": 1.0}))
+    band_key(fig, "dotted: 95% limits", dotted=True)
     f = fit[fit["observable"] == observable].sort_values("week")
     if not f.empty:
         fig.add_trace(go.Scatter(x=np.concatenate([f["week"], f["week"][::-1]]), y=np.concatenate([f["p90"], f["p10"][::-1]]),
-                                 fill="toself", fillcolor=_rgba(FIT_COLOUR, 0.15), line={"width": 0}, hoverinfo="skip", showlegend=False))
-        fig.add_trace(go.Scatter(x=f["week"], y=f["median"], mode="lines", name="twin (fit)", line={"color": FIT_COLOUR, "width": 2}))
+                                 fill="toself", fillcolor=_rgba(FIT_COLOUR, 0.15), line={"width": 0}, hoverinfo="skip",
+                                 name="twin (fit): 80% band", showlegend=False, legendgroup="twin (fit)"))
+        fig.add_trace(go.Scatter(x=f["week"], y=f["median"], mode="lines", name="twin (fit)", legendgroup="twin (fit)",
+                                 line={"color": FIT_COLOUR, "width": 2}))
         seen = f.dropna(subset=["observed"])
         fig.add_trace(go.Scatter(x=seen["week"], y=seen["observed"], mode="markers", name="visits",
                                  marker={"color": "black", "size": 9, "symbol": "diamond"},

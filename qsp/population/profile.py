@@ -9,7 +9,7 @@ band says how differently patients with the same profile may progress.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from qsp.engine.model import Model, load_builtin_model
 from qsp.engine.regimen import Regimen, parse_regimen
 from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput
+from qsp.population.outcomes import BENEFIT_AT_YEARS, treatment_benefit
 from qsp.population.sampling import draw_etas
 from qsp.population.stages import stage_of, time_to_next_stage
 from qsp.validation import validate
@@ -89,6 +90,9 @@ class Projection:
     trajectories: pd.DataFrame  # regimen, week, observable, p10, median, p90
     next_stage: dict[str, dict]  # regimen -> {"stage", "median_years", "p10_years", "p90_years"}
     n_draws: int
+    # regimen -> CDR-SB benefit over untreated at 18 months (or the horizon if sooner) and months of delay, from
+    # the same drawn patients untreated and treated (see qsp.population.outcomes.treatment_benefit)
+    benefit: dict[str, dict] = field(default_factory=dict)
 
 
 def project_profile(
@@ -124,18 +128,19 @@ def project_profile(
     rng = np.random.default_rng(seed)
     draws = [draw_etas(rng, engine.eta_sd) for _ in range(n_draws)]
     stage = stage_of(severity)
-    frames, next_stage = [], {}
+    frames, next_stage, cdrsb = [], {}, {}
     for name, regimen in parsed.items():
-        runs = []
-        for etas in draws:
+        runs = {}
+        for i, etas in enumerate(draws):
             # the score is known; the patient's offset is not: severity = score - offset (drawn)
             drawn = (state[0], state[1], max(state[2] - etas.get("clin_offset_cdrsb", 0.0), 0.0))
             run = engine.run({**patient, **etas}, regimen, weeks * C.DAYS_PER_WEEK, state=drawn)
             if run.values is not None:
-                runs.append(run.values)
+                runs[i] = run.values
         if not runs:
             raise InvalidInput(f"regimens.{name}: every simulation failed for this profile")
-        values = np.stack(runs)  # draws x weeks x observables
+        values = np.stack(list(runs.values()))  # draws x weeks x observables
+        cdrsb[name] = {i: v[:, C.OBSERVABLES.index(C.CDRSB)] for i, v in runs.items()}
         for k, obs in enumerate(C.OBSERVABLES):
             if obs in (C.N_DOSES, C.DOSE_TOTAL_MG, C.AMYLOID_LAGGED_CL, C.SEVERITY) or obs not in engine.available:
                 continue  # bookkeeping, or not provided by the model's mapping
@@ -144,4 +149,19 @@ def project_profile(
         nxt = time_to_next_stage(weeks / C.WEEKS_PER_YEAR, values[:, :, C.OBSERVABLES.index(C.CDRSB)], stage)
         if nxt is not None:
             next_stage[name] = nxt
-    return Projection(stage, severity, pd.concat(frames, ignore_index=True), next_stage, n_draws)
+    return Projection(stage, severity, pd.concat(frames, ignore_index=True), next_stage, n_draws,
+                      _benefits(weeks / C.WEEKS_PER_YEAR, cdrsb))
+
+
+def _benefits(years: np.ndarray, cdrsb: dict[str, dict[int, np.ndarray]]) -> dict[str, dict]:
+    """Per treated regimen, :func:`treatment_benefit` over the draws that simulated both untreated and treated."""
+    out = {}
+    for name, runs in cdrsb.items():
+        both = [i for i in runs if i in cdrsb[UNTREATED]]
+        if name == UNTREATED or not both:
+            continue
+        benefit = treatment_benefit(years, np.stack([cdrsb[UNTREATED][i] for i in both]), np.stack([runs[i] for i in both]),
+                                    at_years=BENEFIT_AT_YEARS)
+        if benefit is not None:
+            out[name] = benefit
+    return out

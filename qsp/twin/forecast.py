@@ -15,6 +15,7 @@ from qsp import constants as C
 from qsp.engine.regimen import Regimen, parse_regimen
 from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput, SimulationFailed
+from qsp.population.outcomes import BENEFIT_AT_YEARS, treatment_benefit
 from qsp.population.sampling import NATURAL_HISTORY_START
 from qsp.population.stages import crossing_years, stage_of, time_to_next_stage
 from qsp.twin.fit import (
@@ -59,6 +60,9 @@ class Forecast:
     regimens: dict[str, Regimen | None]
     n_draws: dict[str, int]  # posterior draws behind each forecast
     model_error_sd_per_year: dict[str, float] = field(default_factory=dict)  # structural error used in the bands
+    # regimen -> CDR-SB benefit over untreated at 18 months (or the horizon if sooner) and months of delay, from the
+    # same posterior draws untreated and treated (true values; see qsp.population.outcomes.treatment_benefit)
+    benefit: dict[str, dict] = field(default_factory=dict)
 
 
 def _predictive(values: np.ndarray, weights: np.ndarray, observable: str, rng: np.random.Generator,
@@ -124,15 +128,19 @@ def forecast_twin(
     q_since = weighted_quantiles(draws.since[:, None], draws.weights, [0.5, 0.1, 0.9])[:, 0]
     bands = _Bands(engine.available, patient.last_week + rel_weeks, rel_weeks / C.WEEKS_PER_YEAR, model_error, stage, rng)
     bands.add(UNTREATED, draws.values, draws.weights, with_aria=False)
+    benefit = {}
     if len(parsed) > 1:  # the rng draws the resampling only after the untreated bands, as it always has
-        for name, values in _simulate_regimens(twin, engine, draws, parsed, rel_weeks, n_regimen_draws, rng).items():
+        for name, (values, picks) in _simulate_regimens(twin, engine, draws, parsed, rel_weeks, n_regimen_draws, rng).items():
             bands.add(name, values, np.full(len(values), 1.0 / len(values)), with_aria=True)
+            benefit[name] = treatment_benefit(bands.years_ahead, draws.values[picks, :, _COL[C.CDRSB]], values[:, :, _COL[C.CDRSB]],
+                                              at_years=BENEFIT_AT_YEARS)
     return Forecast(
         patient_id=patient.patient_id, stage=stage, cdrsb_now=cdrsb_now,
         years_since_amyloid_positive={"median": float(q_since[0]), "p10": float(q_since[1]), "p90": float(q_since[2])},
         bands=pd.concat(bands.frames, ignore_index=True), events=pd.DataFrame(bands.events),
         fit=_fit_table(patient, engine.available, draws, fit_weeks),
         horizon_weeks=float(horizon_weeks), regimens=parsed, n_draws=bands.n_draws, model_error_sd_per_year=model_error,
+        benefit={name: b for name, b in benefit.items() if b is not None},
     )
 
 
@@ -222,8 +230,8 @@ def _simulate_untreated(twin: Twin, engine: Engine, weeks: np.ndarray, fit_weeks
 
 
 def _simulate_regimens(twin: Twin, engine: Engine, draws: _Untreated, parsed: dict, rel_weeks: np.ndarray,
-                       n_regimen_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Values (draws x weeks x observables) of each regimen from the last visit.
+                       n_regimen_draws: int, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Values (draws x weeks x observables) of each regimen from the last visit, with the untreated draw of each row.
 
     The draws are resampled systematically by weight, then given treatment random effects from the population.
     """
@@ -235,14 +243,15 @@ def _simulate_regimens(twin: Twin, engine: Engine, draws: _Untreated, parsed: di
     for name, regimen in parsed.items():
         if regimen is None:
             continue
-        runs = []
+        runs, kept = [], []
         for k, extra in zip(picks, treatment_etas):
             run = engine.run({**twin.patient.covariates(), **draws.etas[k], **extra}, regimen, days, state=draws.states[k])
             if run.values is not None:
                 runs.append(run.values)
+                kept.append(k)
         if not runs:
             raise SimulationFailed(f"regimens.{name}: every simulation failed for this patient")
-        out[name] = np.stack(runs)
+        out[name] = (np.stack(runs), np.asarray(kept))
     return out
 
 

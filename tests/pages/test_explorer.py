@@ -1,11 +1,22 @@
 """Continuum explorer page: numbers shown equal the core's."""
 
+import base64
+import json
+
+import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
 from qsp.population.profile import project_profile
 from tests.pages import table_with_column
+
+
+def last_value(values) -> float:
+    """The last number of a Plotly JSON array (a list, or a typed array: base64 of little-endian float64)."""
+    if isinstance(values, dict):
+        return float(np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])[-1])
+    return float(values[-1])
 
 
 def test_stage_and_next_stage_match_the_core():
@@ -28,6 +39,34 @@ def test_stage_and_next_stage_match_the_core():
     expected = core.next_stage["untreated"]["median_years"]
     shown = table.loc[table["regimen"] == "Untreated", "median time"].iloc[0]
     assert shown == (f"{expected:.1f} y" if expected != float("inf") else "> 3 y")
+    # benefit at 18 months with its interval and months of delay, the core's numbers
+    benefit = table_with_column(at.dataframe, "months of delay (80% interval)").iloc[0]
+    b = core.benefit["lecanemab_q2w"]
+    assert benefit["at"] == "18 months"
+    assert benefit["benefit (80% interval)"] == f"{b['benefit_median']:.2f} points ({b['benefit_p10']:.2f} to {b['benefit_p90']:.2f})"
+    assert benefit["months of delay (80% interval)"].startswith(f"{b['delay_months_median']:.1f} (")
+    # ARIA-E by the horizon, in %, named like the chart
+    aria = table_with_column(at.dataframe, "median %").set_index("regimen")
+    last = core.trajectories.query("observable == 'aria_e_risk' and regimen == 'lecanemab_q2w'")["median"].iloc[-1]
+    assert aria.loc["Lecanemab 10 mg/kg IV every 2 weeks", "median %"] == round(100 * last, 1)
+    note = next(e for e in at.expander if "explorer and the twin" in e.label).markdown[0].value
+    assert "same computation" in note and "random effects" in note and "conditions on the patient's visits" in note
+    assert any(b.proto.label == "Download patient summary (HTML)" for b in at.get("download_button"))
+
+
+def test_aria_chart_in_percent_and_band_legend():
+    at = AppTest.from_file(str(paths.ROOT / "pages/explorer.py"), default_timeout=240).run()
+    at.slider(key="explorer_draws").set_value(10)
+    at.button[0].click().run()
+    at.selectbox(key="explorer_observable").set_value("aria_e_risk").run()
+    assert not at.exception
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["yaxis"]["title"]["text"] == "Cumulative ARIA-E risk (%)"
+    legend = {t["name"] for t in chart["data"] if t.get("showlegend", True)}
+    assert "shaded: 80% band" in legend
+    line = next(t for t in chart["data"] if t.get("name") == "Lecanemab 10 mg/kg IV every 2 weeks")
+    aria = table_with_column(at.dataframe, "median %").set_index("regimen")
+    assert round(last_value(line["y"]), 1) == aria.loc["Lecanemab 10 mg/kg IV every 2 weeks", "median %"]
 
 
 def test_bad_profile_is_reported_next_to_the_form():

@@ -1,5 +1,10 @@
 """Digital twin page: renders an example, shows the core's stage, refits when a visit is added."""
 
+import base64
+import json
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -8,6 +13,13 @@ from qsp import paths
 from qsp.store.twins import TwinStore
 from qsp.twin.records import FIT_OBSERVABLES, read_patient_csv
 from tests.pages import table_with_column
+
+
+def last_value(values) -> float:
+    """The last number of a Plotly JSON array (a list, or a typed array: base64 of little-endian float64)."""
+    if isinstance(values, dict):
+        return float(np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])[-1])
+    return float(values[-1])
 
 
 def _run():
@@ -24,8 +36,46 @@ def test_example_patient_shows_stage_forecasts_and_events():
     labels = {m.label: m.value for m in at.metric}
     assert labels["Stage at the last visit"] in {"Preclinical", "MCI", "Mild dementia", "Moderate dementia", "Severe dementia"}
     events = table_with_column(at.dataframe, "90th percentile")
-    assert set(events["regimen"]) == {"untreated", "donanemab_standard"}
-    assert "regimen" in table_with_column(at.dataframe, "median %").columns
+    readable = {"Untreated", "Donanemab 700 mg IV q4w x3, then 1400 mg q4w; stop when cleared"}
+    assert set(events["regimen"]) == readable  # labels, not ids such as donanemab_standard
+    assert set(table_with_column(at.dataframe, "median %")["regimen"]) == readable - {"Untreated"}
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"] for t in chart["data"] if t.get("showlegend", True)} >= readable | {"shaded: 80% band", "dotted: 95% limits"}
+
+
+def test_headline_is_the_cdrsb_forecast_with_its_band():
+    at = _run()
+    headline = [m.value for m in at.markdown if "CDR-SB at" in m.value]
+    assert len(headline) == 1
+    # a value with its band, never a bare band width that reads like a score
+    assert re.fullmatch(r"#### Untreated, CDR-SB at 1 year: \d+\.\d \(80% band \d+\.\d-\d+\.\d\)", headline[0]), headline
+    assert not any("80% band of CDR-SB" in m.label for m in at.metric)
+
+
+def test_benefit_at_18_months_summary_download_and_what_differs_from_the_explorer():
+    at = AppTest.from_file(str(paths.ROOT / "pages/twin.py"), default_timeout=240)
+    at.session_state["twin_regimens"] = ["lecanemab_q2w"]
+    at.session_state["twin_horizon"] = 104
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    benefit = table_with_column(at.dataframe, "months of delay (80% interval)")
+    assert benefit["regimen"].tolist() == ["Lecanemab 10 mg/kg IV every 2 weeks"] and benefit["at"].tolist() == ["18 months"]
+    assert re.fullmatch(r"-?\d+\.\d\d points \(-?\d+\.\d\d to -?\d+\.\d\d\)", benefit["benefit (80% interval)"].iloc[0])
+    note = next(e for e in at.expander if "explorer and the twin" in e.label).markdown[0].value
+    assert "same computation" in note and "random effects" in note and "conditions on the patient's visits" in note
+    assert any(b.proto.label == "Download patient summary (HTML)" for b in at.get("download_button"))
+
+
+def test_aria_is_charted_in_the_tables_unit():
+    at = _run()
+    at.selectbox(key="twin_observable").set_value("aria_e_risk").run()
+    assert not at.exception
+    assert at.selectbox(key="twin_observable").format_func("aria_e_risk") == "Cumulative ARIA-E risk (%)"
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    label = "Donanemab 700 mg IV q4w x3, then 1400 mg q4w; stop when cleared"
+    line = next(t for t in chart["data"] if t.get("name") == label)
+    shown = table_with_column(at.dataframe, "median %").set_index("regimen").loc[label, "median %"]
+    assert round(last_value(line["y"]), 1) == shown and "%" in chart["layout"]["yaxis"]["title"]["text"]
 
 
 def test_choosing_another_example_and_an_observable():

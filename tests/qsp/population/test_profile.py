@@ -41,3 +41,15 @@ def test_treatment_slows_progression_to_the_next_stage():
     assert end["don"] < end["untreated"] - 50
     band = t[(t["observable"] == C.CDRSB) & (t["regimen"] == "untreated") & (t["week"] == t["week"].max())].iloc[0]
     assert band["p10"] < band["median"] < band["p90"]
+
+
+def test_benefit_at_18_months_pairs_the_same_drawn_patients():
+    proj = project_profile({"age": 72, "sex": "F", "apoe4_copies": 1, "amyloid_cl": 90, "tau_suvr": 1.3, "mmse": 24},
+                           {"don": "donanemab_standard"}, years=2, n_draws=8)
+    b = proj.benefit["don"]
+    assert set(proj.benefit) == {"don"} and b["at_years"] == 1.5
+    assert 0 < b["benefit_p10"] <= b["benefit_median"] <= b["benefit_p90"]  # antibody slows decline in every draw
+    assert 0 < b["delay_months_median"] < 18
+    short = project_profile({"age": 72, "sex": "F", "apoe4_copies": 1, "amyloid_cl": 90, "tau_suvr": 1.3, "mmse": 24},
+                            {"don": "donanemab_standard"}, years=1, n_draws=3)
+    assert short.benefit["don"]["at_years"] == pytest.approx(1.0, abs=0.05)  # the horizon when it comes first

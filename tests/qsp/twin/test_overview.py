@@ -73,3 +73,28 @@ def test_only_informed_parameters_are_estimates():
 def test_years_beyond_the_horizon():
     assert O.years_text(math.inf, 2.0) == "> 2.0 y" and O.years_text(1.26, 2.0) == "1.3 y"
     assert O.years_text(float(np.float64(0.04)), 2.0) == "0.0 y"
+
+
+def test_headline_reads_as_a_value_with_its_band_not_a_width():
+    assert O.horizon_headline(BANDS, 52) == "CDR-SB at 1 year: 3.0 (80% band 2.0-4.5)"
+    assert O.horizon_headline(BANDS, 52, C.MMSE) is None
+    assert O.band_change_text(None, 2.5) == "" and O.band_change_text(2.5, 2.5) == ""
+    assert O.band_change_text(3.0, 2.5) == "The band is 0.50 points narrower than in the previous fit."
+
+
+def test_events_table_has_readable_names_and_the_horizon():
+    events = pd.DataFrame([{"regimen": "drug", "event": "stage:mild_dementia", "median_years": 1.26, "p10_years": 0.5,
+                            "p90_years": math.inf},
+                           {"regimen": C.UNTREATED, "event": "cdrsb_rise_1", "median_years": 0.7, "p10_years": 0.4, "p90_years": 1.0}])
+    table = O.events_table(events, 104, {"drug": "Drug 10 mg/kg", C.UNTREATED: "Untreated"}, {"mild_dementia": "Mild dementia"})
+    assert table.to_dict("records")[0] == {"regimen": "Drug 10 mg/kg", "event": "next stage: Mild dementia", "median": "1.3 y",
+                                           "10th percentile": "0.5 y", "90th percentile": "> 2.0 y"}
+    assert table["event"].iloc[1] == "CDR-SB rise of 1"
+
+
+def test_forecast_benefit_at_18_months_or_the_horizon(overview):
+    b = overview["benefit"]["donanemab_standard"]
+    assert b["at_years"] == pytest.approx(52 / C.WEEKS_PER_YEAR)  # the 52-week horizon comes before 18 months
+    assert b["benefit_p10"] <= b["benefit_median"] <= b["benefit_p90"]
+    assert 0 <= b["delay_months_p10"] <= b["delay_months_median"] <= b["delay_months_p90"] <= 12.0
+    assert overview["horizon_weeks"] == 52.0

@@ -1,0 +1,92 @@
+"""Figures: units agree with the tables, bands have legends and outlines, thresholds and stage names stay clear."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qsp import constants as C
+from qsp.plots import trial as T
+from qsp.plots.twin import twin_figure
+from qsp.population.continuum import natural_history
+from qsp.population.outcomes import aria_risk_table
+
+WEEKS = np.arange(0.0, 105.0, 4.0)
+
+
+def _bands(regimens=("Untreated", "Drug A", "Drug B")) -> pd.DataFrame:
+    rows = []
+    for i, name in enumerate(regimens):
+        for obs, scale in ((C.CDRSB, 1.0), (C.ARIA_E_RISK, 0.01)):
+            if obs == C.ARIA_E_RISK and i == 0:
+                continue
+            median = scale * (2 + (i + 1) * WEEKS / 52)
+            rows.append(pd.DataFrame({"regimen": name, "week": WEEKS, "observable": obs, "median": median, "p10": 0.8 * median,
+                                      "p90": 1.2 * median, "p2_5": 0.6 * median, "p97_5": 1.4 * median}))
+    return pd.concat(rows, ignore_index=True)
+
+
+FIT = pd.DataFrame({"week": [0.0, 26.0], "observable": C.CDRSB, "observed": [2.0, np.nan], "median": [2.0, 2.2],
+                    "p10": [1.8, 2.0], "p90": [2.2, 2.4]})
+
+
+def test_aria_is_drawn_in_percent_like_its_table():
+    bands = _bands()
+    fig = twin_figure(FIT, bands, C.ARIA_E_RISK, T.arm_colours(["Untreated", "Drug A", "Drug B"]))
+    assert "%" in fig.layout.yaxis.title.text and "%" in fig.layout.title.text
+    line = next(t for t in fig.data if t.name == "Drug A")
+    table = aria_risk_table(bands).set_index("regimen")
+    assert round(float(line.y[-1]), 1) == table.loc["Drug A", "median %"]  # same number in the chart and the table
+    assert T.display_label(C.ARIA_E_RISK) == "Cumulative ARIA-E risk (%)" and T.display_label(C.CDRSB) == C.LABELS[C.CDRSB]
+
+
+def test_bands_have_legend_keys_outlines_and_distinct_hatching():
+    colours = T.arm_colours(["Untreated", "Drug A", "Drug B"])
+    fig = twin_figure(FIT, _bands(), C.CDRSB, colours)
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert "shaded: 80% band" in legend and "dotted: 95% limits" in legend
+    bands = [t for t in fig.data if t.fill == "toself" and t.legendgroup in colours]
+    assert len(bands) == 3
+    for trace in bands:  # each band outlined in its own regimen's colour, fill light
+        assert trace.line.width >= 1 and trace.line.color.startswith(T._rgba(colours[trace.legendgroup], 0)[:-2])
+        assert float(trace.fillcolor.rsplit(",", 1)[1].rstrip(")")) <= 0.12
+    shapes = [t.fillpattern.shape if t.fillpattern else "" for t in bands]
+    assert len(set(shapes)) == len(shapes)  # overlapping bands never share a look (they blended to brown before)
+
+
+def test_dotted_95_percent_limits_are_smoothed():
+    fig = twin_figure(FIT, _bands(), C.CDRSB, T.arm_colours(["Untreated", "Drug A", "Drug B"]))
+    dotted = [t for t in fig.data if t.line.dash == "dot" and t.x is not None and len(t.x) > 1]
+    assert len(dotted) == 6 and all(t.line.shape == "spline" for t in dotted)
+
+
+def test_threshold_labels_sit_right_of_the_plot_clear_of_the_lines():
+    traj = _bands().rename(columns={})
+    fig = T.projection_figure(traj, C.CDRSB, T.arm_colours(["Untreated", "Drug A", "Drug B"]))
+    labels = [a for a in fig.layout.annotations if a.text in ("mild dementia", "moderate dementia")]
+    assert len(labels) == 2
+    for a in labels:
+        assert a.xref == "x domain" and a.x == 1 and a.xanchor == "left"
+    assert fig.layout.margin.r >= T.HLINE_MARGIN_PX
+    assert T.band_figure(traj, "regimen", "week", "t", "y", "x", {"Untreated": "#1f77b4"}, centre="median", lo="p10",
+                         hi="p90").layout.margin.r < T.HLINE_MARGIN_PX
+
+
+def test_trial_bands_say_they_are_confidence_intervals():
+    traj = pd.DataFrame({"arm": "A", "week": WEEKS, "measure": "cdrsb_change", "mean": WEEKS / 52, "lo": 0.0, "hi": 3.0})
+    fig = T.trial_measure_figure(traj, "cdrsb_change", {"A": "#1f77b4"})
+    assert "shaded: 95% interval of the mean" in [t.name for t in fig.data]
+
+
+@pytest.fixture(scope="module")
+def history():
+    return natural_history()
+
+
+def test_stage_names_are_a_legend_above_the_panels_not_labels_over_the_titles(history):
+    fig = T.continuum_figure(history)
+    texts = [a.text for a in fig.layout.annotations]
+    assert not set(T.STAGE_LABELS.values()) & set(texts)  # as annotations they collided with the subplot titles
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert legend == [T.STAGE_LABELS[s] for s in dict.fromkeys(history["stage"])]
+    titles = [a for a in fig.layout.annotations if a.text in {C.LABELS[C.AMYLOID_CL], C.LABELS[C.TAU_SUVR]}]
+    assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y > max(a.y for a in titles)
