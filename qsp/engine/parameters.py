@@ -23,10 +23,15 @@ def parameter_table() -> pd.DataFrame:
 
 
 def iiv_sd() -> dict[str, float]:
-    """Random-effect SDs (log scale) by eta parameter id."""
-    table = parameter_table()
+    """Random-effect SDs (log scale) by eta parameter id (a fresh dict: callers may change it)."""
+    return dict(_iiv_sd())
+
+
+@functools.lru_cache(maxsize=1)
+def _iiv_sd() -> tuple[tuple[str, float], ...]:
+    table = parameter_table()  # read once: every virtual candidate draws its random effects from these
     rows = table[table["iiv_sd"].notna()]
-    return {pid: float(sd) for pid, sd in rows["iiv_sd"].items()}
+    return tuple((pid, float(sd)) for pid, sd in rows["iiv_sd"].items())
 
 
 def uncertain_parameters() -> dict[str, float]:
@@ -90,4 +95,5 @@ def write_readme_table() -> None:
     head, _, rest = text.partition(TABLE_START)
     _, _, tail = rest.partition(TABLE_END)
     parameter_table.cache_clear()
+    _iiv_sd.cache_clear()
     readme.write_text(f"{head}{TABLE_START}\n{markdown_table()}\n{TABLE_END}{tail}", encoding="utf-8")
