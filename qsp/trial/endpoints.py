@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 
 from qsp import constants as C
+from qsp.trial.analysis import ancova_difference, baseline_distribution
 from qsp.trial.scenario import Scenario, scenario_to_dict
 
 CHANGE_ENDPOINTS = (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE)  # reported as change from baseline
 
 SUMMARY_OBSERVABLES = (C.AMYLOID_CL, C.ARIA_E_RISK, C.CONC_UG_PER_ML)  # true values the summary needs for every patient
+SD_ENDPOINTS = (C.IADRS, C.CDRSB, C.AMYLOID_CL)  # RESULT.json reports the SD of change of these per arm
+ANALYSED_ENDPOINTS = (C.IADRS, C.CDRSB)  # compared between arms by ANCOVA (change ~ arm + baseline)
 
 @dataclass
 class TrialResult:
@@ -26,6 +29,9 @@ class TrialResult:
     records: pd.DataFrame  # one row per patient x week: true and measured observables
     provenance: dict
     screening: dict = field(default_factory=dict)
+    # per arm: "observed" (patients x weeks) and the measured values of ANALYSED_ENDPOINTS (patients x weeks),
+    # for every patient (also when ``records`` keeps only a few): the ANCOVA of the comparisons reads them
+    analysis: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """RESULT.json as documented in the README."""
@@ -155,6 +161,8 @@ def trial_json(result: TrialResult) -> dict:
             "mmse_change": [_num(x) for x in s["mmse_change"]],
             "aria_e_pct": [_num(x) for x in s["aria_e_pct"]],
             "aria_e_pct_by_apoe4": {str(g): [_num(x) for x in s[f"aria_e_pct_apoe4_{g}"]] for g in C.APOE4_GENOTYPES},
+            **{f"{name}_change_sd": [_num(x) for x in s[f"{name}_change_sd"]] for name in SD_ENDPOINTS},
+            "baseline_distribution": baseline_distribution(p),
         }
     first = scenario.arms[0].name
     comparisons = {}
@@ -173,6 +181,7 @@ def trial_json(result: TrialResult) -> dict:
                 slowing_pct(x, y) if x is not None and y is not None else None
                 for x, y in zip(a["cdrsb_change"], f["cdrsb_change"])
             ],
+            **adjusted_differences(result.analysis.get(first), result.analysis.get(arm.name), len(scenario.assess_weeks)),
         }
     out = {
         "scenario": scenario_to_dict(scenario),
@@ -183,6 +192,27 @@ def trial_json(result: TrialResult) -> dict:
     if result.provenance.get("enrichment"):
         out["enrichment"] = result.provenance["enrichment"]
     return json.loads(json.dumps(out, default=_json_default))
+
+def adjusted_differences(reference: dict | None, treated: dict | None, n_weeks: int) -> dict:
+    """``iadrs_difference``, ``cdrsb_difference`` and their ``_ci95`` by assessment week: ANCOVA, arm minus reference.
+
+    Among the patients observed at that week; None where either arm has too few (or no analysis arrays).
+    """
+    out = {}
+    for name in ANALYSED_ENDPOINTS:
+        diffs, intervals = [], []
+        for j in range(1, n_weeks + 1):
+            diff, ci = None, None
+            if reference is not None and treated is not None:
+                ref_seen, arm_seen = reference["observed"][:, j], treated["observed"][:, j]
+                ref, arm = reference[name], treated[name]
+                diff, ci = ancova_difference(ref[ref_seen, j] - ref[ref_seen, 0], ref[ref_seen, 0],
+                                             arm[arm_seen, j] - arm[arm_seen, 0], arm[arm_seen, 0])
+            diffs.append(_num(diff) if diff is not None else None)
+            intervals.append([_num(ci[0]), _num(ci[1])] if ci is not None else None)
+        out[f"{name}_difference"], out[f"{name}_difference_ci95"] = diffs, intervals
+    return out
+
 
 def _json_default(obj):
     if isinstance(obj, np.integer):

@@ -21,9 +21,17 @@ from qsp.engine.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.engine.model import Model, load_builtin_model
 from qsp.engine.simulate import Engine, model_job_fields, worker_engine
 from qsp.errors import InvalidInput
+from qsp.population.pool import describe_pool
 from qsp.population.sampling import candidate_patient, history_years, sample_population, stream_population
 from qsp.provenance.record import provenance_record
-from qsp.trial.endpoints import CHANGE_ENDPOINTS, SUMMARY_OBSERVABLES, TrialResult, records_frame, summarise_arm
+from qsp.trial.endpoints import (
+    ANALYSED_ENDPOINTS,
+    CHANGE_ENDPOINTS,
+    SUMMARY_OBSERVABLES,
+    TrialResult,
+    records_frame,
+    summarise_arm,
+)
 from qsp.trial.scenario import Scenario, parse_scenario, scenario_to_dict
 
 NOISE_STREAM = 1_000_003  # separates the noise/dropout streams from the population stream
@@ -139,7 +147,7 @@ def run_trial(
     finally:
         if owned:
             ex.close()
-    summary, patients, records = _collect_arms(scenario, jobs, results)
+    summary, patients, records, analysis = _collect_arms(scenario, jobs, results)
     provenance = provenance_record(
         model,
         scenario.seed,
@@ -149,8 +157,9 @@ def run_trial(
         parameter_overrides=parameter_overrides or {},
         enrichment=screening if enrolment_filter is not None else None,
         **({"enrolled_candidates": list(enrolled_candidates)} if enrolled_candidates is not None else {}),
+        **({"population_pool": describe_pool(engine, history_years())} if population is None else {}),
     )
-    return TrialResult(scenario, summary, patients, records, provenance, screening)
+    return TrialResult(scenario, summary, patients, records, provenance, screening, analysis)
 
 
 def _check_keep_records(keep_records) -> None:
@@ -242,10 +251,10 @@ def _jobs_for_pool(chunks: _Chunks, engine: Engine, ex: ChunkExecutor, populatio
     return [chunks.job(k, pool.iloc[lo:hi].to_dict("records")) for k, (_, lo, hi) in enumerate(chunks.slices)], screening
 
 
-def _collect_arms(scenario: Scenario, jobs: list, results: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(summary, patients, records) of a trial from its chunks' results, arm by arm."""
+def _collect_arms(scenario: Scenario, jobs: list, results: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """(summary, patients, records, analysis arrays) of a trial from its chunks' results, arm by arm."""
     weeks = np.array([0.0, *scenario.assess_weeks])
-    record_frames, patient_rows, summary_rows = [], [], []
+    record_frames, patient_rows, summary_rows, analysis = [], [], [], {}
     for a, arm in enumerate(scenario.arms):
         parts = [r for job, r in zip(jobs, results) if job.arm_index == a]
         rows = [row for r in parts for row in r["patients"]]
@@ -260,7 +269,8 @@ def _collect_arms(scenario: Scenario, jobs: list, results: list) -> tuple[pd.Dat
             np.array([row[C.APOE4] for row in rows]), sum(bool(row["failed"]) for row in rows),
         ))
         patient_rows.extend(rows)
-    return pd.DataFrame(summary_rows), pd.DataFrame(patient_rows), pd.concat(record_frames, ignore_index=True)
+        analysis[arm.name] = {"observed": observed, **{name: measured[:, :, CHANGE_ENDPOINTS.index(name)] for name in ANALYSED_ENDPOINTS}}
+    return pd.DataFrame(summary_rows), pd.DataFrame(patient_rows), pd.concat(record_frames, ignore_index=True), analysis
 
 
 _RUN_FIELDS = ("arm", "failed", "error", "stopped_week", "dropout_week")  # added to patient rows by the run

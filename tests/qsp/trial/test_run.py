@@ -52,7 +52,8 @@ def test_result_json_has_the_contract_keys(result):
         assert set(arm["aria_e_pct_by_apoe4"]) == {"0", "1", "2"}
     assert set(out["comparisons"]) == {"donanemab vs placebo", "lecanemab vs placebo"}
     comp = out["comparisons"]["donanemab vs placebo"]
-    assert set(comp) == {"amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct"}
+    assert set(comp) == {"amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct", "iadrs_difference",
+                         "iadrs_difference_ci95", "cdrsb_difference", "cdrsb_difference_ci95"}
 
 
 def test_endpoints_are_computed_from_the_records(result):
