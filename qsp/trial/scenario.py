@@ -46,6 +46,7 @@ class Scenario(BaseModel):
     measurement_noise: bool = False
     dropout_pct_per_year: float = Field(0.0, ge=0, lt=100)
     paired_arms: bool = False  # every arm gets the same virtual patients (counterfactual design)
+    reference: str | None = Field(None, max_length=120)  # published trial this scenario reproduces (its targets' `trial`)
 
     @field_validator("assess_weeks")
     @classmethod
