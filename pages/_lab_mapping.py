@@ -11,6 +11,7 @@ from qsp.engine.simulate import Engine
 from qsp.errors import QSPError
 from qsp.lab import mapping_form as MF
 from qsp.lab.adapt import declared_time_unit, provides_dashboard_ids
+from qsp.lab.issues import errors
 
 NONE = "(not mapped)"
 COVARIATE_LABELS = {"weight_kg": "Body weight (kg)", "age_yr": "Age (years)", "is_female": "Female (1/0)", "apoe4_copies": "APOE4 copies"}
@@ -92,9 +93,11 @@ def mapping_tab(model, sbml: str) -> None:
     except QSPError as exc:
         show_problems(exc)
         st.stop()
-    for line in problems:
-        st.error(str(getattr(line, "message", line)), icon=":material/error:")
-    if not problems and (submitted or uploaded is not None) and mapping.observables:
+    for issue in problems:
+        show = st.error if issue.is_error else st.warning
+        show(f"{issue.message} ({issue.code})", icon=":material/error:" if issue.is_error else ":material/warning:")
+    blocking = errors(problems)
+    if not blocking and (submitted or uploaded is not None) and mapping.observables:
         st.success("The mapping is consistent with the model.", icon=":material/check:")
     if declared is None:
         st.warning(f"The model does not declare its time unit: the mapping reads it as **{mapping.time_unit}s**. "
@@ -107,7 +110,7 @@ def mapping_tab(model, sbml: str) -> None:
                  disabled=not MF.ready_for_dashboard(problems, reasons)):
         _hand_over(sbml, handed)
     active = st.session_state.get(ACTIVE_MODEL) or {}
-    if active.get("sbml") == sbml and active.get("mapping") == handed and not problems:
+    if active.get("sbml") == sbml and active.get("mapping") == handed and not blocking:
         st.success(f"The dashboard's views now run this model with this mapping (as {active['name']!r}).")
         c1, c2, c3 = st.columns(3)
         c1.page_link("pages/trial_designer.py", label="Open the trial designer", icon=":material/science:")

@@ -113,16 +113,17 @@ with st.spinner("Checking the model..."):
 
 st.subheader("Validation report")
 c1, c2, c3 = st.columns(3)
-c1.markdown(f"**Verdict:** {VERDICT_TEXT[report['verdict']]}")
-c2.markdown(f"**SBML level/version:** {report['level']}/{report['version']}")
-c3.markdown(f"**Components:** {report['counts'].get('total', 0):,}")
-for item in report["unsupported"]:
-    st.error(f"{item['reason']}. What you can do: {item['what_to_do']}.", icon=":material/block:")
-if report["counts"]:
-    st.dataframe(pd.DataFrame([report["counts"]]), hide_index=True, key="lab_counts")
-issues = pd.DataFrame(report["issues"], columns=["severity", "code", "message"])
+c1.markdown(f"**Verdict:** {VERDICT_TEXT[report.verdict]}")
+c2.markdown(f"**SBML level/version:** {report.level}/{report.version}")
+c3.markdown(f"**Components:** {report.counts.get('total', 0):,}")
+st.caption(report.summary)
+for item in report.unsupported:
+    st.error(f"{item.reason}. What you can do: {item.what_to_do}.", icon=":material/block:")
+if report.counts:
+    st.dataframe(pd.DataFrame([report.counts]), hide_index=True, key="lab_counts")
+issues = pd.DataFrame([i.to_json() for i in report.issues], columns=["severity", "code", "message"])
 st.dataframe(issues, hide_index=True, key="lab_issues")
-if not report["ok"]:
+if not report.ok:
     st.stop()
 
 model = Model(sbml, name="lab")

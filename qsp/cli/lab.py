@@ -37,8 +37,8 @@ def cmd_check_sbml(args) -> int:
     # one byte over the limit is enough for the gate to refuse with its own message
     text = read_limited(args.file, "FILE", 10 * limits.max_bytes)
     report = check_sbml(text, limits)
-    print(json.dumps(report, indent=1))
-    return VERDICT_EXIT[report["verdict"]]
+    print(json.dumps(report.to_json(), indent=1))
+    return VERDICT_EXIT[report.verdict]
 
 
 def cmd_simulate_sbml(args) -> int:

@@ -36,6 +36,7 @@ from qsp.engine.regimen import placebo_parameters
 from qsp.engine.simulate import ETA_PARAMETERS
 from qsp.errors import InvalidInput, ModelRefused
 from qsp.lab.check import DEFAULT_LIMITS, check_sbml
+from qsp.lab.issues import Issue, errors, messages
 from qsp.validation import read_limited
 
 MAX_MAPPING_BYTES = 200_000  # a mapping file is small
@@ -105,12 +106,15 @@ def declared_time_unit(sbml: str) -> str | None:
     return None
 
 
-def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
-    """Problems of a mapping against a model (empty when it can be adapted), one line per problem."""
+def check_mapping(sbml: str, mapping: ObservableMapping) -> list[Issue]:
+    """Problems of a mapping against a model (empty when it can be adapted), each a typed error with a code.
+
+    ``messages(check_mapping(...))`` (:func:`qsp.lab.issues.messages`) gives the message lines.
+    """
     doc = libsbml.readSBMLFromString(sbml)
     model = doc.getModel()
     if model is None:
-        return ["model: the SBML has no model element"]
+        return [Issue("error", "mapping.no_model", "model: the SBML has no model element")]
     ids = _ids(model)
     assigned, rated = _rule_targets(model)
     initial = {a.getSymbol() for a in model.getListOfInitialAssignments()}
@@ -121,10 +125,14 @@ def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
             return sid not in assigned and not model.getSpecies(sid).getBoundaryCondition()
         return ids.get(sid) == "parameter" and sid in rated
 
-    problems = []
+    problems: list[Issue] = []
+
+    def add(code: str, message: str) -> None:
+        problems.append(Issue("error", code, message))
+
     for obs, link in mapping.observables.items():
         if link.id not in ids or ids[link.id] not in ("species", "parameter", "compartment"):
-            problems.append(f"observables.{obs}: {link.id!r} is not a species, parameter or compartment of the model")
+            add("mapping.unknown_id", f"observables.{obs}: {link.id!r} is not a species, parameter or compartment of the model")
     state_ids = set()
     for obs in STATE_OBSERVABLES + (C.AMYLOID_LAGGED_CL,):
         link = mapping.observables.get(obs)
@@ -132,39 +140,39 @@ def check_mapping(sbml: str, mapping: ObservableMapping) -> list[str]:
             continue
         state_ids.add(link.id)
         if not integrated(link.id):
-            problems.append(f"observables.{obs}: a state observable must map to a species (or a parameter with a rate rule) "
+            add("mapping.state_not_integrated", f"observables.{obs}: a state observable must map to a species (or a parameter with a rate rule) "
                             f"the model integrates; {link.id!r} is not")
         elif link.id in read_at_start:
-            problems.append(f"observables.{obs}: {link.id!r} is read by an initial assignment, which would not see the "
+            add("mapping.read_at_start", f"observables.{obs}: {link.id!r} is read by an initial assignment, which would not see the "
                             "patient's state; remove that initial assignment or map another id")
     hazard = mapping.aria_e_hazard_per_day
     if hazard is not None and ids.get(hazard.id) not in ("species", "parameter", "compartment"):
-        problems.append(f"aria_e_hazard_per_day: {hazard.id!r} is not a species, parameter or compartment of the model")
+        add("mapping.hazard", f"aria_e_hazard_per_day: {hazard.id!r} is not a species, parameter or compartment of the model")
     if mapping.dose_target is not None:
         target = mapping.dose_target.id
         if not integrated(target):
-            problems.append(f"dose_target: {target!r} must be a species (or a parameter with a rate rule) the model "
+            add("mapping.dose_target", f"dose_target: {target!r} must be a species (or a parameter with a rate rule) the model "
                             "integrates, not a boundary species or assignment-rule variable, so that each patient starts undosed")
         elif target in state_ids:
-            problems.append(f"dose_target: {target!r} also holds the disease state; dose another species")
+            add("mapping.dose_target", f"dose_target: {target!r} also holds the disease state; dose another species")
         elif target in read_at_start:
-            problems.append(f"dose_target: {target!r} is read by an initial assignment; map another id")
+            add("mapping.dose_target", f"dose_target: {target!r} is read by an initial assignment; map another id")
     for cov, pid in mapping.covariates.items():
         if ids.get(pid) != "parameter" or pid in assigned | rated | initial:
-            problems.append(f"covariates.{cov}: {pid!r} must be a parameter of the model not set by a rule or initial assignment")
+            add("mapping.covariate", f"covariates.{cov}: {pid!r} must be a parameter of the model not set by a rule or initial assignment")
     for symbol in _covariate_dependents(model, set(mapping.covariates.values())):
         if ids.get(symbol) not in ("parameter", "compartment") or symbol in rated:
-            problems.append(f"covariates: the initial assignment of {symbol!r} reads a covariate; the patient's value would "
+            add("mapping.covariate_dependent", f"covariates: the initial assignment of {symbol!r} reads a covariate; the patient's value would "
                             "not reach it (only parameters and compartments computed from covariates are supported)")
     reserved = set(_harness_ids()) | set(MAPPABLE) | {HARNESS_COMPARTMENT, DAY, ARIA_CUMHAZ}
     clashes = sorted(i for i in reserved & set(ids)
                      if not (i in MAPPABLE and mapping.link(i) == Link(id=i)) and not (i in COVARIATES and mapping.covariates.get(i) == i))
     if clashes:
-        problems.append("model: these ids are reserved for the dashboard's observables and dosing; rename them in the model: "
+        add("mapping.reserved_ids", "model: these ids are reserved for the dashboard's observables and dosing; rename them in the model: "
                         + ", ".join(clashes[:20]))
     declared = declared_time_unit(sbml)
     if declared is not None and declared != mapping.time_unit:
-        problems.append(f"time_unit: the model declares its time in {declared}s; set time_unit: {declared}")
+        add("mapping.time_unit", f"time_unit: the model declares its time in {declared}s; set time_unit: {declared}")
     return problems
 
 
@@ -212,9 +220,9 @@ def _add_rule(model: libsbml.Model, variable: str, formula: str | libsbml.ASTNod
 
 def adapt_model(model, mapping: ObservableMapping):
     """An Engine-ready copy of ``model`` (a :class:`~qsp.model.Model`) with ``mapping``; InvalidInput on a bad mapping."""
-    problems = check_mapping(model.sbml, mapping)
+    problems = errors(check_mapping(model.sbml, mapping))
     if problems:
-        raise InvalidInput(problems)
+        raise InvalidInput(messages(problems))
     doc = libsbml.readSBMLFromString(model.sbml)
     if (doc.getLevel(), doc.getVersion()) != (3, 2) and not doc.setLevelAndVersion(3, 2, False):
         raise ModelRefused("the model could not be converted to SBML Level 3 Version 2 to add the dashboard's dosing")
@@ -364,10 +372,9 @@ def provides_dashboard_ids(model) -> bool:
 def load_checked_model(text: str | bytes, name: str, where: str = "--model"):
     """An untrusted SBML text checked like an upload (gate, then the sandboxed libsbml/roadrunner check), loaded."""
     report = check_sbml(text, DEFAULT_LIMITS)
-    if not report["ok"]:
-        reasons = [i["message"] for i in report["issues"] if i["severity"] in ("fatal", "error")][:3]
-        reasons += [u["reason"] for u in report["unsupported"]][:3]
-        raise ModelRefused(f"{where}: {report['verdict']}: " + ("; ".join(reasons) or "see python -m qsp check-sbml"))
+    if not report.ok:
+        reasons = [i.message for i in report.errors()][:3] + [u.reason for u in report.unsupported][:3]
+        raise ModelRefused(f"{where}: {report.verdict}: " + ("; ".join(reasons) or "see python -m qsp check-sbml"))
     return load_sbml_model(text, name=name)
 
 

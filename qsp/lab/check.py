@@ -11,7 +11,7 @@ Order of the checks (each later one runs only when the earlier ones pass):
    categories, units and over-determination, are skipped above ``LabLimits.full_checks_max_components``),
    detection of constructs roadrunner cannot simulate, a roadrunner compile and a short test simulation.
 
-The result is a JSON-able report dict, see :func:`check_sbml`.
+The result is a typed :class:`~qsp.lab.issues.SbmlReport` (``to_json()``: the check-sbml JSON), see :func:`check_sbml`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 import threading
 import traceback
 import types
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -32,11 +33,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text
 from qsp.errors import ModelRefused
+from qsp.lab.issues import SEVERITIES, Issue, SbmlReport, Unsupported
 
 # Verdicts of a check, and the CLI exit code of each.
 SIMULATABLE, INVALID, REFUSED, UNSUPPORTED = "simulatable", "invalid", "refused", "unsupported"
 VERDICT_EXIT = {SIMULATABLE: 0, INVALID: 1, REFUSED: 2, UNSUPPORTED: 2}
-SEVERITIES = ("info", "warning", "error", "fatal")  # libsbml's severities 0-3, by name
 
 # Element local names counted as model components, by report key.
 COMPONENT_TAGS = {
@@ -129,21 +130,18 @@ UNSUPPORTED_PACKAGES = ("distrib", "arrays", "qual", "spatial", "multi", "dyn", 
 IGNORED_PACKAGES = ("layout", "render", "groups")  # carry no dynamics; roadrunner ignores them
 
 
-def _issue(severity: str, code, message: str) -> dict:
-    return {"severity": severity, "code": code, "message": message}
+_issue = Issue  # (severity, code, message)
 
 
-def _unsupported(code: str, detail: str = "") -> dict:
+def _unsupported(code: str, detail: str = "") -> Unsupported:
     what, todo = UNSUPPORTED_REASONS[code]
-    return {"code": code, "reason": f"the model {what}" + (f" ({detail})" if detail else ""), "what_to_do": todo}
+    return Unsupported(code, f"the model {what}" + (f" ({detail})" if detail else ""), todo)
 
 
 def _report(**kw) -> dict:
-    report = {"ok": False, "verdict": None, "level": None, "version": None, "counts": {}, "issues": [],
-              "unsupported": [], "limits": []}
-    report.update(kw)
-    report["ok"] = report["verdict"] == SIMULATABLE
-    return report
+    """The fields of a report being built (a verdict is set before :func:`_finish` types it)."""
+    return {"verdict": None, "level": None, "version": None, "counts": {}, "issues": [], "unsupported": [],
+            "limits": [], **kw}
 
 
 # ------------------------------------------------------------------ in-process structure checks
@@ -308,7 +306,7 @@ def _uses_delay(ast) -> bool:
     return False
 
 
-def find_unsupported(doc) -> list[dict]:
+def find_unsupported(doc) -> list[Unsupported]:
     """Constructs of a libsbml document roadrunner cannot simulate, each with a reason and what to do."""
     found = []
     uris = [doc.getNamespaces().getURI(i) for i in range(doc.getNamespaces().getNumNamespaces())]
@@ -407,16 +405,17 @@ _TASKS = {"inspect": ("qsp.lab.check", "_task_inspect"), "simulate_case": ("qsp.
 # ------------------------------------------------------------------ public entry point
 
 
-def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: str | Path | None = None) -> dict:
-    """Check an untrusted SBML text; return the report, never raise on bad models.
+def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: str | Path | None = None) -> SbmlReport:
+    """Check an untrusted SBML text; return the typed report, never raise on bad models.
 
     The report: ``ok`` (simulatable), ``verdict`` (simulatable | invalid | refused | unsupported),
-    ``level``, ``version``, ``counts`` (components by kind and ``total``), ``issues`` (each
-    ``{"severity", "code", "message"}``: libsbml's messages and ours), ``unsupported`` (each
-    ``{"code", "reason", "what_to_do"}``) and ``limits`` (the limits applied, as text).
+    ``level``, ``version``, ``counts`` (components by kind and ``total``), ``issues`` (each an
+    :class:`~qsp.lab.issues.Issue` with severity, code, message: libsbml's messages and ours),
+    ``unsupported`` (each with code, reason, what_to_do), ``limits`` (the limits applied, as text) and
+    ``summary`` (the verdict in one line). ``to_json()`` gives the same as JSON data.
     ``base_dir``: the directory comp external model files may be read from (None: refuse them).
 
-    >>> check_sbml("https://example.org/model.xml")["verdict"]
+    >>> check_sbml("https://example.org/model.xml").verdict
     'refused'
     """
     lines = limits.describe()
@@ -470,7 +469,7 @@ def _judge(base: dict, out: dict, limits: LabLimits) -> dict:
     issues = out["issues"]
     report = {**base, "level": out["level"], "version": out["version"], "issues": issues,
               "unsupported": out["unsupported"]}
-    soft = [i for i in issues if i["severity"] in ("error", "fatal") and i["code"] in SOFT_ERROR_IDS]
+    soft = {n for n, i in enumerate(issues) if i.is_error and i.code in SOFT_ERROR_IDS}
     if out["unsupported"]:
         report["verdict"] = UNSUPPORTED
     elif out["read_errors"]:
@@ -478,7 +477,7 @@ def _judge(base: dict, out: dict, limits: LabLimits) -> dict:
     elif out["rr_error"] and "bad_alloc" in out["rr_error"]:
         report["verdict"] = REFUSED
         issues.append(_issue("fatal", "sandbox.memory", f"roadrunner ran out of memory (limit {limits.memory_mb:,} MB)"))
-    elif any(i["severity"] in ("error", "fatal") and i["code"] not in SOFT_ERROR_IDS for i in issues):
+    elif any(i.is_error and i.code not in SOFT_ERROR_IDS for i in issues):
         report["verdict"] = INVALID  # libsbml consistency errors: not valid SBML, even if roadrunner might run it
     elif not out["compiled"]:
         report["verdict"] = INVALID
@@ -488,27 +487,38 @@ def _judge(base: dict, out: dict, limits: LabLimits) -> dict:
         issues.append(_issue("error", "roadrunner.simulate", f"roadrunner could not simulate 0-1 time units: {out['rr_error']}"))
     else:
         report["verdict"] = SIMULATABLE
-        for issue in soft:  # what simulators do: notes, annotations and units do not stop a simulation
-            issue["severity"] = "warning"
-            issue["message"] += " (a libsbml error about notes, annotations or units: the model compiles and simulates)"
+        for n in soft:  # what simulators do: notes, annotations and units do not stop a simulation
+            issues[n] = replace(issues[n], severity="warning", message=issues[n].message + " (a libsbml error about "
+                                "notes, annotations or units: the model compiles and simulates)")
     return report
 
 
-def _finish(report: dict) -> dict:
-    """Set ``ok``, add how to raise a limit to refusals, and a one-line ``summary`` of the verdict."""
-    report["ok"] = report["verdict"] == SIMULATABLE
-    for issue in report["issues"]:
-        hint = LIMIT_HINTS.get(issue["code"])
-        if hint and issue["severity"] == "fatal" and hint not in issue["message"]:
-            issue["message"] += f" ({hint})"
-    counted = {sev: sum(1 for i in report["issues"] if i["severity"] == sev) for sev in ("warning", "error", "fatal")}
+def _with_hint(issue: Issue) -> Issue:
+    """A fatal limit issue with how to raise the limit appended (once)."""
+    hint = LIMIT_HINTS.get(issue.code) if isinstance(issue.code, str) else None
+    if hint and issue.severity == "fatal" and hint not in issue.message:
+        return replace(issue, message=f"{issue.message} ({hint})")
+    return issue
+
+
+def _summary(verdict: str, issues: list[Issue], unsupported: list[Unsupported]) -> str:
+    """The verdict in one line: simulatable (with N warnings) | invalid: N errors | refused: why | unsupported: why."""
+    counted = {sev: sum(1 for i in issues if i.severity == sev) for sev in ("warning", "error", "fatal")}
     plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
-    if report["verdict"] == SIMULATABLE:
-        report["summary"] = "simulatable" + (f", with {plural(counted['warning'], 'warning')}" if counted["warning"] else "")
-    elif report["verdict"] == REFUSED:
-        report["summary"] = "refused: " + next((i["message"] for i in report["issues"] if i["severity"] == "fatal"), "")
-    elif report["verdict"] == UNSUPPORTED:
-        report["summary"] = "unsupported: " + "; ".join(u["reason"] for u in report["unsupported"])
-    else:
-        report["summary"] = f"invalid: {plural(counted['error'] + counted['fatal'], 'error')}"
-    return report
+    if verdict == SIMULATABLE:
+        return "simulatable" + (f", with {plural(counted['warning'], 'warning')}" if counted["warning"] else "")
+    if verdict == REFUSED:
+        return "refused: " + next((i.message for i in issues if i.severity == "fatal"), "")
+    if verdict == UNSUPPORTED:
+        return "unsupported: " + "; ".join(u.reason for u in unsupported)
+    return f"invalid: {plural(counted['error'] + counted['fatal'], 'error')}"
+
+
+def _finish(fields: dict) -> SbmlReport:
+    """The typed report: ``ok``, how to raise a limit added to refusals, and a one-line ``summary``."""
+    issues = [_with_hint(i) for i in fields["issues"]]
+    unsupported = list(fields["unsupported"])
+    return SbmlReport(verdict=fields["verdict"], ok=fields["verdict"] == SIMULATABLE, level=fields["level"],
+                      version=fields["version"], counts=dict(fields["counts"]), issues=tuple(issues),
+                      unsupported=tuple(unsupported), limits=tuple(fields["limits"]),
+                      summary=_summary(fields["verdict"], issues, unsupported))

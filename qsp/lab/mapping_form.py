@@ -14,6 +14,7 @@ import yaml
 from qsp.engine.observables import CAPABILITIES, TIME_UNITS_DAYS, ObservableMapping, capability_reasons, parse_mapping
 from qsp.errors import InvalidInput
 from qsp.lab.adapt import MAX_MAPPING_BYTES, check_mapping
+from qsp.lab.issues import Issue
 
 FIELD = "mapping"  # names the mapping in messages
 UNTREATED_USE = "untreated"  # the use (CAPABILITIES id) a model needs before the other views can run it
@@ -69,8 +70,8 @@ def uses_own_mapping(mapping: ObservableMapping, native: bool) -> bool:
     return not (native and not mapping.observables)
 
 
-def mapping_problems(sbml: str, mapping: ObservableMapping, native: bool) -> list:
-    """Problems of the mapping against the model (none to check for a native model run unmapped)."""
+def mapping_problems(sbml: str, mapping: ObservableMapping, native: bool) -> list[Issue]:
+    """Problems of the mapping against the model, typed (none to check for a native model run unmapped)."""
     return check_mapping(sbml, mapping) if uses_own_mapping(mapping, native) else []
 
 
@@ -87,8 +88,11 @@ def readiness_table(reasons: dict[str, str | None]) -> pd.DataFrame:
 
 
 def ready_for_dashboard(problems: list, reasons: dict[str, str | None]) -> bool:
-    """True when the other views can run the model: no mapping problem and untreated projections possible."""
-    return not problems and reasons[UNTREATED_USE] is None
+    """True when the other views can run the model: no mapping error (warnings are fine) and untreated projections possible.
+
+    ``problems``: :class:`~qsp.lab.issues.Issue` s (a plain string counts as an error).
+    """
+    return not any(getattr(p, "is_error", True) for p in problems) and reasons[UNTREATED_USE] is None
 
 
 def handed_over_mapping(mapping: ObservableMapping, native: bool) -> dict | None:

@@ -127,10 +127,10 @@ def simulate_suite_case(model_path: str | Path, settings: SuiteSettings | str,
     if not path.is_file():
         raise InvalidInput(f"MODEL: file not found: {path}")
     report = check_sbml(path.read_bytes(), limits, base_dir=path.parent)
-    if report["verdict"] != SIMULATABLE:
-        reasons = [u["reason"] + "; what to do: " + u["what_to_do"] for u in report["unsupported"]]
-        reasons += [i["message"] for i in report["issues"] if i["severity"] in ("error", "fatal")]
-        raise ModelRefused(f"{report['verdict']}: " + " | ".join(reasons or ["see check-sbml"]))
+    if report.verdict != SIMULATABLE:
+        reasons = [u.reason + "; what to do: " + u.what_to_do for u in report.unsupported]
+        reasons += [i.message for i in report.errors()]
+        raise ModelRefused(f"{report.verdict}: " + " | ".join(reasons or ["see check-sbml"]))
     if isinstance(settings, str):
         settings = parse_settings(settings, max_points=limits.max_points)
     payload = {"sbml": path.read_text(encoding="utf-8"), "location": str(path),

@@ -18,6 +18,7 @@ from qsp.engine.regimen import parse_regimen
 from qsp.engine.simulate import Engine
 from qsp.errors import InvalidInput
 from qsp.lab.adapt import adapt_model, check_mapping, load_mapping_file, provides_dashboard_ids
+from qsp.lab.issues import Issue, messages
 
 EXAMPLES = paths.ROOT / "models_sbml" / "examples"
 PATIENT = {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}
@@ -61,7 +62,10 @@ def test_check_mapping_reports_ids_the_model_lacks_or_misuses():
     sbml = antimony_to_sbml("model m\n species A = 1; species n_doses = 0; B := 2*A; k = 1; J: A -> ; k*A\nend")
     problems = check_mapping(sbml, parse_mapping({
         "observables": {"amyloid_cl": "missing", "tau_suvr": "B"}, "dose_target": "k", "covariates": {"weight_kg": "B"}}))
-    text = "\n".join(problems)
+    text = "\n".join(messages(problems))
+    assert all(isinstance(p, Issue) and p.severity == "error" for p in problems)
+    assert {"mapping.unknown_id", "mapping.state_not_integrated", "mapping.dose_target", "mapping.covariate",
+            "mapping.reserved_ids"} <= {p.code for p in problems}
     assert "observables.amyloid_cl: 'missing'" in text
     assert "observables.tau_suvr: a state observable must map to a species" in text
     assert "dose_target: 'k' must be a species" in text
@@ -241,15 +245,16 @@ def test_reserved_ids_initial_assignments_and_time_units_are_refused_before_any_
     # a model with its own `severity` parameter would get a duplicate id (roadrunner can crash on those)
     sbml = antimony_to_sbml("model m\n species A = 1, T = 1, S = 1; severity = 3; J: -> A; 1\nend")
     mapping = parse_mapping({"observables": {"amyloid_cl": "A", "tau_suvr": "T", "cdrsb": "S"}})
-    assert any("reserved" in p and "severity" in p for p in check_mapping(sbml, mapping))
+    assert any("reserved" in p and "severity" in p for p in messages(check_mapping(sbml, mapping)))
     with pytest.raises(InvalidInput, match="severity"):
         adapt_model(Model(sbml), mapping)
     # an initial assignment reading a state species would not see the patient's state
     sbml = antimony_to_sbml("model m\n species A = 1, T = 1, S = 1, B; B = 2*A; J: -> A; 1\nend")
-    assert any("initial assignment" in p for p in check_mapping(sbml, mapping))
+    assert any("initial assignment" in p for p in messages(check_mapping(sbml, mapping)))
     # a declared time unit wins over a wrong mapping
     sbml = antimony_to_sbml("model m\n species A = 1, T = 1, S = 1; J: -> A; 1\n unit minute = 60 second\n time_unit = minute\nend")
-    assert check_mapping(sbml, mapping) == ["time_unit: the model declares its time in minutes; set time_unit: minute"]
+    assert check_mapping(sbml, mapping) == [
+        Issue("error", "mapping.time_unit", "time_unit: the model declares its time in minutes; set time_unit: minute")]
     assert check_mapping(sbml, parse_mapping({**mapping.model_dump(), "time_unit": "minute"})) == []
 
 
@@ -290,5 +295,5 @@ def test_parameters_computed_from_a_covariate_follow_the_patient():
         engine.run({**PATIENT, C.WEIGHT_KG: weight}, None, np.array([0.0, 10.0]), state=(1.0, 1.0, 1.0))
         assert engine.rr["V"] == pytest.approx(3 * weight / 70) and engine.rr["W"] == pytest.approx(6 * weight / 70)
     species = antimony_to_sbml("model m\n species A, B = 1; A = BW; J: -> B; 1\n BW = 70\nend")
-    assert any("initial assignment of 'A' reads a covariate" in p for p in check_mapping(species, parse_mapping(
-        {"observables": {"amyloid_cl": "B", "tau_suvr": "B", "severity": "B"}, "covariates": {"weight_kg": "BW"}})))
+    assert any("initial assignment of 'A' reads a covariate" in p for p in messages(check_mapping(species, parse_mapping(
+        {"observables": {"amyloid_cl": "B", "tau_suvr": "B", "severity": "B"}, "covariates": {"weight_kg": "BW"}}))))

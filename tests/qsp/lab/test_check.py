@@ -14,6 +14,7 @@ from qsp import paths
 from qsp.cli.lab import add_commands
 from qsp.errors import InvalidInput, QSPError
 from qsp.lab.check import INVALID, REFUSED, SIMULATABLE, UNSUPPORTED, LabLimits, check_sbml
+from qsp.lab.issues import Issue, SbmlReport, Unsupported
 from qsp.lab.suite import compare_results, parse_settings, read_results, simulate_suite_case
 
 
@@ -84,18 +85,18 @@ def _many_species(n: int) -> str:
 
 
 def _issue_text(report) -> str:
-    return " | ".join(i["message"] for i in report["issues"]) + " | " + " | ".join(u["reason"] for u in report["unsupported"])
+    return " | ".join(i.message for i in report.issues) + " | " + " | ".join(u.reason for u in report.unsupported)
 
 
 def test_a_valid_model_is_simulatable_with_counts_and_level():
     report = check_sbml(DECAY)
-    assert report["ok"] and report["verdict"] == SIMULATABLE, report
-    assert (report["level"], report["version"]) == (3, 2)
-    assert report["counts"]["species"] == 1 and report["counts"]["reactions"] == 1 and report["counts"]["parameters"] == 1
-    assert report["counts"]["total"] == 4
-    assert not [i for i in report["issues"] if i["severity"] in ("error", "fatal")]
-    assert any("components" in line for line in report["limits"])
-    json.dumps(report)  # the report is JSON-able as it is
+    assert report.ok and report.verdict == SIMULATABLE, report
+    assert (report.level, report.version) == (3, 2)
+    assert report.counts["species"] == 1 and report.counts["reactions"] == 1 and report.counts["parameters"] == 1
+    assert report.counts["total"] == 4
+    assert not [i for i in report.issues if i.severity in ("error", "fatal")]
+    assert any("components" in line for line in report.limits)
+    json.dumps(report.to_json())  # the typed report gives JSON data
 
 
 @pytest.mark.parametrize(
@@ -114,46 +115,46 @@ def test_a_valid_model_is_simulatable_with_counts_and_level():
 )
 def test_hostile_or_foreign_text_is_refused_by_the_gate(text, message):
     report = check_sbml(text)
-    assert report["verdict"] == REFUSED and not report["ok"]
-    assert report["issues"][0]["code"] == "gate"
-    assert re.search(message, report["issues"][0]["message"]), report["issues"]
+    assert report.verdict == REFUSED and not report.ok
+    assert report.issues[0].code == "gate"
+    assert re.search(message, report.issues[0].message), report.issues
 
 
 def test_a_huge_model_is_refused_by_size_and_by_component_count():
     big = _many_species(300)
-    assert check_sbml(big)["verdict"] == SIMULATABLE  # within the defaults
+    assert check_sbml(big).verdict == SIMULATABLE  # within the defaults
     by_size = check_sbml(big, LabLimits(max_bytes=10_000))
-    assert by_size["verdict"] == REFUSED and "model too large" in by_size["issues"][0]["message"]
+    assert by_size.verdict == REFUSED and "model too large" in by_size.issues[0].message
     by_count = check_sbml(big, LabLimits(max_components=100))
-    assert by_count["verdict"] == REFUSED and by_count["issues"][0]["code"] == "limit.components"
-    assert "304 components, limit 100" in by_count["issues"][0]["message"]
+    assert by_count.verdict == REFUSED and by_count.issues[0].code == "limit.components"
+    assert "304 components, limit 100" in by_count.issues[0].message
 
 
 def test_deeply_nested_xml_is_refused_before_libsbml_sees_it():
     nested = "<apply><minus/>" * 400 + "<cn>1</cn>" + "</apply>" * 400
     deep = DECAY.replace("<apply><times/><ci>k</ci><ci>A</ci></apply>", nested)
     report = check_sbml(deep)
-    assert report["verdict"] == REFUSED and report["issues"][0]["code"] == "limit.depth"
+    assert report.verdict == REFUSED and report.issues[0].code == "limit.depth"
 
 
 def test_expensive_checks_are_skipped_above_the_component_threshold():
     report = check_sbml(DECAY, LabLimits(full_checks_max_components=2))
-    assert report["verdict"] == SIMULATABLE
-    assert any(i["code"] == "limit.checks" and "units" in i["message"] for i in report["issues"])
-    assert not any(i["code"] == "limit.checks" for i in check_sbml(DECAY)["issues"])
+    assert report.verdict == SIMULATABLE
+    assert any(i.code == "limit.checks" and "units" in i.message for i in report.issues)
+    assert not any(i.code == "limit.checks" for i in check_sbml(DECAY).issues)
 
 
 def test_invalid_mathml_is_reported_as_invalid_with_libsbml_messages():
     report = check_sbml(DECAY.replace("<times/>", "<frobnicate/>"))
-    assert report["verdict"] == INVALID and not report["ok"]
-    errors = [i for i in report["issues"] if i["severity"] in ("error", "fatal")]
-    assert errors and all(isinstance(i["code"], int) for i in errors)
-    assert "frobnicate" in " ".join(i["message"] for i in errors)
+    assert report.verdict == INVALID and not report.ok
+    errors = [i for i in report.issues if i.severity in ("error", "fatal")]
+    assert errors and all(isinstance(i.code, int) for i in errors)
+    assert "frobnicate" in " ".join(i.message for i in errors)
 
 
 def test_undefined_symbol_is_invalid():
     report = check_sbml(DECAY.replace("<ci>k</ci>", "<ci>nope</ci>"))
-    assert report["verdict"] == INVALID
+    assert report.verdict == INVALID
     assert "nope" in _issue_text(report)
 
 
@@ -170,38 +171,38 @@ def test_undefined_symbol_is_invalid():
 )
 def test_unsupported_constructs_are_found_before_compiling_with_what_to_do(text, code, words):
     report = check_sbml(text)
-    assert report["verdict"] == UNSUPPORTED, report
-    found = {u["code"]: u for u in report["unsupported"]}
+    assert report.verdict == UNSUPPORTED, report
+    found = {u.code: u for u in report.unsupported}
     assert code in found, found
-    assert words in found[code]["reason"] and found[code]["what_to_do"]
+    assert words in found[code].reason and found[code].what_to_do
 
 
 @pytest.mark.parametrize("source", ["/etc/passwd", "https://example.org/m.xml", "../../etc/passwd", "x.xml"])
 def test_comp_external_files_are_not_read_from_an_upload(source, tmp_path):
     report = check_sbml(_external(source))
-    assert report["verdict"] == UNSUPPORTED and report["unsupported"][0]["code"] == "external_model"
+    assert report.verdict == UNSUPPORTED and report.unsupported[0].code == "external_model"
     # with a base directory: only relative files inside it, each through the gate
     inside = check_sbml(_external(source), base_dir=tmp_path)
-    assert inside["verdict"] == REFUSED
-    assert inside["issues"][0]["message"].endswith(("URLs are not followed", "outside the model's directory", "file not found"))
+    assert inside.verdict == REFUSED
+    assert inside.issues[0].message.endswith(("URLs are not followed", "outside the model's directory", "file not found"))
 
 
 def test_comp_external_file_inside_the_directory_passes_the_gate_too(tmp_path):
     (tmp_path / "x.xml").write_text(BOMB)
     report = check_sbml(_external("x.xml"), base_dir=tmp_path)
-    assert report["verdict"] == REFUSED and "DTD or entity" in report["issues"][0]["message"]
+    assert report.verdict == REFUSED and "DTD or entity" in report.issues[0].message
 
 
 def test_sandbox_time_limit_kills_the_check():
     report = check_sbml(_many_species(2000), LabLimits(timeout_s=0.05))
-    assert report["verdict"] == REFUSED
-    assert report["issues"][0]["code"] == "sandbox.timeout" and "time limit of 0.05 s" in report["issues"][0]["message"]
+    assert report.verdict == REFUSED
+    assert report.issues[0].code == "sandbox.timeout" and "time limit of 0.05 s" in report.issues[0].message
 
 
 def test_sandbox_memory_limit_stops_the_check():
     report = check_sbml(_many_species(3000), LabLimits(memory_mb=256))
-    assert report["verdict"] == REFUSED
-    assert any("memory" in i["message"] and i["severity"] == "fatal" for i in report["issues"]), report["issues"]
+    assert report.verdict == REFUSED
+    assert any("memory" in i.message and i.severity == "fatal" for i in report.issues), report.issues
 
 
 def test_limits_are_validated_and_name_the_field():
@@ -235,13 +236,13 @@ DOCUMENTED_LIMITS = {"testsuite/01472/01472-sbml-l3v2.xml": "external_model"}
 def test_corpus_verdict_matches_roadrunner(row):
     report = check_sbml((CORPUS / row["item"]).read_bytes())
     if row["item"] in DOCUMENTED_LIMITS:
-        assert [u["code"] for u in report["unsupported"]] == [DOCUMENTED_LIMITS[row["item"]]]
+        assert [u.code for u in report.unsupported] == [DOCUMENTED_LIMITS[row["item"]]]
         return
-    got = SIMULATABLE if report["ok"] else "not simulatable"
-    assert got == _expected_verdict(row), (report["verdict"], _issue_text(report))
-    if not report["ok"]:  # and it says why, in words
-        assert report["unsupported"] or [i for i in report["issues"] if i["severity"] in ("error", "fatal")]
-    codes = {u["code"] for u in report["unsupported"]}
+    got = SIMULATABLE if report.ok else "not simulatable"
+    assert got == _expected_verdict(row), (report.verdict, _issue_text(report))
+    if not report.ok:  # and it says why, in words
+        assert report.unsupported or [i for i in report.issues if i.severity in ("error", "fatal")]
+    codes = {u.code for u in report.unsupported}
     if "delay()" in row["features"]:
         assert "delay" in codes
     if "algebraicRules" in row["features"]:
@@ -356,7 +357,21 @@ def test_check_sbml_cli_prints_the_report_and_exits_by_verdict(text, exit_code, 
     code, stdout, _ = _cli(["check-sbml", str(file)], capsys)
     report = json.loads(stdout)
     assert code == exit_code and report["verdict"] == verdict
-    assert set(report) >= {"ok", "level", "version", "counts", "issues", "unsupported"}
+    assert list(report) == ["ok", "verdict", "level", "version", "counts", "issues", "unsupported", "limits", "summary"]
+    assert all(list(i) == ["severity", "code", "message"] for i in report["issues"])
+    assert all(list(u) == ["code", "reason", "what_to_do"] for u in report["unsupported"])
+    assert report == check_sbml(text).to_json()  # the CLI prints the typed report's JSON, nothing else
+
+
+def test_check_sbml_returns_a_typed_report_with_typed_issues():
+    report = check_sbml(DECAY.replace("<times/>", "<frobnicate/>"))
+    assert isinstance(report, SbmlReport) and all(isinstance(i, Issue) for i in report.issues)
+    assert report.errors() and all(i.severity in ("error", "fatal") for i in report.errors())
+    assert report.reasons() == [i.message for i in report.errors()]
+    unsupported = check_sbml(DELAY)
+    assert all(isinstance(u, Unsupported) for u in unsupported.unsupported) and unsupported.reasons()
+    with pytest.raises(ValueError, match="severity: one of info, warning, error, fatal"):
+        Issue("bad", "x", "message")
 
 
 def test_check_sbml_cli_bad_arguments(tmp_path, capsys):

@@ -585,10 +585,10 @@ def test_notes_and_annotation_errors_are_warnings_when_the_model_simulates(old, 
     from qsp.lab.check import SIMULATABLE, check_sbml
 
     report = check_sbml(DECAY.replace(old, new))
-    assert report["verdict"] == SIMULATABLE and report["ok"]
-    (notes,) = [i for i in report["issues"] if i["code"] == code]
-    assert notes["severity"] == "warning" and "compiles and simulates" in notes["message"]
-    assert re.fullmatch(r"simulatable, with \d+ warnings?", report["summary"])
+    assert report.verdict == SIMULATABLE and report.ok
+    (notes,) = [i for i in report.issues if i.code == code]
+    assert notes.severity == "warning" and "compiles and simulates" in notes.message
+    assert re.fullmatch(r"simulatable, with \d+ warnings?", report.summary)
 
 
 def test_notes_error_stays_an_error_when_the_model_is_broken_anyway():
@@ -597,9 +597,9 @@ def test_notes_error_stays_an_error_when_the_model_is_broken_anyway():
     broken = DECAY.replace(b'<model id="decay">', b'<model id="decay"><notes><p>x</p></notes>').replace(
         b'compartment="c"', b'compartment="nowhere"')
     report = check_sbml(broken)
-    assert report["verdict"] == INVALID and not report["ok"]
-    assert any(i["code"] == 10801 and i["severity"] == "error" for i in report["issues"])
-    assert report["summary"].startswith("invalid: ")
+    assert report.verdict == INVALID and not report.ok
+    assert any(i.code == 10801 and i.severity == "error" for i in report.issues)
+    assert report.summary.startswith("invalid: ")
 
 
 @pytest.mark.parametrize("limits, code, hint", [
@@ -610,8 +610,8 @@ def test_a_refusal_says_which_limit_and_how_to_raise_it(limits, code, hint):
     from qsp.lab.check import REFUSED, check_sbml
 
     report = check_sbml(DECAY, limits)
-    assert report["verdict"] == REFUSED and report["issues"][0]["code"] == code
-    assert re.search(hint, report["issues"][0]["message"]) and re.search(hint, report["summary"])
+    assert report.verdict == REFUSED and report.issues[0].code == code
+    assert re.search(hint, report.issues[0].message) and re.search(hint, report.summary)
 
 
 @pytest.mark.parametrize("sed, match", [  # the second line of defence, if the SED-ML checks ever let one through
