@@ -1,6 +1,6 @@
 """Trial designer: arms, enrolment and design -> virtual trial, endpoints, ARIA-E, power and sample size."""
 
-import json
+import time
 
 import streamlit as st
 
@@ -17,12 +17,13 @@ from pages._common import (
     remember,
     show_problems,
 )
+from pages._designer_results import fmt_seconds, show_results
 from qsp import constants as C
 from qsp.errors import QSPError
-from qsp.plots.trial import arm_colours, trial_measure_figure
 from qsp.store.database import database_url
 from qsp.trial import design as D
 from qsp.trial.power import PowerSettings
+from qsp.trial.runs import KeptRun, RunCancelled, cancellable, estimate_seconds, keep_run, ms_per_patient, patients_to_simulate
 from qsp.trial.scenario import scenario_from_text, scenario_to_yaml
 
 P = "designer_"  # widget-key prefix of this page
@@ -101,7 +102,7 @@ with st.expander("Saved scenarios (database) and files", expanded=False):
                      key=P + "upload", on_change=_load_upload)
 message = ss.pop(P + "message", None)
 if message:
-    (st.success if message[0] == "success" else st.error)(message[1])
+    {"success": st.success, "info": st.info}.get(message[0], st.error)(message[1])
 
 # ------------------------------------------------------------------ design
 st.subheader("Design")
@@ -131,9 +132,11 @@ c1.multiselect("APOE4 copies", [0, 1, 2], key=P + "apoe4")
 c2.multiselect("Stages", list(C.STAGES), key=P + "stage")
 
 st.subheader("Arms")
-st.number_input("Number of arms (the first is the reference)", 1, D.MAX_ARMS, key=P + "n_arms")
+st.number_input("Number of arms (the first is the reference)", 1, D.MAX_ARMS, key=P + "n_arms",
+                on_change=lambda: ss.update({P + k: v for k, v in D.default_arm_names(_form()).items()}))
+st.caption("  ·  ".join(f"Arm {i + 1}: {ss[f'{P}arm{i}_name'] or '(no name)'}" for i in range(ss[P + "n_arms"])))
 for i in range(ss[P + "n_arms"]):
-    with st.expander(f"Arm {i + 1}: {ss[f'{P}arm{i}_name']}", expanded=False):
+    with st.expander(f"Arm {i + 1}", expanded=False, key=f"{P}arm{i}_panel"):  # a label that renaming leaves alone: the panel stays open
         c1, c2 = st.columns(2)
         c1.text_input("Name", key=f"{P}arm{i}_name")
         c2.radio("Regimen", D.SOURCES, horizontal=True, key=f"{P}arm{i}_source")
@@ -182,9 +185,9 @@ with st.expander("Where to run (large trials)", expanded=False):
 try:
     scenario = D.scenario_from_form(_form(), mmse_available=C.MMSE in available)
 except QSPError as exc:
+    scenario = None
     st.warning("Fix these before running:")
     show_problems(exc)
-    st.stop()
 
 enrichment = ss.get("designer_enrichment")
 apply_enrichment = False
@@ -194,27 +197,38 @@ if enrichment and active is not None:
 elif enrichment:
     apply_enrichment = st.checkbox(f"Enrol only patients with {enrichment['rule']} (models from the Stratification page)",
                                    value=True, key=P + "apply_enrichment")
-key = key_of([scenario_to_yaml(scenario), enrichment["rule"] if apply_enrichment else None, model_ref])
-plain_key = key_of([scenario_to_yaml(scenario), None, model_ref])  # the same design, all comers
+design_yaml = scenario_to_yaml(scenario) if scenario is not None else None
+key = key_of([design_yaml, enrichment["rule"] if apply_enrichment else None, model_ref])
+plain_key = key_of([design_yaml, None, model_ref])  # the same design, all comers
 results = ss[P + "results"]
-cached = results.get(key)
+cached = results.get(key) if scenario is not None else None
 c1, c2, c3 = st.columns([1, 1, 2])
-run = c1.button("Run trial", type="primary", key=P + "run", disabled=cached is not None)
-if c2.button("Save scenario", key=P + "save"):
+run = c1.button("Run trial", type="primary", key=P + "run", disabled=scenario is None or cached is not None,
+                help="Fix the design first" if scenario is None else None)
+if c2.button("Save scenario", key=P + "save", disabled=scenario is None):
     try:
         _store().save(scenario)
         ss[P + "message"] = ("success", f"Saved scenario {scenario.name!r} in the database.")
         st.rerun()  # redraw the saved-scenarios list with it
     except QSPError as exc:
         show_problems(exc)
-c3.download_button("Download scenario (YAML)", scenario_to_yaml(scenario), file_name=f"{scenario.name}.yaml", key=P + "download_yaml")
+if scenario is not None:
+    c3.download_button("Download scenario (YAML)", design_yaml, file_name=f"{scenario.name}.yaml", key=P + "download_yaml")
+    if cached is None:
+        st.caption(f"Estimated time: about {fmt_seconds(estimate_seconds(scenario, ss.get(P + 'ms_per_patient'), apply_enrichment))} "
+                   f"for {patients_to_simulate(scenario):,} patients"
+                   + (" (measured on this machine)" if ss.get(P + "ms_per_patient") else " (a first guess until a run is timed)"))
 
 if run:
+    ss[P + "run_number"] = number = ss.get(P + "run_number", 0) + 1
+    st.button("Cancel", key=P + "cancel", on_click=lambda n=number: ss.update({P + "cancelled": n}))
     bar = st.progress(0.0, text="Simulating patients...")
+    started = time.monotonic()
     try:
         settings = PowerSettings(endpoint=endpoint, alpha=alpha, target_power=target, replicates=int(replicates))
+        report = lambda f: bar.progress(min(f, 1.0), text=f"Simulating patients... {100 * f:.0f}%")  # noqa: E731
         options = {"executor": D.executor_settings(backend, scheduler), "model": model_of(model_ref),
-                   "progress": lambda f: bar.progress(min(f, 1.0), text=f"Simulating patients... {100 * f:.0f}%")}
+                   "progress": cancellable(report, lambda: ss.get(P + "cancelled") == number)}
         if apply_enrichment:
             from ml.enrich import enrolment_filter  # lazy: the ML stack loads only when an enrichment is applied
 
@@ -223,45 +237,18 @@ if run:
                                                                          all_comers=results.get(plain_key), **options)
         else:
             results[key] = D.run_design(scenario, settings, **options)
+    except RunCancelled as exc:
+        ss[P + "message"] = ("info", str(exc).capitalize())
+        st.rerun()
     except QSPError as exc:
         bar.empty()
         show_problems(exc)
         st.stop()
-    bar.empty()
+    seconds = time.monotonic() - started
+    if not apply_enrichment:
+        ss[P + "ms_per_patient"] = ms_per_patient(scenario, seconds)
+    ss[P + "runs"] = keep_run(ss.get(P + "runs", []), KeptRun(number, key, scenario, results[key],
+                                                              enrichment["rule"] if apply_enrichment else None, seconds))
     st.rerun()  # redraw with the results (and the run button disabled for this scenario)
-if cached is None:
-    st.info("Set the design and press **Run trial**. Results are kept per scenario for this session.")
-    st.stop()
 
-# ------------------------------------------------------------------ results
-result, power, traj = cached.result, cached.power, cached.trajectories
-names = [a.name for a in scenario.arms]
-colours = arm_colours(names)
-st.subheader("Results")
-st.dataframe(D.summary_table(result, active).round(2), hide_index=True, key=P + "summary_table")
-st.caption(f"At week {scenario.assess_weeks[-1]:g}. Slowing % = 100 x (1 - change in arm / change in {names[0]}).")
-if cached.enrichment:
-    e = cached.enrichment
-    st.info(f"Enriched enrolment: {e['screened']} patients screened for {e['enrolled']} enrolled "
-            f"({e['screen_per_enrolled']:.1f} screened per enrolled patient).")
-    plain = results.get(plain_key)
-    if plain is None:  # e.g. results kept from before the all-comers run existed
-        with st.spinner("Running the same design without enrichment for comparison..."):
-            plain = results[plain_key] = D.run_design(scenario, cached.settings, model=model_of(model_ref))
-    both = D.enrichment_table(cached, plain)
-    if both is not None:
-        st.subheader("Enrichment against all-comers enrolment")
-        st.dataframe(both.round(3), hide_index=True, key=P + "enrichment_table")
-
-if not power.empty:
-    st.subheader("Power and sample size")
-    st.dataframe(D.power_display_table(power, cached.settings.target_power).round(3), hide_index=True, key=P + "power_table")
-
-cols = st.columns(2)
-for k, measure in enumerate(D.chart_measures(available)):  # no empty charts for an uploaded model
-    cols[k % 2].plotly_chart(trial_measure_figure(traj, measure, colours), key=f"{P}chart_{measure}")
-
-c1, c2, c3 = st.columns(3)
-c1.download_button("Results (JSON with provenance)", json.dumps(cached.to_json(), indent=1, default=str), file_name=f"{scenario.name}_result.json", key=P + "download_json")
-c2.download_button("Endpoints by week (CSV)", traj.to_csv(index=False), file_name=f"{scenario.name}_endpoints.csv", key=P + "download_csv")
-c3.download_button("Virtual patients' records (CSV)", result.records.to_csv(index=False), file_name=f"{scenario.name}_records.csv", key=P + "download_records")
+show_results(scenario, cached, ss.get(P + "runs", []), results, plain_key, active, model_ref, available)

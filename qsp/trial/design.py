@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -173,8 +174,44 @@ def scenario_data_from_form(form: Mapping, mmse_available: bool = True) -> dict:
 
 
 def scenario_from_form(form: Mapping, mmse_available: bool = True) -> Scenario:
-    """The validated Scenario the form describes; InvalidInput lists every problem by scenario field."""
-    return parse_scenario(scenario_data_from_form(form, mmse_available))
+    """The validated Scenario the form describes; InvalidInput lists every problem, an arm's as the page names it.
+
+    >>> form = {**form_defaults(), "n_arms": 3, "arm2_name": ""}
+    >>> scenario_from_form(form)
+    Traceback (most recent call last):
+    ...
+    qsp.errors.InvalidInput: Arm 3: name: String should have at least 1 character (got '')
+    """
+    try:
+        return parse_scenario(scenario_data_from_form(form, mmse_available))
+    except InvalidInput as exc:
+        raise InvalidInput([_arm_label(line) for line in exc.problems]) from None
+
+
+def _arm_label(problem: str) -> str:
+    """``arms.2.name: ...`` -> ``Arm 3: name: ...`` (the form numbers arms from 1)."""
+    match = re.match(r"arms\.(\d+)\.(.*)", problem, flags=re.DOTALL)
+    return f"Arm {int(match.group(1)) + 1}: {match.group(2)}" if match else problem
+
+
+def default_arm_names(form: Mapping) -> dict:
+    """Names for the shown arms that have none (an arm added after loading a scenario): ``arm 3``, unique.
+
+    >>> default_arm_names({"n_arms": 3, "arm0_name": "A", "arm1_name": "B", "arm2_name": " "})
+    {'arm2_name': 'arm 3'}
+    """
+    n = int(form["n_arms"])
+    taken = {str(form.get(f"arm{i}_name") or "").strip() for i in range(n)}
+    updates = {}
+    for i in range(n):
+        if not str(form.get(f"arm{i}_name") or "").strip():
+            name, k = f"arm {i + 1}", 1
+            while name in taken:
+                k += 1
+                name = f"arm {i + 1} ({k})"
+            taken.add(name)
+            updates[f"arm{i}_name"] = name
+    return updates
 
 
 def _range_fields(value, bounds: tuple[int, int]) -> tuple[int, int]:
@@ -314,6 +351,60 @@ def summary_table(result: TrialResult, model: Model | None = None) -> pd.DataFra
         table = table.dropna(axis=1, how="all")
         if C.APOE4 not in (model.mapping.covariates if model.mapping else {}):
             table = table.drop(columns=[c for c in table if c.startswith("ARIA-E % APOE4")])
+    return table
+
+
+Z95 = 1.959964  # two-sided 95% normal quantile
+KEY_ENDPOINTS = {C.IADRS: "iADRS", C.CDRSB: "CDR-SB", C.AMYLOID_CL: "amyloid (CL)"}  # the compact table's endpoints
+REFERENCE = "reference"  # shown in the reference arm's comparison cells
+NOT_AVAILABLE = "—"  # shown where a value is undefined
+
+
+def _interval(mean: float, half: float, digits: int = 1) -> str:
+    """``-5.2 (-6.1 to -4.3)``; NOT_AVAILABLE when undefined."""
+    if mean is None or not math.isfinite(mean):
+        return NOT_AVAILABLE
+    if not math.isfinite(half):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ({mean - half:.{digits}f} to {mean + half:.{digits}f})"
+
+
+def compact_summary(result: TrialResult) -> pd.DataFrame:
+    """The designer's default results table: per arm at the last assessment, the key endpoints' mean change and its
+    difference from the first arm, each with a 95% confidence interval (normal approximation, Welch for
+    differences), and ARIA-E % with its 95% interval. The reference arm reads REFERENCE; undefined cells NOT_AVAILABLE.
+    Endpoints the model does not provide are left out.
+    """
+    last = result.summary[result.summary["week"] == result.scenario.assess_weeks[-1]].set_index("arm")
+    names = [a.name for a in result.scenario.arms]
+    ref = last.loc[names[0]]
+    shown = [e for e in KEY_ENDPOINTS if last[f"{e}_change"].notna().any()]
+    rows = []
+    for name in names:
+        arm = last.loc[name]
+        n = float(arm["n_observed"])
+        row = {"arm": name, "completers": int(n)}
+        for e in shown:
+            mean, sd = arm[f"{e}_change"], arm[f"{e}_change_sd"]
+            row[f"{KEY_ENDPOINTS[e]} change (95% CI)"] = _interval(mean, Z95 * sd / math.sqrt(n) if n > 1 else math.nan)
+            if name == names[0]:
+                row[f"{KEY_ENDPOINTS[e]} vs {names[0]} (95% CI)"] = REFERENCE
+            else:
+                se = math.sqrt(sd**2 / n + ref[f"{e}_change_sd"] ** 2 / float(ref["n_observed"])) if n > 1 else math.nan
+                row[f"{KEY_ENDPOINTS[e]} vs {names[0]} (95% CI)"] = _interval(mean - ref[f"{e}_change"], Z95 * se)
+        p, n_all = arm["aria_e_pct"] / 100.0, float(arm["n"])
+        row["ARIA-E % (95% CI)"] = _interval(100 * p, 100 * Z95 * math.sqrt(p * (1 - p) / n_all) if n_all > 0 else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def full_summary(result: TrialResult, model: Model | None = None) -> pd.DataFrame:
+    """:func:`summary_table` rounded for display, with REFERENCE (not an empty cell) in the reference arm's slowing."""
+    table = summary_table(result, model).round(2)
+    for column in [c for c in table if c.endswith("slowing %")]:
+        table[column] = table[column].astype(object)
+        table.loc[0, column] = REFERENCE
+        table[column] = table[column].map(lambda v: NOT_AVAILABLE if v is None or (isinstance(v, float) and math.isnan(v)) else v)
     return table
 
 

@@ -75,7 +75,7 @@ def test_phase_count_is_an_integer_and_route_override_kept():
 def test_bad_weeks_name_the_field():
     with pytest.raises(InvalidInput, match="assess_weeks: write weeks as numbers"):
         D.scenario_from_form(_form(weeks="soon"))
-    with pytest.raises(InvalidInput, match=r"arms\.1\.regimen\.stop_rule\.at_weeks: write weeks"):
+    with pytest.raises(InvalidInput, match=r"Arm 2: regimen\.stop_rule\.at_weeks: write weeks"):  # as the page names arms
         D.scenario_from_form(_form(arm1_source="custom", arm1_stop=True, arm1_stop_weeks="x"))
 
 
