@@ -17,6 +17,7 @@ from qsp.engine.model import Model, load_builtin_model
 from qsp.trial.endpoints import TrialResult, arm_trajectories, summarise
 from qsp.trial.run import run_trial
 from qsp.trial.scenario import load_scenario
+from qsp.trial.targets import target_value
 
 COMPARISON_MEASURES = ("amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct")  # "X vs placebo" rows
 # Populations analysed as enrolled mixtures of scenario files: name -> {scenario: participants enrolled}.
@@ -27,9 +28,19 @@ MIXTURES = {
 }
 
 
-def load_targets() -> pd.DataFrame:
-    """The calibration targets table."""
-    return pd.read_csv(paths.CALIBRATION_TARGETS, dtype={"apoe4_copies": "string"})
+TARGET_DTYPES = {"apoe4_copies": "string"}  # "0"/"1"/"2" or empty (all patients)
+
+
+def load_targets(path=None) -> pd.DataFrame:
+    """The calibration targets table (or another targets file with the same columns)."""
+    return pd.read_csv(path or paths.CALIBRATION_TARGETS, dtype=TARGET_DTYPES)
+
+
+def load_validation_targets() -> pd.DataFrame:
+    """The out-of-sample validation targets (empty when the file is absent): never used by calibration."""
+    if not paths.VALIDATION_TARGETS.is_file():
+        return load_targets().iloc[:0]
+    return load_targets(paths.VALIDATION_TARGETS)
 
 
 def scenario_path(name: str):
@@ -57,24 +68,39 @@ def model_value(result_json: dict, row) -> float | None:
     return series[weeks.index(week)]
 
 
+def _json_value(result_json: dict, row) -> float | None:
+    """:func:`model_value`, or None for a measure RESULT.json does not carry."""
+    try:
+        return model_value(result_json, row)
+    except (KeyError, ValueError):
+        return None
+
+
+def _scenario_files(names) -> list[str]:
+    """Scenario files behind target scenario names (a mixture expands to its parts), in order, once each."""
+    files = []
+    for name in dict.fromkeys(names):
+        for part in MIXTURES.get(name, {name: 1}):
+            if part not in files:
+                files.append(part)
+    return files
+
+
 def run_target_trials(
     model: Model | None = None,
     parameter_overrides: dict[str, float] | None = None,
     n_per_arm: int | None = None,
     measurement_noise: bool | None = None,
     progress=None,
+    targets: pd.DataFrame | None = None,
 ) -> dict:
-    """TrialResults of every scenario the targets need, mixtures included, by name.
+    """TrialResults of every scenario ``targets`` (default: the calibration targets) need, mixtures included, by name.
 
     ``n_per_arm`` scales the scenarios' arm sizes to this size for the largest (smaller is faster,
     noisier); ``measurement_noise`` overrides the scenarios' setting.
     """
-    needed = list(dict.fromkeys(load_targets()["scenario"]))
-    files = []
-    for name in needed:
-        for part in MIXTURES.get(name, {name: 1}):
-            if part not in files:
-                files.append(part)
+    needed = list(dict.fromkeys((load_targets() if targets is None else targets)["scenario"]))
+    files = _scenario_files(needed)
     scenarios = {name: load_scenario(scenario_path(name)) for name in files}
     largest = max(s.n_per_arm for s in scenarios.values())
     results = {}
@@ -119,20 +145,26 @@ def evaluate_targets(
     n_per_arm: int | None = None,
     results: dict[str, dict] | None = None,
     measurement_noise: bool | None = None,
+    targets: pd.DataFrame | None = None,
+    trials: dict | None = None,
 ) -> pd.DataFrame:
-    """Targets with the model's values, differences and pass/fail.
+    """Targets (default: the calibration targets) with the model's values, differences and pass/fail.
 
     ``n_per_arm`` scales the scenarios' arm sizes (smaller is faster, noisier); ``results`` receives
     each scenario's RESULT.json by name (and, when filled, is used instead of running);
     ``measurement_noise`` overrides the scenarios' setting (the calibration fits expected values
-    without it, which removes sampling noise from its objective).
+    without it, which removes sampling noise from its objective); ``trials``: TrialResults already run,
+    by scenario name (measures RESULT.json does not carry, such as quantiles of the enrolled
+    population, are read from them).
     """
-    targets = load_targets()
+    targets = load_targets() if targets is None else targets
     cache: dict[str, dict] = {} if results is None else results
-    if not all(name in cache for name in targets["scenario"].unique()):
-        trials = run_target_trials(model, parameter_overrides, n_per_arm, measurement_noise)
-        cache.update({name: result.to_json() for name, result in trials.items()})
-    values = [model_value(cache[row["scenario"]], row) for _, row in targets.iterrows()]
+    trials = dict(trials or {})
+    if not all(name in cache or name in trials for name in targets["scenario"].unique()):
+        trials.update(run_target_trials(model, parameter_overrides, n_per_arm, measurement_noise, targets=targets))
+    cache.update({name: result.to_json() for name, result in trials.items() if name not in cache})
+    values = [target_value(trials[row["scenario"]], row) if row["scenario"] in trials else _json_value(cache[row["scenario"]], row)
+              for _, row in targets.iterrows()]
     out = targets.copy()
     out["model"] = [math.nan if v is None else v for v in values]
     out["difference"] = out["model"] - out["value"]
@@ -156,17 +188,28 @@ def format_report(table: pd.DataFrame) -> str:
 VALIDATION_SNAPSHOT = paths.DATA_DIR / "validation_snapshot.json"  # last validate-targets run of the shipped model
 
 
-def validation_run(model: Model | None = None, progress=None) -> dict:
-    """Run the calibration scenarios; return the target table and each arm's trajectories, with the model hash."""
+def _table_json(table: pd.DataFrame) -> dict:
+    return table.astype({"apoe4_copies": object}).where(table.notna(), None).to_dict("list")
 
+
+def validation_run(model: Model | None = None, progress=None) -> dict:
+    """Run the calibration and validation scenarios; the two target tables apart, and each arm's trajectories.
+
+    ``table``: the calibration targets (fitted); ``validation_table``: the out-of-sample targets
+    (never used by calibration); both with the model's values. Keyed by the model's sha256.
+    """
     model = model or load_builtin_model()
-    trials = run_target_trials(model, progress=progress)
+    calibration, validation = load_targets(), load_validation_targets()
+    trials = run_target_trials(model, progress=progress, targets=pd.concat([calibration, validation], ignore_index=True))
     results = {name: result.to_json() for name, result in trials.items()}
-    table = evaluate_targets(model=model, results=results)
+    table = evaluate_targets(model=model, results=results, targets=calibration, trials=trials)
+    validation_table = evaluate_targets(model=model, results=results, targets=validation, trials=trials)
+    scenarios = list(dict.fromkeys([*table["scenario"], *validation_table["scenario"]]))
     return {
         "sbml_sha256": model.sha256,
-        "table": table.astype({"apoe4_copies": object}).where(table.notna(), None).to_dict("list"),
-        "trajectories": {name: arm_trajectories(trials[name]).to_dict("list") for name in table["scenario"].unique()},
+        "table": _table_json(table),
+        "validation_table": _table_json(validation_table),
+        "trajectories": {name: arm_trajectories(trials[name]).to_dict("list") for name in scenarios},
     }
 
 
@@ -188,3 +231,33 @@ def load_validation_snapshot(model: Model | None = None) -> dict | None:
         return None
     snapshot = json.loads(VALIDATION_SNAPSHOT.read_text(encoding="utf-8"))
     return snapshot if snapshot.get("sbml_sha256") == (model or load_builtin_model()).sha256 else None
+
+
+def validated_regimens() -> list:
+    """Regimens (typed) given to an arm that an out-of-sample validation target reports on."""
+    targets = load_validation_targets()
+    found = []
+    for name in _scenario_files(targets["scenario"]):
+        arms = {arm.partition(" vs ")[0] for arm in targets.loc[targets["scenario"] == name, "arm"]}
+        for arm in load_scenario(scenario_path(name)).arms:
+            if arm.regimen is not None and arm.name in arms and arm.regimen not in found:
+                found.append(arm.regimen)
+    return found
+
+
+def validation_warning(regimen) -> str | None:
+    """What a user must know when a regimen or its drug has no validated result (None when it has).
+
+    >>> validation_warning(None) is None
+    True
+    """
+    if regimen is None:
+        return None
+    validated = validated_regimens()
+    if regimen in validated:
+        return None
+    if regimen.drug in {r.drug for r in validated}:
+        return (f"{regimen.drug}: this dosing schedule has no out-of-sample validated result (other {regimen.drug} "
+                "schedules have); its numbers extrapolate the model")
+    return (f"{regimen.drug}: no out-of-sample validated result for this drug; its numbers come from calibration "
+            "or assumptions, not validation (see the Credibility page)")

@@ -56,3 +56,22 @@ def test_validate_targets_exit_code_follows_the_table(monkeypatch, capsys):
     monkeypatch.setattr(calibration, "evaluate_targets", lambda **_: broken)
     assert main(["validate-targets"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_validation_is_apart_from_calibration_and_warns_for_unvalidated_drugs(tmp_path, monkeypatch):
+    from qsp import paths
+    from qsp.engine.regimen import parse_regimen
+    from qsp.trial.calibration import load_validation_targets, validated_regimens, validation_warning
+
+    rows = load_targets()
+    one = rows[(rows["scenario"] == "clarity_ad") & (rows["arm"] == "lecanemab")].head(1)
+    path = tmp_path / "validation_targets.csv"
+    one.to_csv(path, index=False)
+    monkeypatch.setattr(paths, "VALIDATION_TARGETS", path)
+    assert len(load_validation_targets()) == 1
+    assert validated_regimens() == [parse_regimen("lecanemab_q2w")]
+    assert validation_warning(parse_regimen("lecanemab_q2w")) is None
+    assert "this dosing schedule" in validation_warning(parse_regimen("lecanemab_sc_weekly"))
+    assert "no out-of-sample validated result for this drug" in validation_warning(parse_regimen("gantenerumab_graduate"))
+    monkeypatch.setattr(paths, "VALIDATION_TARGETS", tmp_path / "absent.csv")
+    assert load_validation_targets().empty and validated_regimens() == []
