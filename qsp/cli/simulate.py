@@ -14,6 +14,7 @@ from qsp.cli.common import (
     regimen_argument,
     writable_path,
 )
+from qsp.cli.lab import archive_out, write_patient_archive
 
 
 def cmd_simulate(args) -> int:
@@ -44,10 +45,13 @@ def cmd_simulate(args) -> int:
         return fail(problems)
     regimen = regimen_argument(args.regimen)
     out = writable_path(args.out) if args.out else None
+    omex = archive_out(args.omex) if args.omex else None
     patient = {C.AGE: args.age, C.SEX: args.sex, C.WEIGHT_KG: args.weight, C.APOE4: args.apoe4}
     state = (args.amyloid, args.tau, args.cdrsb)
     model = model_from_args(args) or load_builtin_model()
     df = simulate_patient(patient, regimen, weeks=args.weeks, step_weeks=args.step_weeks, state=state, model=model)
+    if omex is not None:  # the exact model that ran (patient, dosing, day-0 state) + SED-ML + results
+        write_patient_archive(omex, df, patient, regimen, state, model, quiet=out is None)
     if out is None:
         print(df.to_csv(index=False, float_format="%.6g"), end="")
     elif out.suffix.lower() == ".json":
@@ -96,6 +100,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--weeks", type=float, default=78.0, help="duration in weeks (default 78)")
     p.add_argument("--step-weeks", type=float, default=1.0, help="output step in weeks (default 1)")
     p.add_argument("--out", help="CSV (or .json with provenance) to write; stdout when omitted")
+    p.add_argument("--omex", help="also write the run as a COMBINE archive (model, SED-ML, results) to this .omex file")
     add_model_arguments(p)
     p.set_defaults(func=cmd_simulate)
 

@@ -8,6 +8,7 @@ simulation state and is never shared between threads.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -25,14 +26,23 @@ from qsp.errors import ModelRefused
 roadrunner.Logger.setLevel(roadrunner.Logger.LOG_FATAL)  # failures surface as exceptions, not console noise
 
 _thread_local = threading.local()
+_ANTIMONY_IMPORT = re.compile(r"^\s*import\b", re.MULTILINE)  # Antimony's import statement reads files from disk
 
 
 def antimony_to_sbml(text: str, max_bytes: int = MAX_MODEL_BYTES) -> str:
-    """Compile Antimony text to an SBML string, or raise ModelRefused with antimony's message."""
+    """Compile trusted Antimony text (the project's own sources, tests) to SBML, in this process.
+
+    Raises ModelRefused with antimony's message. Text from users goes through the sandboxed
+    :func:`qsp.lab.omex.import_antimony` instead; ``import "file"`` statements (which read the server's
+    disk) are refused here too.
+    """
     import antimony
 
     if len(text.encode("utf-8")) > max_bytes:
         raise ModelRefused(f"Antimony text too large, limit {max_bytes:,} bytes")
+    if _ANTIMONY_IMPORT.search(text):
+        raise ModelRefused("refused: Antimony 'import' statements read files from the server's disk; "
+                           "paste the imported models into the text instead")
     antimony.clearPreviousLoads()
     if antimony.loadAntimonyString(text) < 0:
         raise ModelRefused(f"Antimony error: {antimony.getLastError().strip()}")

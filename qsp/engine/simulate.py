@@ -123,6 +123,31 @@ class Engine:
         amyloid at each stop-rule check, zero when None.
         """
         rr = self.rr
+        self.prepare(patient, regimen, state, stop_noise_cl)
+        days = np.asarray(days, dtype=float)
+        if days.size == 0 or days[0] < 0 or np.any(np.diff(days) <= 0):
+            raise InvalidInput("days: output days must be >= 0 and strictly increasing")
+        from_zero = days[0] > 0  # the simulation always starts at day 0 (the first dose)
+        times = np.concatenate([[0.0], days]) if from_zero else days
+        try:
+            out = np.asarray(rr.simulate(times=times * self._per_day if self.mapping else times))
+        except RuntimeError as exc:  # CVODE failure for this patient: counted by the caller
+            return PatientRun(None, None, error=str(exc).splitlines()[0][:200])
+        if from_zero:
+            out = out[1:]
+        stop_day = float(rr["stop_day"])
+        out = out[:, 1:]
+        if self._unavailable.size:
+            out[:, self._unavailable] = np.nan
+        return PatientRun(out, stop_day if stop_day >= 0 else None)
+
+    def prepare(self, patient, regimen: Regimen | None, state: tuple[float, ...] | None = None,
+                stop_noise_cl: np.ndarray | None = None) -> None:
+        """Set one patient's parameters, dosing and day-0 state on the runner, at time 0 (what :meth:`run` simulates).
+
+        After it, ``self.rr.getCurrentSBML()`` is the exact model the run integrates (dosing included).
+        """
+        rr = self.rr
         values = patient_parameters(patient)
         if regimen is None:
             values.update(PLACEBO_PARAMETERS)
@@ -145,22 +170,6 @@ class Engine:
                 rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(values, dtype=float))
             else:
                 self._set_mapped_state(values)
-        days = np.asarray(days, dtype=float)
-        if days.size == 0 or days[0] < 0 or np.any(np.diff(days) <= 0):
-            raise InvalidInput("days: output days must be >= 0 and strictly increasing")
-        from_zero = days[0] > 0  # the simulation always starts at day 0 (the first dose)
-        times = np.concatenate([[0.0], days]) if from_zero else days
-        try:
-            out = np.asarray(rr.simulate(times=times * self._per_day if self.mapping else times))
-        except RuntimeError as exc:  # CVODE failure for this patient: counted by the caller
-            return PatientRun(None, None, error=str(exc).splitlines()[0][:200])
-        if from_zero:
-            out = out[1:]
-        stop_day = float(rr["stop_day"])
-        out = out[:, 1:]
-        if self._unavailable.size:
-            out[:, self._unavailable] = np.nan
-        return PatientRun(out, stop_day if stop_day >= 0 else None)
 
     @property
     def eta_sd(self) -> dict[str, float]:

@@ -7,7 +7,6 @@ in the caller's process.
 from __future__ import annotations
 
 import math
-import threading
 
 import libsbml
 import numpy as np
@@ -15,20 +14,15 @@ import pandas as pd
 
 from qsp.engine.model import Model
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
+from qsp.lab.check import DEFAULT_LIMITS, LabLimits
+from qsp.lab.omex import export_antimony
 
 MAX_POINTS = 10_001  # output time points of one lab simulation
-_antimony_lock = threading.Lock()  # antimony keeps global state
 
 
-def sbml_to_antimony(sbml: str) -> str:
-    """The model as Antimony text (antimony's own translation)."""
-    import antimony
-
-    with _antimony_lock:
-        antimony.clearPreviousLoads()
-        if antimony.loadSBMLString(sbml) < 0:
-            raise ModelRefused(f"Antimony could not read the SBML: {antimony.getLastError().strip()}")
-        return antimony.getAntimonyString(antimony.getMainModuleName())
+def sbml_to_antimony(sbml: str, lab_limits: LabLimits = DEFAULT_LIMITS) -> str:
+    """The model as Antimony text: antimony's own translation, in the sandbox (:func:`qsp.lab.omex.export_antimony`)."""
+    return export_antimony(sbml, lab_limits)
 
 
 def _formula(math_ast) -> str:

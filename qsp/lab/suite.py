@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qsp.engine.solver import SolverOptions
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
 from qsp.lab.check import DEFAULT_LIMITS, SIMULATABLE, LabLimits, check_sbml, flatten_comp, run_sandboxed
 
@@ -86,6 +87,12 @@ def parse_settings(text: str, field: str = "--settings", max_points: int = DEFAU
                          listed["amount"], listed["concentration"])
 
 
+def suite_solver(settings: SuiteSettings) -> SolverOptions:
+    """CVODE settings for a case: tolerances well inside the case's own (the run and its exported archive use them)."""
+    return SolverOptions(absolute_tolerance=min(1e-10, max(settings.absolute, 1e-15) * 1e-4),
+                         relative_tolerance=min(1e-8, max(settings.relative, 1e-12) * 1e-3), maximum_num_steps=100_000)
+
+
 def _task_simulate_case(sbml: str, location: str, settings: dict) -> dict:
     """Sandbox task: compile (comp flattened), choose amount/concentration selections, simulate."""
     import roadrunner
@@ -104,9 +111,7 @@ def _task_simulate_case(sbml: str, location: str, settings: dict) -> dict:
             missing.append(var)
     if missing:
         return {"error": f"variables not in the model: {', '.join(missing)}", "kind": "input"}
-    rr.integrator.absolute_tolerance = min(1e-10, max(s.absolute, 1e-15) * 1e-4)
-    rr.integrator.relative_tolerance = min(1e-8, max(s.relative, 1e-12) * 1e-3)
-    rr.integrator.maximum_num_steps = 100_000
+    suite_solver(s).apply(rr)
     rr.timeCourseSelections = ["time", *selections]
     if s.start > 0:
         rr.simulate(0, s.start, 2)
