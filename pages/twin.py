@@ -79,7 +79,7 @@ except QSPError as exc:
     show_problems(exc)
     st.stop()
 
-c1, c2, c3, c4, c5 = st.columns(5)
+c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])  # room for a long patient id
 c1.metric("Patient", patient.patient_id)
 c2.metric("Age", f"{patient.age:g}")
 c3.metric("Sex", patient.sex)

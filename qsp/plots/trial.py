@@ -134,17 +134,20 @@ def band_figure(table: pd.DataFrame, group: str, x: str, title: str, y_label: st
             continue
         colour = colours[name]
         pattern = BAND_PATTERNS[i % len(BAND_PATTERNS)]
+        # the first band is shaded; the others are hatched on a clear ground, so where bands overlap the
+        # hatch lines of each hue stay apart instead of mixing into one brown
+        fill = _rgba(colour, BAND_ALPHA if not pattern else 0.0)
         fig.add_trace(go.Scatter(x=np.concatenate([part[x], part[x][::-1]]), y=np.concatenate([part[hi], part[lo][::-1]]),
-                                 fill="toself", mode="lines", fillcolor=_rgba(colour, BAND_ALPHA),
-                                 fillpattern={"shape": pattern, "fgcolor": _rgba(colour, 0.45), "bgcolor": _rgba(colour, BAND_ALPHA),
-                                              "size": 7, "solidity": 0.2} if pattern else None,
+                                 fill="toself", mode="lines", fillcolor=fill,
+                                 fillpattern={"shape": pattern, "fgcolor": _rgba(colour, 0.55), "bgcolor": fill,
+                                              "size": 8, "solidity": 0.12} if pattern else None,
                                  line={"width": 1, "color": _rgba(colour, 0.6)}, hoverinfo="skip",
                                  name=f"{name}: {band_name}", showlegend=False, legendgroup=name))
         fig.add_trace(go.Scatter(x=part[x], y=part[centre], name=str(name), mode="lines+markers", line={"color": colour, "width": 2.5},
                                  marker={"size": 5}, legendgroup=name, customdata=np.stack([part[lo], part[hi]], axis=1),
                                  hovertemplate=f"{name}<br>{x_label} %{{x:.0f}}<br>{y_label} %{{y:.2f}} "
                                                "(%{customdata[0]:.2f} to %{customdata[1]:.2f})<extra></extra>"))
-    band_key(fig, f"shaded: {band_name}")
+    band_key(fig, f"{band_name} (shaded or hatched)")
     for y, text in hlines:
         fig.add_hline(y=y, line_dash="dash", annotation_text=text, annotation_position="right", annotation_font_size=11)
     fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, height=420,

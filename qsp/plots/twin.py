@@ -10,6 +10,16 @@ from qsp.plots.trial import _rgba, band_figure, band_key, display_label, in_disp
 
 FIT_COLOUR = "#555555"  # the twin over the visits
 QUANTILE_COLUMNS = ("median", "p10", "p90", "p2_5", "p97_5")  # columns of the forecast bands
+LIMIT_SMOOTHING_POINTS = 5  # 95% limits: centred moving average over this many time points (20 weeks at 4-week steps)
+
+
+def smooth_limit(values) -> np.ndarray:
+    """A 95% limit drawn without its Monte Carlo zig-zag: centred moving average, fewer points at the ends.
+
+    >>> smooth_limit([0.0, 2.0, 0.0, 2.0, 0.0, 2.0, 0.0]).round(2).tolist()
+    [0.67, 1.0, 0.8, 1.2, 0.8, 1.0, 0.67]
+    """
+    return pd.Series(np.asarray(values, dtype=float)).rolling(LIMIT_SMOOTHING_POINTS, center=True, min_periods=1).mean().to_numpy()
 
 
 def twin_figure(fit: pd.DataFrame, bands: pd.DataFrame, observable: str, colours: dict[str, str]) -> go.Figure:
@@ -24,10 +34,11 @@ def twin_figure(fit: pd.DataFrame, bands: pd.DataFrame, observable: str, colours
     for name, colour in colours.items():
         p = part[part["regimen"] == name].sort_values("week")
         for q in ("p2_5", "p97_5"):
-            # spline: the limits are Monte Carlo quantiles at 4-week steps, drawn straight they zig-zag
-            fig.add_trace(go.Scatter(x=p["week"], y=p[q], mode="lines", showlegend=False, hoverinfo="skip", legendgroup=name,
+            # the limits are Monte Carlo tail quantiles at 4-week steps: drawn as computed they zig-zag
+            fig.add_trace(go.Scatter(x=p["week"], y=smooth_limit(p[q]), mode="lines", showlegend=False, hoverinfo="skip",
+                                     legendgroup=name,
                                      line={"color": colour, "width": 1, "dash": "dot", "shape": "spline", "smoothing": 1.0}))
-    band_key(fig, "dotted: 95% limits", dotted=True)
+    band_key(fig, "95% limits (dotted, smoothed)", dotted=True)
     f = fit[fit["observable"] == observable].sort_values("week")
     if not f.empty:
         fig.add_trace(go.Scatter(x=np.concatenate([f["week"], f["week"][::-1]]), y=np.concatenate([f["p90"], f["p10"][::-1]]),

@@ -8,6 +8,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
+from qsp.population.outcomes import BENEFIT_COLUMN, DELAY_COLUMN
 from qsp.population.profile import project_profile
 from tests.pages import table_with_column
 
@@ -40,11 +41,11 @@ def test_stage_and_next_stage_match_the_core():
     shown = table.loc[table["regimen"] == "Untreated", "median time"].iloc[0]
     assert shown == (f"{expected:.1f} y" if expected != float("inf") else "> 3 y")
     # benefit at 18 months with its interval and months of delay, the core's numbers
-    benefit = table_with_column(at.dataframe, "months of delay (80% interval)").iloc[0]
+    benefit = table_with_column(at.dataframe, DELAY_COLUMN).iloc[0]
     b = core.benefit["lecanemab_q2w"]
     assert benefit["at"] == "18 months"
-    assert benefit["benefit (80% interval)"] == f"{b['benefit_median']:.2f} points ({b['benefit_p10']:.2f} to {b['benefit_p90']:.2f})"
-    assert benefit["months of delay (80% interval)"].startswith(f"{b['delay_months_median']:.1f} (")
+    assert benefit[BENEFIT_COLUMN] == f"{b['benefit_median']:.2f} ({b['benefit_p10']:.2f} to {b['benefit_p90']:.2f})"
+    assert benefit[DELAY_COLUMN].startswith(f"{b['delay_months_median']:.1f} (")
     # ARIA-E by the horizon, in %, named like the chart
     aria = table_with_column(at.dataframe, "median %").set_index("regimen")
     last = core.trajectories.query("observable == 'aria_e_risk' and regimen == 'lecanemab_q2w'")["median"].iloc[-1]
@@ -63,7 +64,7 @@ def test_aria_chart_in_percent_and_band_legend():
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert chart["layout"]["yaxis"]["title"]["text"] == "Cumulative ARIA-E risk (%)"
     legend = {t["name"] for t in chart["data"] if t.get("showlegend", True)}
-    assert "shaded: 80% band" in legend
+    assert "80% band (shaded or hatched)" in legend
     line = next(t for t in chart["data"] if t.get("name") == "Lecanemab 10 mg/kg IV every 2 weeks")
     aria = table_with_column(at.dataframe, "median %").set_index("regimen")
     assert round(last_value(line["y"]), 1) == aria.loc["Lecanemab 10 mg/kg IV every 2 weeks", "median %"]

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from qsp import paths
+from qsp.population.outcomes import BENEFIT_COLUMN, DELAY_COLUMN
 from qsp.store.twins import TwinStore
 from qsp.twin.records import FIT_OBSERVABLES, read_patient_csv
 from tests.pages import table_with_column
@@ -40,7 +41,7 @@ def test_example_patient_shows_stage_forecasts_and_events():
     assert set(events["regimen"]) == readable  # labels, not ids such as donanemab_standard
     assert set(table_with_column(at.dataframe, "median %")["regimen"]) == readable - {"Untreated"}
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert {t["name"] for t in chart["data"] if t.get("showlegend", True)} >= readable | {"shaded: 80% band", "dotted: 95% limits"}
+    assert {t["name"] for t in chart["data"] if t.get("showlegend", True)} >= readable | {"80% band (shaded or hatched)", "95% limits (dotted, smoothed)"}
 
 
 def test_headline_is_the_cdrsb_forecast_with_its_band():
@@ -58,9 +59,9 @@ def test_benefit_at_18_months_summary_download_and_what_differs_from_the_explore
     at.session_state["twin_horizon"] = 104
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    benefit = table_with_column(at.dataframe, "months of delay (80% interval)")
+    benefit = table_with_column(at.dataframe, DELAY_COLUMN)
     assert benefit["regimen"].tolist() == ["Lecanemab 10 mg/kg IV every 2 weeks"] and benefit["at"].tolist() == ["18 months"]
-    assert re.fullmatch(r"-?\d+\.\d\d points \(-?\d+\.\d\d to -?\d+\.\d\d\)", benefit["benefit (80% interval)"].iloc[0])
+    assert re.fullmatch(r"-?\d+\.\d\d \(-?\d+\.\d\d to -?\d+\.\d\d\)", benefit[BENEFIT_COLUMN].iloc[0])
     note = next(e for e in at.expander if "explorer and the twin" in e.label).markdown[0].value
     assert "same computation" in note and "random effects" in note and "conditions on the patient's visits" in note
     assert any(b.proto.label == "Download patient summary (HTML)" for b in at.get("download_button"))

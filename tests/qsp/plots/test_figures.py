@@ -43,7 +43,7 @@ def test_bands_have_legend_keys_outlines_and_distinct_hatching():
     colours = T.arm_colours(["Untreated", "Drug A", "Drug B"])
     fig = twin_figure(FIT, _bands(), C.CDRSB, colours)
     legend = [t.name for t in fig.data if t.showlegend is not False]
-    assert "shaded: 80% band" in legend and "dotted: 95% limits" in legend
+    assert "80% band (shaded or hatched)" in legend and "95% limits (dotted, smoothed)" in legend
     bands = [t for t in fig.data if t.fill == "toself" and t.legendgroup in colours]
     assert len(bands) == 3
     for trace in bands:  # each band outlined in its own regimen's colour, fill light
@@ -54,9 +54,20 @@ def test_bands_have_legend_keys_outlines_and_distinct_hatching():
 
 
 def test_dotted_95_percent_limits_are_smoothed():
-    fig = twin_figure(FIT, _bands(), C.CDRSB, T.arm_colours(["Untreated", "Drug A", "Drug B"]))
+    bands = _bands()
+    zigzag = np.where(np.arange(len(bands)) % 2 == 0, 0.5, -0.5)  # Monte Carlo noise of a tail quantile
+    bands["p97_5"] = bands["p97_5"] + zigzag
+    fig = twin_figure(FIT, bands, C.CDRSB, T.arm_colours(["Untreated", "Drug A", "Drug B"]))
     dotted = [t for t in fig.data if t.line.dash == "dot" and t.x is not None and len(t.x) > 1]
     assert len(dotted) == 6 and all(t.line.shape == "spline" for t in dotted)
+    upper = next(t for t in dotted if t.legendgroup == "Untreated" and np.asarray(t.y)[-1] > 4)
+    raw = bands.query("regimen == 'Untreated' and observable == @C.CDRSB")["p97_5"].to_numpy()
+
+    def roughness(y):
+        return float(np.abs(np.diff(np.asarray(y), 2)).sum())
+
+    assert roughness(upper.y) < 0.2 * roughness(raw)  # drawn without the zig-zag
+    assert np.abs(np.asarray(upper.y) - raw).max() < 0.6  # and close to the computed limit
 
 
 def test_threshold_labels_sit_right_of_the_plot_clear_of_the_lines():
@@ -74,7 +85,7 @@ def test_threshold_labels_sit_right_of_the_plot_clear_of_the_lines():
 def test_trial_bands_say_they_are_confidence_intervals():
     traj = pd.DataFrame({"arm": "A", "week": WEEKS, "measure": "cdrsb_change", "mean": WEEKS / 52, "lo": 0.0, "hi": 3.0})
     fig = T.trial_measure_figure(traj, "cdrsb_change", {"A": "#1f77b4"})
-    assert "shaded: 95% interval of the mean" in [t.name for t in fig.data]
+    assert "95% interval of the mean (shaded or hatched)" in [t.name for t in fig.data]
 
 
 @pytest.fixture(scope="module")

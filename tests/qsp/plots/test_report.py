@@ -64,4 +64,4 @@ def test_profile_summary_holds_the_profile_and_the_models_sha256():
                             arm_colours(labels.values()))
     page = R.profile_summary_html(profile, data, labels, 2, fig, stage_labels=STAGE_LABELS, include_plotlyjs="cdn")
     assert load_builtin_model().sha256 in page and R.RESEARCH_NOTICE in page
-    assert "<th>amyloid cl</th><td>90.0</td>" in page and "Donanemab" in page and "months of delay" in page
+    assert "<th>amyloid cl</th><td>90.0</td>" in page and "Donanemab" in page and "delay, months" in page
