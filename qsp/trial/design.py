@@ -195,16 +195,20 @@ def _arm_label(problem: str) -> str:
 
 
 def default_arm_names(form: Mapping) -> dict:
-    """Names for the shown arms that have none (an arm added after loading a scenario): ``arm 3``, unique.
+    """Names for the shown arms that have none, or repeat an earlier arm's (an arm added after loading a scenario):
+    ``arm 3``, unique.
 
     >>> default_arm_names({"n_arms": 3, "arm0_name": "A", "arm1_name": "B", "arm2_name": " "})
     {'arm2_name': 'arm 3'}
+    >>> default_arm_names({"n_arms": 3, "arm0_name": "A", "arm1_name": "B", "arm2_name": "A"})
+    {'arm2_name': 'arm 3'}
     """
     n = int(form["n_arms"])
-    taken = {str(form.get(f"arm{i}_name") or "").strip() for i in range(n)}
+    names = [str(form.get(f"arm{i}_name") or "").strip() for i in range(n)]
+    taken = set(names)
     updates = {}
     for i in range(n):
-        if not str(form.get(f"arm{i}_name") or "").strip():
+        if not names[i] or names[i] in names[:i]:
             name, k = f"arm {i + 1}", 1
             while name in taken:
                 k += 1
