@@ -284,3 +284,23 @@ def test_train_reports_a_failed_audit_visibly(tmp_path, capsys, monkeypatch):
     assert main(["trial", str(paths.DATA_DIR / "scenarios" / "clarity_ad.yaml"), "--models", str(tmp_path / "m"),
                  "--enrich", "aria<0.2", "--out", str(tmp_path / "e.json")]) == 2
     assert "--enrich: the aria model failed its audit" in capsys.readouterr().err
+
+
+def test_qsp_rerun_repeats_an_ml_enriched_trial_exactly(tmp_path, models, capsys):
+    """Issue 14: `qsp rerun` on an `ml trial --enrich` result dropped the enrichment and reported "numbers differ"."""
+    import json
+
+    import yaml
+
+    from qsp.cli.main import main as qsp_main
+
+    save_models(models, tmp_path / "m", {"seed": 3})
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump({**ENRICH, "n_per_arm": 8}))
+    out = tmp_path / "enriched.json"
+    assert main(["trial", str(scenario), "--models", str(tmp_path / "m"), "--enrich", "progression>0.5", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    enrolled = result["provenance"]["enrichment"]["enrolled_candidates"]
+    assert len(enrolled) == 16 and result["enrichment"]["screened"] >= 16
+    assert qsp_main(["rerun", str(out), "--out", str(tmp_path / "again.json")]) == 0
+    assert "identical" in capsys.readouterr().out
