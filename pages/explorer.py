@@ -15,6 +15,7 @@ from pages._common import (
     notice,
     show_problems,
 )
+from pages._omex_download import explorer_omex_download
 from qsp import constants as C
 from qsp.errors import QSPError
 from qsp.plots.report import profile_summary_html
@@ -107,3 +108,4 @@ if C.ARIA_E_RISK in shown:
 st.download_button("Download patient summary (HTML)", lambda: profile_summary_html(profile, proj, labels, years, figure, active, STAGE_LABELS),
                    file_name="explorer_summary.html", mime="text/html", key="explorer_summary_download",
                    help="One page: the profile, forecasts with their 80% bands, benefit, ARIA-E, the figure, the model and its sha256.")
+explorer_omex_download(profile, labels, years, active)

@@ -5,23 +5,24 @@ import streamlit as st
 
 from pages._common import (
     ACTIVE_MODEL,
-    cached_check_sbml,
     cached_dosed_model,
-    cached_model_store,
     cached_model_views,
     keep,
     notice,
     remember,
     show_problems,
 )
+from pages._lab_archive import archive_section
+from pages._lab_cache import cached_export_antimony, cached_import_antimony, check_in_background
+from pages._lab_library import diff_tab, library_expander, save_form
 from pages._lab_mapping import mapping_tab
-from qsp.engine.model import Model, antimony_to_sbml
+from qsp.engine.model import Model
 from qsp.errors import QSPError
 from qsp.lab.check import DEFAULT_LIMITS, LabLimits
-from qsp.lab.model_lab import change_counts, diff_models, local_sensitivity, output_ids, rangeable_parameters, simulate_lab
+from qsp.lab.export import lab_archive
+from qsp.lab.model_lab import local_sensitivity, output_ids, rangeable_parameters, simulate_lab
 from qsp.lab.sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
 from qsp.plots.lab import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
-from qsp.store.database import database_url
 
 EXAMPLE = "model decay\n  A -> B; k*A\n  A = 10; B = 0; k = 0.5\nend\n"
 VERDICT_TEXT = {
@@ -36,63 +37,42 @@ notice()
 if st.session_state.get(ACTIVE_MODEL):
     st.caption(f"The explorer, trial designer and twin now run **{st.session_state[ACTIVE_MODEL]['name']}** (mapped here); "
                "load it again below to change its mapping.")
-st.markdown("Bring your own model: upload an SBML file or paste Antimony. Every text is checked before any "
-            "parser sees it, validated with libsbml and compiled in a separate, time- and memory-limited process.")
+st.markdown("Bring your own model: upload an SBML file, paste Antimony, or run a COMBINE archive (`.omex`). Every text "
+            "is checked before any parser sees it, validated with libsbml and compiled in a separate, time- and "
+            "memory-limited process; large models compile in the background.")
 
 with st.expander("Limits applied to models", expanded=False):
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     max_components = c1.number_input("Components at most", 10, 1_000_000, DEFAULT_LIMITS.max_components, 1000,
                                      key="lab_max_components")
-    timeout_s = c2.number_input("Time limit (s)", 1.0, 120.0, DEFAULT_LIMITS.timeout_s, 1.0, key="lab_timeout")
-    memory_mb = c3.number_input("Memory limit (MB)", 512, 16_000, DEFAULT_LIMITS.memory_mb, 256, key="lab_memory")
-    limits = LabLimits(max_components=int(max_components), timeout_s=float(timeout_s), memory_mb=int(memory_mb))
+    timeout_s = c2.number_input("Time limit (s)", 1.0, 600.0, DEFAULT_LIMITS.timeout_s, 1.0, key="lab_timeout")
+    per_component = c3.number_input("Extra time per component (s)", 0.0, 1.0, DEFAULT_LIMITS.timeout_per_component_s,
+                                    0.01, format="%g", key="lab_timeout_per_component")
+    memory_mb = c4.number_input("Memory limit (MB)", 512, 16_000, DEFAULT_LIMITS.memory_mb, 256, key="lab_memory")
+    limits = LabLimits(max_components=int(max_components), timeout_s=float(timeout_s),
+                       timeout_per_component_s=float(per_component), memory_mb=int(memory_mb))
     for line in limits.describe():
         st.markdown(f"- {line}")
+    st.caption("Defaults come from the environment (`QSP_LAB_MAX_COMPONENTS`, `QSP_LAB_TIMEOUT_S`, "
+               "`QSP_LAB_TIMEOUT_PER_COMPONENT_S`, `QSP_LAB_MAX_TIMEOUT_S`, `QSP_LAB_MEMORY_MB`, `QSP_LAB_MAX_BYTES`); "
+               "the command line takes `--timeout`.")
 
 
-def _library():
-    """The model library, or None (with the reason shown) when the database cannot be opened."""
-    try:
-        return cached_model_store(database_url())
-    except QSPError as exc:
-        show_problems(exc, "Model library: ")
-        return None
-
-
-def _entry_label(entry) -> str:
-    return f"{entry.name} · {entry.sha256[:12]}"
-
-
-def _load_into_editor(sha256: str) -> None:
-    """Callback: put a library model into the SBML text box (before the widgets of the next run exist)."""
-    st.session_state["lab_source"] = "Paste SBML"
-    st.session_state["lab_sbml_text"] = store.load(sha256)
-
-
-store = _library()
-entries = store.entries() if store else []
-with st.expander(f"Model library ({len(entries)} models)", expanded=False):
-    if store:
-        st.dataframe(pd.DataFrame([{"name": e.name, "who": e.who, "saved (UTC)": e.saved_at, "sha256": e.sha256}
-                                   for e in entries]), hide_index=True, key="lab_library_table")
-        by_label = {_entry_label(e): e for e in entries}
-        chosen = by_label[st.selectbox("Model", list(by_label), key="lab_library_pick")]
-        c1, c2 = st.columns(2)
-        c1.button("Load into the lab", key="lab_library_load", on_click=_load_into_editor, args=(chosen.sha256,))
-        if c2.button("Delete", key="lab_library_delete", disabled=chosen.builtin,
-                     help="The built-in model cannot be deleted." if chosen.builtin else None):
-            store.delete(chosen.sha256)
-            st.rerun()
+store, entries = library_expander()
 
 for key, default in (("lab_source", "Paste Antimony"), ("lab_antimony", EXAMPLE), ("lab_sbml_text", "")):
     remember("lab", key, default)  # kept while the user visits another page (an uploaded file cannot be)
 keep("lab")
-source = st.radio("Model source", ["Paste Antimony", "Upload SBML", "Paste SBML"], horizontal=True, key="lab_source")
+source = st.radio("Model source", ["Paste Antimony", "Upload SBML", "Paste SBML", "COMBINE archive / SED-ML"],
+                  horizontal=True, key="lab_source")
+if source == "COMBINE archive / SED-ML":
+    archive_section(limits)
+    st.stop()
 sbml = None
 try:
     if source == "Paste Antimony":
         text = st.text_area("Antimony", height=180, key="lab_antimony")
-        sbml = antimony_to_sbml(text, max_bytes=limits.max_bytes) if text.strip() else None
+        sbml = cached_import_antimony(text, limits.model_dump()) if text.strip() else None
     elif source == "Upload SBML":
         upload = st.file_uploader("SBML file", type=["xml", "sbml"], key="lab_upload")
         sbml = upload.getvalue().decode("utf-8", errors="replace") if upload else None
@@ -108,8 +88,7 @@ if sbml is None:
     st.info("Paste or upload a model to check it.")
     st.stop()
 
-with st.spinner("Checking the model..."):
-    report = cached_check_sbml(sbml, limits.model_dump())
+report = check_in_background(sbml, limits)
 
 st.subheader("Validation report")
 c1, c2, c3 = st.columns(3)
@@ -124,25 +103,18 @@ if report.counts:
 issues = pd.DataFrame([i.to_json() for i in report.issues], columns=["severity", "code", "message"])
 st.dataframe(issues, hide_index=True, key="lab_issues")
 if not report.ok:
+    with st.expander("This model as Antimony"):
+        try:
+            text = cached_export_antimony(sbml, limits.model_dump())
+        except QSPError as exc:
+            show_problems(exc, "Antimony: ")
+        else:
+            st.code(text, language=None)
+            st.download_button("Download Antimony", text, "model.ant", mime="text/plain", key="lab_antimony_download_bad")
     st.stop()
 
 model = Model(sbml, name="lab")
-if store:
-    with st.form("lab_save_form"):
-        st.markdown("**Save this model to the library**")
-        c1, c2 = st.columns(2)
-        save_name = c1.text_input("Name", "my model", max_chars=120, key="lab_save_name")
-        save_who = c2.text_input("Uploaded by", "anonymous", max_chars=120, key="lab_save_who")
-        if st.form_submit_button("Save to library", key="lab_save"):
-            try:
-                saved = store.save(sbml, save_name, save_who)
-            except QSPError as exc:
-                show_problems(exc, "Save: ")
-            else:  # rerun so that the library list above shows the new entry
-                st.session_state["lab_saved_message"] = f"Saved as {saved.name!r} by {saved.who} (sha256 {saved.sha256[:12]})."
-                st.rerun()
-        if "lab_saved_message" in st.session_state:
-            st.success(st.session_state.pop("lab_saved_message"))
+save_form(store, sbml)
 views = cached_model_views(sbml)
 tabs = st.tabs(["Simulate", "Model tables", "Antimony", "Local sensitivity", "Global sensitivity", "Diff", "Observable mapping"])
 
@@ -154,6 +126,7 @@ with tabs[1]:
 
 with tabs[2]:
     st.code(views["antimony"], language=None)
+    st.download_button("Download Antimony", views["antimony"], "model.ant", mime="text/plain", key="lab_antimony_download")
 
 with tabs[0]:
     choices = list(output_ids(model))
@@ -184,7 +157,15 @@ with tabs[0]:
     else:
         st.plotly_chart(timecourse_figure(result), key="lab_chart")
         st.dataframe(result, hide_index=True, key="lab_result")
-        st.download_button("Download CSV", result.to_csv(index=False), "simulation.csv", key="lab_download")
+        c1, c2 = st.columns(2)
+        c1.download_button("Download CSV", result.to_csv(index=False), "simulation.csv", key="lab_download")
+        try:
+            c2.download_button("Download as COMBINE archive (.omex)", lab_archive(sim_model, result, values),
+                               "simulation.omex", mime="application/zip", key="lab_download_omex",
+                               help="The model as simulated (dosing included), SED-ML with these settings and the "
+                                    "results: tellurium, COPASI or BioSimulations re-run it.")
+        except QSPError as exc:
+            show_problems(exc, "Archive: ")
 
 with tabs[3]:
     c1, c2 = st.columns(2)
@@ -248,27 +229,7 @@ with tabs[4]:
         st.dataframe(gsa.table, hide_index=True, key="lab_gsa_table")
 
 with tabs[5]:
-    if not store:
-        st.info("The model library is unavailable, so there is nothing to compare.")
-    else:
-        st.markdown("Compare two models of the library (or the model in the lab): components added, removed or changed.")
-        current = "(the model in the lab)"
-        options = [current] + [_entry_label(e) for e in entries]
-        by_label = {_entry_label(e): e for e in entries}
-        c1, c2 = st.columns(2)
-        old_label = c1.selectbox("Old version", options, index=min(1, len(options) - 1), key="lab_diff_old")
-        new_label = c2.selectbox("New version", options, index=0, key="lab_diff_new")
-        texts = [sbml if label == current else store.load(by_label[label].sha256) for label in (old_label, new_label)]
-        try:
-            diff = diff_models(*texts)
-        except QSPError as exc:
-            show_problems(exc)
-            st.stop()
-        if diff.empty:
-            st.success("No differences in compartments, species, parameters, reactions, rules, events or units.")
-        else:
-            st.markdown(" · ".join(f"**{n}** {change}" for change, n in change_counts(diff).items()))
-            st.dataframe(diff, hide_index=True, key="lab_diff_table")
+    diff_tab(store, entries, sbml)
 
 with tabs[6]:
     mapping_tab(model, sbml)

@@ -70,6 +70,10 @@ class LabLimits(BaseSettings):
         3_000, ge=0, description="above this count the units and over-determination checks are skipped"
     )
     timeout_s: float = Field(15.0, gt=0, le=600, description="wall time of the sandboxed check or simulation, s")
+    timeout_per_component_s: float = Field(
+        0.02, ge=0, le=1, description="extra wall time of the check per model component, s (large models compile slowly)"
+    )
+    max_timeout_s: float = Field(600.0, gt=0, le=3_600, description="the check's wall time never exceeds this, s")
     memory_mb: int = Field(3_000, ge=256, le=64_000, description="address-space limit of the sandbox, MB")
     max_issues: int = Field(500, gt=0, description="libsbml issues listed; the rest are counted")
     max_points: int = Field(100_001, gt=1, description="output time points of one simulation")
@@ -82,9 +86,18 @@ class LabLimits(BaseSettings):
             f"at most {self.max_components:,} components (species, reactions, parameters, rules, events, ...)",
             f"full libsbml consistency checks up to {self.full_checks_max_components:,} components; "
             "above that the units and over-determination checks are skipped",
-            f"checking, compiling and simulating run in a separate process limited to {self.timeout_s:g} s "
-            f"and {self.memory_mb:,} MB",
+            f"checking, compiling and simulating run in a separate process limited to {self.memory_mb:,} MB and "
+            f"{self.timeout_s:g} s plus {self.timeout_per_component_s:g} s per component for the check "
+            f"(at most {self.max_timeout_s:g} s): a 5,000-component model may take {self.check_time_limit(5_000):g} s",
         ]
+
+    def check_time_limit(self, components: int) -> float:
+        """Wall time of the sandboxed check of a model with ``components`` components, s (grows with the model).
+
+        >>> LabLimits(timeout_s=15, timeout_per_component_s=0.02, max_timeout_s=600).check_time_limit(2_000)
+        55.0
+        """
+        return round(min(max(self.timeout_s, self.max_timeout_s), self.timeout_s + self.timeout_per_component_s * components), 3)
 
 
 DEFAULT_LIMITS = LabLimits()
@@ -122,7 +135,8 @@ LIMIT_HINTS = {  # report code of a refusal -> how to raise the limit that was h
     "limit.size": "raise it with the environment variable QSP_LAB_MAX_BYTES",
     "limit.depth": "raise it with the environment variable QSP_LAB_MAX_DEPTH",
     "limit.components": "raise it with the environment variable QSP_LAB_MAX_COMPONENTS",
-    "sandbox.timeout": "raise it with --timeout or the environment variable QSP_LAB_TIMEOUT_S",
+    "sandbox.timeout": "raise it with --timeout or the environment variables QSP_LAB_TIMEOUT_S, "
+                       "QSP_LAB_TIMEOUT_PER_COMPONENT_S and QSP_LAB_MAX_TIMEOUT_S",
     "sandbox.crash": "raise the memory limit with the environment variable QSP_LAB_MEMORY_MB",
     "sandbox.memory": "raise it with the environment variable QSP_LAB_MEMORY_MB",
 }
@@ -434,8 +448,9 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
         return _finish(refusal)
     full = counts["total"] <= limits.full_checks_max_components
     location = str(Path(base_dir) / "model.xml") if base_dir else None
+    budget = limits.model_copy(update={"timeout_s": limits.check_time_limit(counts["total"])})  # large models compile slowly
     out = run_sandboxed("inspect", {"sbml": sbml, "location": location, "full_checks": full,
-                                    "max_issues": limits.max_issues}, limits)
+                                    "max_issues": limits.max_issues}, budget)
     if "error" in out:
         return _finish({**base, "verdict": REFUSED, "issues": [_issue(
             "fatal", f"sandbox.{out.get('sandbox', 'error')}", f"checking the model failed: {out['error']}")]})
@@ -444,6 +459,18 @@ def check_sbml(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS, base_dir: 
                                                             f"{limits.full_checks_max_components:,}: units and "
                                                             "over-determination checks skipped"))
     return _finish(_judge(base, out, limits))
+
+
+def check_time_limit_of(text: str | bytes, limits: LabLimits = DEFAULT_LIMITS) -> float:
+    """The wall time the check of ``text`` may take, s: from the gate and the component count only (cheap, safe).
+
+    A text the gate refuses gets ``limits.timeout_s`` (its check ends at the gate anyway).
+    """
+    try:
+        counts, _ = count_components(safe_et.fromstring(check_sbml_text(text, max_bytes=limits.max_bytes)))
+    except ModelRefused:
+        return limits.timeout_s
+    return limits.check_time_limit(counts["total"])
 
 
 def _structure_refusal(root, base: dict, depth: int, limits: LabLimits, base_dir) -> dict | None:

@@ -16,11 +16,12 @@ from qsp import constants as C
 from qsp.engine.gate import check_sbml_text
 from qsp.engine.model import Model, load_builtin_model
 from qsp.engine.regimen import parse_regimen
-from qsp.engine.simulate import Engine
+from qsp.engine.simulate import Engine, simulate_patient
 from qsp.errors import InvalidInput
 from qsp.lab.check import DEFAULT_LIMITS, LabLimits, _external_sources
 from qsp.lab.omex import export_archive
 from qsp.lab.suite import SuiteSettings, suite_solver
+from qsp.population.profile import Profile, parse_profile, severity_from_profile
 
 
 def patient_archive(trajectory: pd.DataFrame, patient: Mapping, regimen=None, state: Sequence[float] | None = None,
@@ -44,6 +45,21 @@ def patient_archive(trajectory: pd.DataFrame, patient: Mapping, regimen=None, st
     results.insert(0, "time", trajectory["day"].to_numpy(dtype=float) * per_day)
     end = float(results["time"].iloc[-1])
     return export_archive(sbml, 0.0, end, len(results), selections, results, model.solver, title=title)
+
+
+def profile_archive(profile: Profile | Mapping, regimen=None, years: float = 5.0, model: Model | None = None) -> bytes:
+    """The archive of the explorer's patient: the typical patient of ``profile`` (random effects 0) under ``regimen``.
+
+    The clinical score becomes the model's severity as in the explorer; output every 4 weeks over ``years``.
+    """
+    profile = parse_profile(profile) if isinstance(profile, Mapping) else profile
+    if not 0 < years <= 30:
+        raise InvalidInput(f"years: the horizon must be in (0, 30] (got {years})")
+    state = (profile.amyloid_cl, profile.tau_suvr, severity_from_profile(profile, model))
+    patient = {C.AGE: profile.age, C.SEX: profile.sex, C.WEIGHT_KG: profile.weight_kg, C.APOE4: profile.apoe4_copies}
+    trajectory = simulate_patient(patient, regimen, weeks=years * C.WEEKS_PER_YEAR, step_weeks=4.0, state=state, model=model)
+    return patient_archive(trajectory, patient, regimen, state, model,
+                           title="A continuum-explorer patient simulated with the AD continuum QSP app")
 
 
 def lab_archive(model: Model, result: pd.DataFrame, parameters: Mapping[str, float] | None = None,

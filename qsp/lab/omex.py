@@ -225,6 +225,12 @@ class ArchiveRun:
     kinds: dict[str, str] = field(hash=False)  # output key -> report | plot2D | plot3D
     messages: tuple[str, ...] = ()  # tellurium's warnings (unsupported changes, substituted algorithms, ...)
 
+    def output_of(self, key: str) -> SedOutput | None:
+        """The SED-ML output a key of ``outputs`` came from (a repeated id is prefixed by its document)."""
+        ids = {o.id for o in self.listing.outputs}
+        oid = key if key in ids else key.rsplit("__", 1)[-1]
+        return next((o for o in self.listing.outputs if o.id == oid), None)
+
 
 # ------------------------------------------------------------------ the zip
 

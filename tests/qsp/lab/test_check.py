@@ -194,9 +194,27 @@ def test_comp_external_file_inside_the_directory_passes_the_gate_too(tmp_path):
 
 
 def test_sandbox_time_limit_kills_the_check():
-    report = check_sbml(_many_species(2000), LabLimits(timeout_s=0.05))
+    report = check_sbml(_many_species(2000), LabLimits(timeout_s=0.05, timeout_per_component_s=0))
     assert report.verdict == REFUSED
     assert report.issues[0].code == "sandbox.timeout" and "time limit of 0.05 s" in report.issues[0].message
+    assert "QSP_LAB_TIMEOUT_PER_COMPONENT_S" in report.issues[0].message and report.summary.startswith("refused: ")
+
+
+def test_the_check_time_limit_grows_with_the_model_up_to_a_cap():
+    limits = LabLimits(timeout_s=0.05, timeout_per_component_s=0.01, max_timeout_s=100)
+    assert limits.check_time_limit(2_000) == pytest.approx(20.05)  # a large model gets time to compile
+    assert limits.check_time_limit(10**6) == 100  # never more than the cap
+    assert check_sbml(_many_species(2000), limits).verdict == SIMULATABLE  # the same model that 0.05 s alone kills
+    assert any("per component" in line for line in limits.describe())
+
+
+def test_absurd_models_are_refused_within_seconds_whatever_the_time_limit():
+    import time
+
+    start = time.monotonic()
+    report = check_sbml(_many_species(25_000), LabLimits(max_timeout_s=3_600, timeout_per_component_s=1))
+    assert report.verdict == REFUSED and report.issues[0].code == "limit.components"
+    assert time.monotonic() - start < 10
 
 
 def test_sandbox_memory_limit_stops_the_check():

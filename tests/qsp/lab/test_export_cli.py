@@ -11,7 +11,7 @@ from qsp import constants as C
 from qsp.cli.main import main
 from qsp.engine.model import Model, antimony_to_sbml
 from qsp.errors import ModelRefused
-from qsp.lab.export import lab_archive
+from qsp.lab.export import lab_archive, profile_archive
 from qsp.lab.model_lab import simulate_lab, with_repeated_dosing
 from qsp.lab.omex import export_archive, run_archive
 from tests.qsp.lab.test_omex import DECAY, archive, make_zip, roadrunner_run, sedml
@@ -129,3 +129,14 @@ def test_lab_archive_carries_dosing_and_parameter_changes():
 def test_antimony_imports_are_refused_on_every_path():
     with pytest.raises(ModelRefused, match="'import' statements read files from the server's disk"):
         antimony_to_sbml('import "/etc/passwd"\nmodel m\n A = 1\nend')
+
+
+def test_an_explorer_patient_archive_reruns_to_the_same_numbers():
+    profile = {"age": 70, "sex": "M", "apoe4_copies": 0, "amyloid_cl": 80, "tau_suvr": 1.2, "mmse": 25}
+    data = profile_archive(profile, "lecanemab_q2w", years=1.0)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        ours = pd.read_csv(zf.open("results.csv"))
+    report = run_archive(data).outputs["results"]
+    assert report.columns.tolist() == ours.columns.tolist() and len(report) == 14  # every 4 weeks over a year
+    np.testing.assert_allclose(report.to_numpy(), ours.to_numpy(), rtol=1e-4, atol=1e-6)
+    assert ours["amyloid_cl"].iloc[0] == 80 and ours["n_doses"].iloc[-1] > 20

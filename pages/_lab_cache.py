@@ -1,0 +1,77 @@
+"""Model lab caches and background work: Antimony, archives, and the SBML check run off the page's thread.
+
+A check of a large model may take minutes (the limit grows with the model): it runs in a shared thread
+pool, the page shows its progress, and a rerun (the user changed the model or the limits) moves on while
+the old check finishes on its own and stays cached.
+"""
+
+import hashlib
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import streamlit as st
+
+from qsp.lab.check import LabLimits, check_sbml, check_time_limit_of
+from qsp.lab.issues import SbmlReport
+from qsp.lab.omex import ArchiveLimits, export_antimony, import_antimony, inspect_archive, inspect_sedml, run_archive, run_sedml
+
+MAX_JOBS = 32  # finished checks kept for reruns
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_import_antimony(text: str, limits: dict) -> str:
+    """Pasted Antimony as SBML, translated in the sandbox (``import "file"`` refused)."""
+    return import_antimony(text, LabLimits(**limits))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_export_antimony(sbml: str, limits: dict) -> str:
+    """Any SBML (simulatable or not) as Antimony, translated in the sandbox."""
+    return export_antimony(sbml, LabLimits(**limits))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_archive(data: bytes, limits: dict, archive_limits: dict, run: bool):
+    """The listing (``run`` False) or the run (True) of a COMBINE archive's bytes."""
+    args = (data, ArchiveLimits(**archive_limits), LabLimits(**limits))
+    return run_archive(*args) if run else inspect_archive(*args)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_sedml(sedml: bytes, files: tuple[tuple[str, bytes], ...], name: str, limits: dict, archive_limits: dict, run: bool):
+    """The listing or the run of a bare SED-ML file with its model files."""
+    args = (sedml, dict(files), ArchiveLimits(**archive_limits), LabLimits(**limits), name)
+    return run_sedml(*args) if run else inspect_sedml(*args)
+
+
+@st.cache_resource(show_spinner=False)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-check")
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs() -> dict:
+    return {}  # (sha256, limits JSON) -> (future, started monotonic, time limit s)
+
+
+def check_in_background(sbml: str, limits: LabLimits) -> SbmlReport:
+    """The check report of ``sbml``, computed in the background with a progress bar while the page waits."""
+    key = (hashlib.sha256(sbml.encode("utf-8")).hexdigest(), limits.model_dump_json())
+    jobs = _jobs()
+    job = jobs.get(key)
+    if job is None or (job[0].done() and job[0].exception() is not None):
+        future: Future = _pool().submit(check_sbml, sbml, limits)
+        job = jobs[key] = (future, time.monotonic(), check_time_limit_of(sbml, limits))
+        while len(jobs) > MAX_JOBS:
+            jobs.pop(next(iter(jobs)))
+    future, started, budget = job
+    if not future.done():
+        bar = st.progress(0.0, text="Checking the model...")
+        while not future.done():
+            elapsed = time.monotonic() - started
+            bar.progress(min(elapsed / budget, 1.0), text=f"Checking and compiling the model in a separate process: "
+                         f"{elapsed:.0f} s of at most {budget:.0f} s (large models take longer; change the model or "
+                         "the limits to move on)")
+            time.sleep(0.3)
+        bar.empty()
+    return future.result()
