@@ -127,8 +127,8 @@ def forecast_table(bands: pd.DataFrame, observables, weeks: dict[str, float], la
             for when, week in weeks.items():
                 b = band_at(bands, obs, regimen, week)
                 factor = 100.0 if obs == C.ARIA_E_RISK else 1.0
-                row[when] = "" if b is None else (f"{factor * b['median']:.1f} (80% band {factor * b[BAND_LOW]:.1f}-"
-                                                  f"{factor * b[BAND_HIGH]:.1f})")
+                row[when] = "" if b is None else (f"{factor * b['median']:.1f} (80% band {factor * b[BAND_LOW]:.1f} to "
+                                                  f"{factor * b[BAND_HIGH]:.1f})")  # "to": values may be negative
             if any(row[w] for w in weeks):
                 rows.append(row)
     return pd.DataFrame(rows, columns=["regimen", "measure", *weeks])

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from qsp import paths
+from qsp.plots.notice import RESEARCH_NOTICE
 from tests.e2e.conftest import assert_no_exception, choose_option, screenshot, wait_for_app, wait_for_charts, widget
 
 TWIN_TIMEOUT_MS = 240_000  # a twin fit plus treated simulations per regimen; about 10-30 s when idle
@@ -137,3 +139,13 @@ def test_twin_show_selector_names_what_the_chart_draws_after_an_upload(app_url, 
     assert patient.evaluate("el => el.scrollWidth <= el.clientWidth + 1 && "
                             "[...el.querySelectorAll('*')].every(c => c.scrollWidth <= c.clientWidth + 1)")
     screenshot(page, "clinician_twin_uploaded")
+
+    # the one-page summary downloads with the patient, the forecasts, the figure and the research-use notice
+    with page.expect_download(timeout=TWIN_TIMEOUT_MS) as download:
+        widget(page, "twin_summary_download").get_by_role("button", name=re.compile("Download patient summary")).click()
+    summary = Path(download.value.path()).read_text(encoding="utf-8")
+    assert RESEARCH_NOTICE in summary and "EX-MILD-003" in summary and "plotly-graph-div" in summary
+    assert "Benefit over untreated" in summary and "SBML sha256" in summary
+    page.set_content(summary)
+    page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=60_000)
+    screenshot(page, "clinician_twin_summary")

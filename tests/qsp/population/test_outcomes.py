@@ -62,8 +62,8 @@ def test_aria_table_in_percent_with_readable_names():
 def test_forecast_table_interpolates_and_shows_aria_in_percent():
     table = O.forecast_table(BANDS, [C.CDRSB, C.ARIA_E_RISK], {"1 year": 52.0, "2 years": 104.0}, {"drug": "Drug"})
     rows = {(r["regimen"], r["measure"]): r for r in table.to_dict("records")}
-    assert rows[(C.UNTREATED, "CDR-SB (points)")]["1 year"] == "3.0 (80% band 2.0-5.0)"
-    assert rows[("Drug", "Cumulative ARIA-E risk (%)")]["2 years"] == "23.4 (80% band 10.0-35.0)"
+    assert rows[(C.UNTREATED, "CDR-SB (points)")]["1 year"] == "3.0 (80% band 2.0 to 5.0)"
+    assert rows[("Drug", "Cumulative ARIA-E risk (%)")]["2 years"] == "23.4 (80% band 10.0 to 35.0)"
     assert (C.UNTREATED, "Cumulative ARIA-E risk (%)") not in rows  # not forecast: no empty row
 
 
