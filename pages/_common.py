@@ -43,7 +43,8 @@ def hold_choice(key: str, options: list) -> None:
     back makes Streamlit send it to the browser.
     """
     value = st.session_state.get(key)
-    st.session_state[key] = value if value in options else options[0]
+    if options:
+        st.session_state[key] = value if value in options else options[0]
 
 
 EXPLORER_VS_TWIN = (
