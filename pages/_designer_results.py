@@ -41,7 +41,7 @@ def show_results(scenario, cached, runs, results, plain_key, active, model_ref, 
 def _tables(cached, scenario, results, plain_key, active, model_ref, available) -> None:
     result, power, traj = cached.result, cached.power, cached.trajectories
     names = [a.name for a in scenario.arms]
-    st.dataframe(D.compact_summary(result), hide_index=True, key=P + "compact_table")
+    st.dataframe(D.compact_by_measure(result), hide_index=True, key=P + "compact_table")
     st.caption(f"At week {scenario.assess_weeks[-1]:g}: mean change from baseline in completers, and its difference from "
                f"{names[0]} (the reference), with 95% confidence intervals.")
     with st.expander("Full table (every endpoint, ARIA-E by APOE4, slowing %)"):

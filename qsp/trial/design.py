@@ -373,10 +373,23 @@ def _interval(mean: float, half: float, digits: int = 1) -> str:
     return f"{mean:.{digits}f} ({mean - half:.{digits}f} to {mean + half:.{digits}f})"
 
 
+def _wilson(p: float, n: float) -> str:
+    """A proportion as ``%`` with its 95% Wilson score interval (never below 0 or above 100).
+
+    >>> _wilson(0.011, 90)
+    '1.1 (0.2 to 6.0)'
+    """
+    if not math.isfinite(p) or n <= 0:
+        return NOT_AVAILABLE
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / (1 + Z95**2 / n)
+    return f"{100 * p:.1f} ({100 * max(0.0, centre - half):.1f} to {100 * min(1.0, centre + half):.1f})"
+
+
 def compact_summary(result: TrialResult) -> pd.DataFrame:
     """The designer's default results table: per arm at the last assessment, the key endpoints' mean change and its
     difference from the first arm, each with a 95% confidence interval (normal approximation, Welch for
-    differences), and ARIA-E % with its 95% interval. The reference arm reads REFERENCE; undefined cells NOT_AVAILABLE.
+    differences), and ARIA-E % with its 95% Wilson interval. The reference arm reads REFERENCE; undefined cells NOT_AVAILABLE.
     Endpoints the model does not provide are left out.
     """
     last = result.summary[result.summary["week"] == result.scenario.assess_weeks[-1]].set_index("arm")
@@ -396,10 +409,17 @@ def compact_summary(result: TrialResult) -> pd.DataFrame:
             else:
                 se = math.sqrt(sd**2 / n + ref[f"{e}_change_sd"] ** 2 / float(ref["n_observed"])) if n > 1 else math.nan
                 row[f"{KEY_ENDPOINTS[e]} vs {names[0]} (95% CI)"] = _interval(mean - ref[f"{e}_change"], Z95 * se)
-        p, n_all = arm["aria_e_pct"] / 100.0, float(arm["n"])
-        row["ARIA-E % (95% CI)"] = _interval(100 * p, 100 * Z95 * math.sqrt(p * (1 - p) / n_all) if n_all > 0 else math.nan)
+        row["ARIA-E % (95% CI)"] = _wilson(arm["aria_e_pct"] / 100.0, float(arm["n"]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def compact_by_measure(result: TrialResult) -> pd.DataFrame:
+    """:func:`compact_summary` turned to one row per measure and one column per arm (narrow enough for a page with
+    up to four arms), every cell as text."""
+    table = compact_summary(result).set_index("arm").T.astype(str)
+    table.columns = [str(c) for c in table.columns]
+    return table.rename_axis("measure").reset_index()
 
 
 def full_summary(result: TrialResult, model: Model | None = None) -> pd.DataFrame:

@@ -186,11 +186,11 @@ def test_three_arm_trial_power(page, app_url):
     heading(page, "Results").wait_for(state="visible", timeout=TRIAL_TIMEOUT_MS)
     assert heading(page, "Power and sample size").count() == 1
 
-    results = dataframe_with_column(page, "iADRS change (95% CI)")  # the compact table (the full one is in an expander)
+    results = dataframe_with_column(page, "measure")  # the compact table: a column per arm (the full one is in an expander)
     results.wait_for(state="visible")
-    arms = column_cells(results, "arm")
-    assert arms == ARMS_3, arms
-    assert FOURTH_ARM not in arms
+    for name in ARMS_3:
+        assert dataframe_with_column(page, name).count() >= 1, name
+    assert results.locator('[role="columnheader"]').filter(has_text=FOURTH_ARM).count() == 0
     power = dataframe_with_column(page, "power")
     assert power.count() == 1
     assert len(column_cells(power, "power")) >= 2  # each treated arm against placebo

@@ -71,3 +71,10 @@ def test_runs_are_kept_side_by_side_with_their_designs(run):
     table = compare_runs(runs[-2:])
     assert table["run"].nunique() == 2 and "iADRS vs reference arm (95% CI)" in table
     assert runs[-1].label == "run 99: small (2 arms x 12)" and "n_per_arm: 12" in runs[-1].design_yaml
+
+
+def test_the_page_shows_the_compact_table_one_column_per_arm(run):
+    table = D.compact_by_measure(run.result).set_index("measure")
+    assert list(table.columns) == ["placebo", "lec"]
+    assert table.loc["iADRS vs placebo (95% CI)", "placebo"] == D.REFERENCE
+    assert table.loc["completers", "lec"] == str(D.compact_summary(run.result)["completers"].iloc[1])
