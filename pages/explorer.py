@@ -20,7 +20,7 @@ from qsp import constants as C
 from qsp.errors import QSPError
 from qsp.plots.report import profile_summary_html
 from qsp.plots.trial import STAGE_LABELS, arm_colours, display_label, projection_figure
-from qsp.population.outcomes import aria_risk_table, benefit_table
+from qsp.population.outcomes import aria_risk_table, benefit_table, benefit_when
 from qsp.population.profile import UNTREATED, parse_profile
 from qsp.population.stages import tau_group_of
 
@@ -86,7 +86,7 @@ if rows:
 explain_explorer_vs_twin()
 
 if proj["benefit"]:
-    st.subheader("Benefit over untreated")
+    st.subheader(f"Benefit over untreated at {benefit_when(proj['benefit'])}")
     st.dataframe(benefit_table(proj["benefit"], labels), hide_index=True, key="explorer_benefit")
     st.caption("CDR-SB of the same drawn patients untreated and treated: benefit = untreated minus treated (positive: less "
                "decline); months of delay = how much earlier the untreated course reached the treated CDR-SB. "

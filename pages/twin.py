@@ -22,7 +22,7 @@ from qsp.errors import QSPError
 from qsp.plots.report import twin_summary_html
 from qsp.plots.trial import STAGE_LABELS, arm_colours, display_label
 from qsp.plots.twin import twin_figure
-from qsp.population.outcomes import benefit_table
+from qsp.population.outcomes import benefit_table, benefit_when
 from qsp.store.twins import TwinStore
 from qsp.twin.overview import (
     aria_risk_table,
@@ -132,7 +132,7 @@ figure = twin_figure(twin["fit"], bands, observable, colours)
 st.plotly_chart(figure, key="twin_chart")
 
 if twin["benefit"]:
-    st.subheader("Benefit over untreated")
+    st.subheader(f"Benefit over untreated at {benefit_when(twin['benefit'])}")
     st.dataframe(benefit_table(twin["benefit"], labels), hide_index=True, key="twin_benefit")
     st.caption("CDR-SB of the same posterior draws untreated and treated (the patient's true score, no measurement error): "
                "benefit = untreated minus treated (positive: less decline); months of delay = how much earlier the untreated "

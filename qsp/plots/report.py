@@ -16,7 +16,7 @@ from qsp import __version__
 from qsp import constants as C
 from qsp.engine.model import Model, load_builtin_model
 from qsp.plots.notice import RESEARCH_NOTICE
-from qsp.population.outcomes import BENEFIT_AT_YEARS, aria_risk_table, benefit_table, forecast_table, when_text
+from qsp.population.outcomes import BENEFIT_AT_YEARS, aria_risk_table, benefit_table, benefit_when, forecast_table, when_text
 from qsp.twin.overview import events_table, horizon_headline
 
 __all__ = ["RESEARCH_NOTICE", "patient_summary_html", "profile_summary_html", "twin_summary_html"]
@@ -91,7 +91,7 @@ def twin_summary_html(patient, overview: dict, labels: dict[str, str], figure: g
     tables = {"Visits": patient.visits,
               "Forecasts (weeks after the last visit)": forecast_table(overview["bands"], SUMMARY_OBSERVABLES, weeks, labels),
               "Time to events (years from the last visit)": events_table(overview["events"], horizon, labels, stage_labels),
-              "Benefit over untreated": benefit_table(overview["benefit"], labels),
+              f"Benefit over untreated at {benefit_when(overview['benefit'])}": benefit_table(overview["benefit"], labels),
               "ARIA-E risk by the horizon": aria_risk_table(overview["bands"], labels)}
     return patient_summary_html(f"Digital twin: {patient.patient_id}", inputs, tables, figure,
                                 {"model": provenance["model_name"], "SBML sha256": provenance["sbml_sha256"]},
@@ -109,7 +109,7 @@ def profile_summary_html(profile: dict, projection: dict, labels: dict[str, str]
     inputs = {**{k.replace("_", " "): v for k, v in profile.items()},
               "Stage today": (stage_labels or {}).get(projection["stage"], projection["stage"])}
     tables = {"Forecasts (from today)": forecast_table(projection["trajectories"], SUMMARY_OBSERVABLES, weeks, labels),
-              "Benefit over untreated": benefit_table(projection["benefit"], labels),
+              f"Benefit over untreated at {benefit_when(projection['benefit'])}": benefit_table(projection["benefit"], labels),
               "ARIA-E risk by the horizon": aria_risk_table(projection["trajectories"], labels)}
     return patient_summary_html("Continuum explorer: patient profile", inputs, tables, figure,
                                 {"model": model.name, "SBML sha256": model.sha256}, notes=BAND_NOTES, **kwargs)

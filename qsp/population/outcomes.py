@@ -17,7 +17,7 @@ from qsp.population.stages import crossing_years, weighted_quantiles
 BENEFIT_AT_YEARS = 1.5  # 18 months: the primary time point of CLARITY AD and TRAILBLAZER-ALZ 2
 MONTHS_PER_YEAR = 12.0
 BAND_LOW, BAND_HIGH = "p10", "p90"  # the interval every table reports (80%)
-BENEFIT_COLUMN = "benefit, CDR-SB points (80% interval)"  # untreated minus treated; positive: less decline
+BENEFIT_COLUMN = "benefit, points (80% interval)"  # untreated minus treated; positive: less decline
 DELAY_COLUMN = "delay, months (80% interval)"  # how much earlier untreated reached the treated CDR-SB
 
 
@@ -75,7 +75,7 @@ def treatment_benefit(years: np.ndarray, untreated: np.ndarray, treated: np.ndar
 
 
 def benefit_table(benefit: dict[str, dict], labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per regimen: CDR-SB treated (median), benefit at the time point (points, 80% interval), months of delay.
+    """One row per regimen: CDR-SB treated (median), benefit at :func:`benefit_when` (points, 80% interval), months of delay.
 
     >>> benefit_table({"drug": {"at_years": 1.5, "treated_median": 3.0, "benefit_median": 0.5, "benefit_p10": 0.1,
     ...                          "benefit_p90": 0.9, "delay_months_median": 4.0, "delay_months_p10": 1.0,
@@ -87,11 +87,20 @@ def benefit_table(benefit: dict[str, dict], labels: dict[str, str] | None = None
     for name, b in benefit.items():
         if b is None:
             continue
-        rows.append({"regimen": labels.get(name, name), "at": when_text(b["at_years"]),
-                     "CDR-SB treated": round(b["treated_median"], 2),
+        rows.append({"regimen": labels.get(name, name), "CDR-SB treated": round(b["treated_median"], 2),
                      BENEFIT_COLUMN: f"{b['benefit_median']:.2f} ({b['benefit_p10']:.2f} to {b['benefit_p90']:.2f})",
                      DELAY_COLUMN: f"{b['delay_months_median']:.1f} ({b['delay_months_p10']:.1f} to {b['delay_months_p90']:.1f})"})
-    return pd.DataFrame(rows, columns=["regimen", "at", "CDR-SB treated", BENEFIT_COLUMN, DELAY_COLUMN])
+    return pd.DataFrame(rows, columns=["regimen", "CDR-SB treated", BENEFIT_COLUMN, DELAY_COLUMN])
+
+
+def benefit_when(benefit: dict[str, dict]) -> str:
+    """When the benefits are taken, for a heading: ``18 months`` (or the horizon when it comes first); "" if none.
+
+    >>> benefit_when({"drug": {"at_years": 1.5}, "none": None})
+    '18 months'
+    """
+    times = [b["at_years"] for b in benefit.values() if b is not None]
+    return when_text(min(times)) if times else ""
 
 
 def aria_risk_table(bands: pd.DataFrame, labels: dict[str, str] | None = None, week: float | None = None) -> pd.DataFrame:
