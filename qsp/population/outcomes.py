@@ -87,7 +87,7 @@ def benefit_table(benefit: dict[str, dict], labels: dict[str, str] | None = None
     for name, b in benefit.items():
         if b is None:
             continue
-        rows.append({"regimen": labels.get(name, name), "CDR-SB treated": round(b["treated_median"], 2),
+        rows.append({"regimen": labels.get(name, name), "CDR-SB treated": f"{b['treated_median']:.2f}",
                      BENEFIT_COLUMN: f"{b['benefit_median']:.2f} ({b['benefit_p10']:.2f} to {b['benefit_p90']:.2f})",
                      DELAY_COLUMN: f"{b['delay_months_median']:.1f} ({b['delay_months_p10']:.1f} to {b['delay_months_p90']:.1f})"})
     return pd.DataFrame(rows, columns=["regimen", "CDR-SB treated", BENEFIT_COLUMN, DELAY_COLUMN])

@@ -42,7 +42,7 @@ def test_benefit_table_names_regimens_and_shows_intervals():
     b = O.treatment_benefit(YEARS, np.array([[2.0, 2.5, 3.0, 3.5, 4.0]]), np.array([[2.0, 2.3, 2.6, 2.9, 3.2]]))
     table = O.benefit_table({"lec": b, "none": None}, {"lec": "Lecanemab"})
     assert O.benefit_when({"lec": b, "none": None}) == "18 months"
-    assert table.to_dict("records") == [{"regimen": "Lecanemab", "CDR-SB treated": 2.9,
+    assert table.to_dict("records") == [{"regimen": "Lecanemab", "CDR-SB treated": "2.90",
                                          O.BENEFIT_COLUMN: "0.60 (0.60 to 0.60)", O.DELAY_COLUMN: "7.2 (7.2 to 7.2)"}]
 
 
