@@ -6,6 +6,7 @@ import math
 import streamlit as st
 
 from ml.twin_features import twin_strata
+from pages import _auth
 from pages._common import (
     active_model_ref,
     cached_library,
@@ -55,7 +56,9 @@ library = cached_library()
 source = st.radio("Patient", ["Example (synthetic)", "Upload PATIENT.csv", "Saved twin"], horizontal=True, key="twin_source")
 try:
     if source == "Saved twin":
-        store = TwinStore()
+        if not _auth.saving_allowed("saved twins"):
+            st.stop()
+        store = TwinStore(owner=_auth.current_owner())
         saved = store.list()
         if saved.empty:
             st.info("No saved twins yet: fit a twin from an example or an upload and press **Save twin**.")
@@ -164,9 +167,9 @@ with st.expander("Estimated parameters"):
 st.subheader("Save")
 st.caption("Saving stores the visits (with demographics) and the fit summary under a new random id; the patient id is "
            "not stored. Keep the link between the id and the patient in your own records.")
-if st.button("Save twin", key="twin_save"):
+if _auth.saving_allowed("twin_save") and st.button("Save twin", key="twin_save"):
     try:
-        saved_id = TwinStore().save(patient, saved_summary(twin, horizon, regimens))
+        saved_id = TwinStore(owner=_auth.current_owner()).save(patient, saved_summary(twin, horizon, regimens))
         st.success(f"Saved as {saved_id}. Open it again under **Saved twin**.")
     except QSPError as exc:
         show_problems(exc)

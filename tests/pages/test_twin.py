@@ -161,3 +161,34 @@ def test_save_list_load_delete_a_twin(tmp_path, monkeypatch):
     assert not at.exception
     assert TwinStore(url).list().empty
     assert any("No saved twins yet" in i.value for i in at.info)
+
+
+def test_with_sign_in_a_saved_twin_is_seen_by_its_owner_only(tmp_path, monkeypatch):
+    from pages import _auth
+
+    url = f"sqlite:///{tmp_path / 'twins.sqlite'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setattr(_auth, "sign_in_enabled", lambda: True)  # no identity provider here: the identity is mocked
+    monkeypatch.setattr(_auth, "signed_in_identity", lambda: "alice@example.org")
+    at = _run()
+    assert any("visible to you only" in c.value for c in at.caption)
+    at.button(key="twin_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(TwinStore(url, owner="alice@example.org").list()) == 1 and TwinStore(url).list().empty
+    monkeypatch.setattr(_auth, "signed_in_identity", lambda: "bob@example.org")
+    bob = _run()
+    bob.radio(key="twin_source").set_value("Saved twin").run()
+    assert any("No saved twins yet" in i.value for i in bob.info)  # alice's twin does not exist for bob
+    monkeypatch.setattr(_auth, "signed_in_identity", lambda: None)
+    nobody = _run()
+    assert not [b for b in nobody.button if b.key == "twin_save"]  # signed out: no saving
+    assert any("Sign in to save" in i.value for i in nobody.info)
+
+
+def test_without_sign_in_the_save_dialog_says_everything_is_shared(tmp_path, monkeypatch):
+    from pages import _auth
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'twins.sqlite'}")
+    at = _run()
+    assert not _auth.sign_in_enabled()
+    assert any(_auth.SHARED_NOTICE in c.value for c in at.caption)
