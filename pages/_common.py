@@ -218,11 +218,11 @@ def cached_regimen_library() -> dict:
 
 
 @st.cache_resource(show_spinner=False)
-def cached_scenario_store(url: str):
-    """The saved scenarios on this database URL (one engine per URL)."""
+def cached_scenario_store(url: str, owner: str | None = None):
+    """The saved scenarios of ``owner`` (None: shared, sign-in off) on this database URL (one engine per URL and owner)."""
     from qsp.store.database import ScenarioStore
 
-    return ScenarioStore(url)
+    return ScenarioStore(url, owner=owner)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -4,6 +4,7 @@ import time
 
 import streamlit as st
 
+from pages import _auth
 from pages._common import (
     active_model_ref,
     cached_library,
@@ -59,7 +60,12 @@ def load_into_state(scenario) -> None:
 
 
 def _store():
-    return cached_scenario_store(database_url())
+    return cached_scenario_store(database_url(), _auth.current_owner())
+
+
+def _may_save() -> bool:
+    """Saving and opening saved scenarios: always with sign-in off, only when signed in with it on."""
+    return not _auth.sign_in_enabled() or _auth.current_owner() is not None
 
 
 def _load_from_db(name: str):
@@ -91,7 +97,7 @@ _init_state()
 # ------------------------------------------------------------------ scenario I/O
 with st.expander("Saved scenarios (database) and files", expanded=False):
     try:
-        names = _store().names()
+        names = _store().names() if _auth.saving_allowed("scenarios") else []
     except QSPError as exc:
         names = []
         show_problems(exc)
@@ -205,7 +211,8 @@ cached = results.get(key) if scenario is not None else None
 c1, c2, c3 = st.columns([1, 1, 2])
 run = c1.button("Run trial", type="primary", key=P + "run", disabled=scenario is None or cached is not None,
                 help="Fix the design first" if scenario is None else None)
-if c2.button("Save scenario", key=P + "save", disabled=scenario is None):
+if c2.button("Save scenario", key=P + "save", disabled=scenario is None or not _may_save(),
+             help=None if _may_save() else "Sign in first (under Saved scenarios)"):
     try:
         _store().save(scenario)
         ss[P + "message"] = ("success", f"Saved scenario {scenario.name!r} in the database.")

@@ -79,3 +79,30 @@ def test_unreachable_scheduler_is_reported_not_a_hang(tmp_path, monkeypatch):
     assert not at.exception
     assert any("cannot reach a Dask scheduler" in e.value for e in at.error)
 
+
+
+def test_with_sign_in_scenarios_belong_to_the_signed_in_user(tmp_path, monkeypatch):
+    from pages import _auth
+    from qsp.store.database import ScenarioStore
+
+    url = f"sqlite:///{tmp_path / 'designer.sqlite'}"
+    monkeypatch.setattr(_auth, "sign_in_enabled", lambda: True)  # the identity is mocked: no identity provider here
+    monkeypatch.setattr(_auth, "signed_in_identity", lambda: "alice@example.org")
+    at = _page(tmp_path, monkeypatch)
+    at.text_input(key="designer_name").set_value("alice design").run()
+    at.button(key="designer_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert ScenarioStore(url, owner="alice@example.org").names() == ["alice design"] and ScenarioStore(url).names() == []
+    monkeypatch.setattr(_auth, "signed_in_identity", lambda: "bob@example.org")
+    bob = _page(tmp_path, monkeypatch)
+    assert bob.selectbox(key="designer_saved").options == []  # alice's scenario is not listed for bob
+    monkeypatch.setattr(_auth, "signed_in_identity", lambda: None)
+    nobody = _page(tmp_path, monkeypatch)
+    assert nobody.button(key="designer_save").disabled and any("Sign in to save" in i.value for i in nobody.info)
+
+
+def test_without_sign_in_the_designer_says_saved_scenarios_are_shared(tmp_path, monkeypatch):
+    from pages import _auth
+
+    at = _page(tmp_path, monkeypatch)
+    assert any(_auth.SHARED_NOTICE in c.value for c in at.caption)
