@@ -6,13 +6,18 @@ the old check finishes on its own and stays cached.
 """
 
 import hashlib
+import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import streamlit as st
 
+from qsp.engine.model import Model
+from qsp.engine.observables import parse_mapping
+from qsp.lab.adapt import adapt_model, observable_range_issues
 from qsp.lab.check import LabLimits, check_sbml, check_time_limit_of
 from qsp.lab.issues import SbmlReport
+from qsp.lab.model_lab import related_parameters
 from qsp.lab.omex import ArchiveLimits, export_antimony, import_antimony, inspect_archive, inspect_sedml, run_archive, run_sedml
 
 MAX_JOBS = 32  # finished checks kept for reruns
@@ -28,6 +33,18 @@ def cached_import_antimony(text: str, limits: dict) -> str:
 def cached_export_antimony(sbml: str, limits: dict) -> str:
     """Any SBML (simulatable or not) as Antimony, translated in the sandbox."""
     return export_antimony(sbml, LabLimits(**limits))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_related_parameters(sha256: str, output: str, _model) -> list[str]:
+    """The parameters ``output`` of the model (by its sha256) depends on, nearest first."""
+    return related_parameters(_model, output)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_range_issues(sbml: str, mapping_json: str) -> list:
+    """Warnings for mapped observables outside their scales (the mapped model run untreated for a year)."""
+    return observable_range_issues(adapt_model(Model(sbml, name="lab"), parse_mapping(json.loads(mapping_json))))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -5,6 +5,7 @@ import json
 import streamlit as st
 
 from pages._common import ACTIVE_MODEL, cached_mapped_model, show_problems
+from pages._lab_cache import cached_range_issues
 from qsp import constants as C
 from qsp.engine.observables import MAPPABLE, TIME_UNITS_DAYS, parse_mapping
 from qsp.engine.simulate import Engine
@@ -96,8 +97,16 @@ def mapping_tab(model, sbml: str) -> None:
     for issue in problems:
         show = st.error if issue.is_error else st.warning
         show(f"{issue.message} ({issue.code})", icon=":material/error:" if issue.is_error else ":material/warning:")
-    blocking = errors(problems)
-    if not blocking and (submitted or uploaded is not None) and mapping.observables:
+    blocking, ranges = errors(problems), []
+    if not blocking and mapping.observables and MF.uses_own_mapping(mapping, native):
+        try:
+            ranges = cached_range_issues(sbml, json.dumps(mapping.model_dump(mode="json"), sort_keys=True))
+        except QSPError as exc:
+            show_problems(exc)
+        for issue in ranges:
+            st.warning(f"{issue.message} ({issue.code})", icon=":material/warning:")
+        problems = [*problems, *ranges]
+    if not blocking and not ranges and (submitted or uploaded is not None) and mapping.observables:
         st.success("The mapping is consistent with the model.", icon=":material/check:")
     if declared is None:
         st.warning(f"The model does not declare its time unit: the mapping reads it as **{mapping.time_unit}s**. "

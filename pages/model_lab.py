@@ -13,14 +13,15 @@ from pages._common import (
     show_problems,
 )
 from pages._lab_archive import archive_section
-from pages._lab_cache import cached_export_antimony, cached_import_antimony, check_in_background
+from pages._lab_cache import cached_export_antimony, cached_import_antimony, cached_related_parameters, check_in_background
+from pages._lab_format import number_columns
 from pages._lab_library import diff_tab, library_expander, save_form
 from pages._lab_mapping import mapping_tab
 from qsp.engine.model import Model
-from qsp.errors import QSPError
+from qsp.errors import InvalidInput, QSPError
 from qsp.lab.check import DEFAULT_LIMITS, LabLimits
 from qsp.lab.export import lab_archive
-from qsp.lab.model_lab import local_sensitivity, output_ids, rangeable_parameters, simulate_lab
+from qsp.lab.model_lab import default_outputs, local_sensitivity, output_ids, rangeable_parameters, simulate_lab
 from qsp.lab.sensitivity import DEFAULT_BUDGET, DEFAULT_TIME_LIMIT_S, default_ranges, global_sensitivity
 from qsp.plots.lab import morris_figure, sensitivity_figure, sobol_figure, timecourse_figure
 
@@ -122,7 +123,7 @@ with tabs[1]:
     for name, table in views["tables"].items():
         st.markdown(f"**{name.capitalize()}** ({len(table)})")
         if len(table):
-            st.dataframe(table, hide_index=True, key=f"lab_table_{name}")
+            st.dataframe(table, hide_index=True, column_config=number_columns(table), key=f"lab_table_{name}")
 
 with tabs[2]:
     st.code(views["antimony"], language=None)
@@ -133,7 +134,10 @@ with tabs[0]:
     c1, c2 = st.columns(2)
     end = c1.number_input("End time (model time units)", 0.001, 1e9, 10.0, key="lab_end")
     points = c2.number_input("Time points", 2, 10_001, 101, key="lab_points")
-    outputs = st.multiselect("Outputs", choices, default=choices[:5], key="lab_outputs")
+    if st.session_state.get("lab_outputs_for") != model.sha256 or not set(st.session_state.get("lab_outputs") or []) <= set(choices):
+        st.session_state["lab_outputs"] = list(default_outputs(model))  # a new model: preselect what is plotted
+        st.session_state["lab_outputs_for"] = model.sha256
+    outputs = st.multiselect("Outputs", choices, key="lab_outputs")
     changed = st.multiselect("Parameters to change", list(model.parameter_ids), key="lab_params")
     values = {}
     cols = st.columns(3)
@@ -148,6 +152,8 @@ with tabs[0]:
         dose_count = c4.number_input("Doses", 1, 10_000, 3, key="lab_dose_count")
         dose_start = c5.number_input("First at", 0.0, 1e9, 0.0, key="lab_dose_start")
     try:
+        if not outputs:
+            raise InvalidInput("Outputs: choose at least one output to simulate and plot")
         sim_model = model
         if dose_on:
             sim_model = cached_dosed_model(sbml, dose_species, float(dose_amount), float(dose_every), int(dose_count), float(dose_start))
@@ -155,8 +161,9 @@ with tabs[0]:
     except QSPError as exc:
         show_problems(exc)  # the other tabs still work
     else:
+        st.caption(f"Plotted: {', '.join(outputs)} ({len(outputs)} of {len(choices)} outputs; species as amounts).")
         st.plotly_chart(timecourse_figure(result), key="lab_chart")
-        st.dataframe(result, hide_index=True, key="lab_result")
+        st.dataframe(result, hide_index=True, column_config=number_columns(result), key="lab_result")
         c1, c2 = st.columns(2)
         c1.download_button("Download CSV", result.to_csv(index=False), "simulation.csv", key="lab_download")
         try:
@@ -170,7 +177,8 @@ with tabs[0]:
 with tabs[3]:
     c1, c2 = st.columns(2)
     sens_output = c1.selectbox("Output", choices, key="lab_sens_output")
-    sens_end = c2.number_input("At time", 0.001, 1e9, float(end), key="lab_sens_end")
+    sens_end = c2.number_input("At time", 0.001, float(end), float(end), key=f"lab_sens_end_{end:g}",
+                               help="At most the end time of the simulation; follows it when it changes.")
     if len(model.parameter_ids) > 200:
         st.warning(f"{len(model.parameter_ids)} parameters: local sensitivity is limited to models with at most 200.")
     elif st.button("Compute scaled sensitivities", key="lab_sens_run"):
@@ -181,7 +189,7 @@ with tabs[3]:
             show_problems(exc)
             st.stop()
         st.plotly_chart(sensitivity_figure(sens, sens_output), key="lab_sens_chart")
-        st.dataframe(sens, hide_index=True, key="lab_sens_table")
+        st.dataframe(sens, hide_index=True, column_config=number_columns(sens), key="lab_sens_table")
 
 with tabs[4]:
     st.markdown("Sobol (variance shares, first order and total) or Morris (elementary-effects screening) of one output "
@@ -191,10 +199,16 @@ with tabs[4]:
     gsa_method = c1.radio("Method", ["sobol", "morris"], horizontal=True, key="lab_gsa_method",
                           format_func={"sobol": "Sobol", "morris": "Morris"}.get)
     gsa_output = c2.selectbox("Output", choices, key="lab_gsa_output")
-    gsa_time = c3.number_input("At time", 0.001, 1e9, float(end), key="lab_gsa_time")
+    gsa_time = c3.number_input("At time", 0.001, float(end), float(end), key=f"lab_gsa_time_{end:g}",
+                               help="At most the end time of the simulation; follows it when it changes.")
     nonzero = rangeable_parameters(model)
+    related = [p for p in cached_related_parameters(model.sha256, gsa_output, model) if p in nonzero]
     gsa_params = st.multiselect("Parameters to vary (zero-valued ones have no relative range)", nonzero,
-                                default=nonzero[:5], key=f"lab_gsa_params_{model.sha256[:12]}")  # per model: a new model's defaults
+                                default=(related or nonzero)[:5],  # per model and output: new defaults
+                                key=f"lab_gsa_params_{model.sha256[:12]}_{gsa_output}")
+    st.caption(f"Preselected: parameters {gsa_output} depends on through its reactions, rules and events "
+               f"({len(related)} found), nearest first." if related else
+               f"No parameter of the model affects {gsa_output}: the first parameters are preselected.")
     c1, c2, c3 = st.columns(3)
     gsa_rel = c1.number_input("Range ± % around the value", 1.0, 99.0, 50.0, 5.0, key="lab_gsa_rel")
     gsa_budget = c2.number_input("Evaluation budget", 10, 200_000, DEFAULT_BUDGET, 100, key="lab_gsa_budget")
@@ -226,7 +240,7 @@ with tabs[4]:
                    f"{gsa.n_evaluations:,} evaluations in {gsa.seconds:.1f} s.")
         fig = sobol_figure(gsa.table, gsa.output) if gsa.method == "sobol" else morris_figure(gsa.table, gsa.output)
         st.plotly_chart(fig, key="lab_gsa_chart")
-        st.dataframe(gsa.table, hide_index=True, key="lab_gsa_table")
+        st.dataframe(gsa.table, hide_index=True, column_config=number_columns(gsa.table), key="lab_gsa_table")
 
 with tabs[5]:
     diff_tab(store, entries, sbml)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import libsbml
+import numpy as np
 import yaml
 
 from qsp import constants as C
@@ -33,7 +34,7 @@ from qsp.engine.observables import (
     parse_mapping,
 )
 from qsp.engine.regimen import placebo_parameters
-from qsp.engine.simulate import ETA_PARAMETERS
+from qsp.engine.simulate import ETA_PARAMETERS, Engine
 from qsp.errors import InvalidInput, ModelRefused
 from qsp.lab.check import DEFAULT_LIMITS, check_sbml
 from qsp.lab.issues import Issue, errors, messages
@@ -345,8 +346,9 @@ def _retime_harness(target: libsbml.Model) -> None:
 def _refuse_duplicate_ids(doc: libsbml.SBMLDocument) -> None:
     """ModelRefused when the mapped document has an id twice (roadrunner can crash on them)."""
     seen: dict[str, int] = {}
-    for element in doc.getListOfAllElements():
-        if element.isSetIdAttribute() and element.getTypeCode() != libsbml.SBML_MODEL:
+    elements = doc.getListOfAllElements()  # kept referenced while its items are read
+    for element in (elements.get(i) for i in range(elements.getSize())):
+        if element is not None and element.isSetIdAttribute() and element.getTypeCode() != libsbml.SBML_MODEL:
             seen[element.getId()] = seen.get(element.getId(), 0) + 1
     duplicated = sorted(k for k, v in seen.items() if v > 1)
     if duplicated:
@@ -367,6 +369,42 @@ def provides_dashboard_ids(model) -> bool:
     """True when a model already has every id the Engine uses (the built-in model, or an edited copy of it)."""
     have = set(model.parameter_ids) | set(model.species_ids) | set(model.rule_ids)
     return set(_harness_ids()) - set(HARNESS_EVENTS) <= have and set(C.OBSERVABLES) <= have
+
+
+# Plausible ranges of the mapped clinical and imaging observables (their scales), for the range check.
+PLAUSIBLE_RANGES = {
+    C.CDRSB: (0.0, 18.0),  # CDR sum of boxes, points
+    C.MMSE: (0.0, 30.0),  # MMSE, points
+    C.IADRS: (0.0, 144.0),  # iADRS, points
+    C.AMYLOID_CL: (-30.0, 250.0),  # amyloid PET, Centiloids
+    C.TAU_SUVR: (0.8, 4.5),  # tau PET, SUVr
+}
+RANGE_CHECK_DAYS = (0.0, 365.0)  # the range check looks at the model's own baseline and one year later
+TYPICAL_PATIENT = {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}  # untreated, the model's own initial state
+
+
+def observable_range_issues(model) -> list[Issue]:
+    """Warnings for mapped observables outside their scales, untreated from the model's own initial state.
+
+    ``model``: a mapped :class:`~qsp.engine.model.Model` (:func:`adapt_model`). A "CDR-SB" of 96,106 points
+    usually means the wrong id, scale or offset was mapped.
+    """
+    run = Engine(model).run(TYPICAL_PATIENT, None, np.asarray(RANGE_CHECK_DAYS))
+    if run.values is None:
+        return [Issue("warning", "mapping.range_check_failed", f"the untreated model could not be simulated: {run.error}")]
+    issues = []
+    for obs, (low, high) in PLAUSIBLE_RANGES.items():
+        if obs not in model.available:
+            continue
+        values = run.values[:, C.OBSERVABLES.index(obs)]
+        bad = [(day, v) for day, v in zip(RANGE_CHECK_DAYS, values, strict=True) if not low <= v <= high]
+        if bad:
+            day, value = bad[0]
+            issues.append(Issue("warning", "mapping.implausible_range",
+                                f"observables.{obs}: {C.LABELS[obs]} is {value:,.6g} at day {day:g} of an untreated run from "
+                                f"the model's initial state, outside its scale {low:g} to {high:g}: check the mapped id, "
+                                "its scale and offset"))
+    return issues
 
 
 def load_checked_model(text: str | bytes, name: str, where: str = "--model"):

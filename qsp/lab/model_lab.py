@@ -83,6 +83,72 @@ def output_ids(model: Model) -> tuple[str, ...]:
     return model.species_ids + tuple(r for r in model.rule_ids if r not in model.species_ids)
 
 
+DEFAULT_OUTPUTS = 5  # outputs preselected in the lab
+
+
+def default_outputs(model: Model, n: int = DEFAULT_OUTPUTS) -> tuple[str, ...]:
+    """The outputs the lab preselects (and plots) for a new model: the first ``n`` of :func:`output_ids`."""
+    return output_ids(model)[:n]
+
+
+def _math_names(ast) -> set[str]:
+    """Every name a MathML AST reads (iterative: deep math cannot overflow the stack)."""
+    names, stack = set(), [ast]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if node.getType() == libsbml.AST_NAME:
+            names.add(node.getName())
+        stack.extend(node.getChild(i) for i in range(node.getNumChildren()))
+    return names
+
+
+def _dependencies(model: libsbml.Model) -> dict[str, set[str]]:
+    """Symbol -> the symbols its value or rate of change reads (reactions, rules, initial assignments, events)."""
+    deps: dict[str, set[str]] = {}
+    add = lambda target, names: deps.setdefault(target, set()).update(names)  # noqa: E731
+    for reaction in model.getListOfReactions():
+        law = _math_names(reaction.getKineticLaw().getMath()) if reaction.isSetKineticLaw() else set()
+        for ref in (*reaction.getListOfReactants(), *reaction.getListOfProducts()):
+            add(ref.getSpecies(), law)
+    for rule in model.getListOfRules():
+        if rule.isSetVariable():
+            add(rule.getVariable(), _math_names(rule.getMath()))
+    for assignment in model.getListOfInitialAssignments():
+        add(assignment.getSymbol(), _math_names(assignment.getMath()))
+    for event in model.getListOfEvents():
+        trigger = _math_names(event.getTrigger().getMath()) if event.isSetTrigger() else set()
+        for ea in event.getListOfEventAssignments():
+            add(ea.getVariable(), trigger | _math_names(ea.getMath()))
+    for species in model.getListOfSpecies():
+        add(species.getId(), {species.getCompartment()})
+    return deps
+
+
+def related_parameters(model: Model, output: str) -> list[str]:
+    """Settable parameters that ``output`` depends on (its reactions, rules, initial assignments, events), nearest first.
+
+    >>> from qsp.engine.model import antimony_to_sbml
+    >>> related_parameters(Model(antimony_to_sbml("A -> B; k*A; B -> ; j*B; C -> ; m*C; A = 1; k = 1; j = 1; m = 1")), "A")
+    ['k']
+    """
+    doc = libsbml.readSBMLFromString(model.sbml)
+    if doc.getModel() is None:
+        raise ModelRefused("SBML has no model element")
+    deps, settable = _dependencies(doc.getModel()), set(model.parameter_ids)
+    seen, order, queue = {output}, [], [output]
+    while queue:  # breadth first: the nearest parameters come first
+        symbol = queue.pop(0)
+        for name in sorted(deps.get(symbol, ())):
+            if name not in seen:
+                seen.add(name)
+                queue.append(name)
+                if name in settable:
+                    order.append(name)
+    return order
+
+
 def simulate_lab(model: Model, end: float, points: int = 201, outputs: tuple[str, ...] = (),
                  parameters: dict[str, float] | None = None) -> pd.DataFrame:
     """Simulate from time 0 to ``end`` (model time units) with parameter overrides; tidy wide DataFrame.

@@ -52,7 +52,7 @@ def test_parameter_inputs_change_the_simulation(at):
 
 def test_model_tables_and_local_sensitivity(at):
     at.selectbox(key="lab_sens_output").set_value("A").run()
-    at.number_input(key="lab_sens_end").set_value(2.0).run()
+    at.number_input(key="lab_sens_end_10").set_value(2.0).run()
     at.button(key="lab_sens_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     reactions = next(df.value for df in at.dataframe if "rate law" in df.value.columns)
@@ -87,7 +87,7 @@ def test_hostile_text_is_refused(at):
 
 def test_global_sensitivity_sobol_and_morris(at):
     at.selectbox(key="lab_gsa_output").set_value("A").run()
-    at.number_input(key="lab_gsa_time").set_value(2.0).run()
+    at.number_input(key="lab_gsa_time_10").set_value(2.0).run()
     assert next(m for m in at.multiselect if m.key.startswith("lab_gsa_params_")).value == ["k"]
     at.number_input(key="lab_gsa_budget").set_value(200).run()
     at.button(key="lab_gsa_run").click().run()
@@ -164,7 +164,7 @@ def test_global_sensitivity_takes_per_parameter_ranges(at):
     from qsp.lab.sensitivity import global_sensitivity
 
     at.selectbox(key="lab_gsa_output").set_value("A").run()
-    at.number_input(key="lab_gsa_time").set_value(2.0).run()
+    at.number_input(key="lab_gsa_time_10").set_value(2.0).run()
     at.radio(key="lab_gsa_method").set_value("morris").run()
     at.number_input(key="lab_gsa_budget").set_value(100).run()
     low = next(n for n in at.number_input if n.key.startswith("lab_gsa_lo_") and n.key.endswith("_k_50"))

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from qsp import constants as C
 from qsp import paths
@@ -297,3 +298,30 @@ def test_parameters_computed_from_a_covariate_follow_the_patient():
     species = antimony_to_sbml("model m\n species A, B = 1; A = BW; J: -> B; 1\n BW = 70\nend")
     assert any("initial assignment of 'A' reads a covariate" in p for p in messages(check_mapping(species, parse_mapping(
         {"observables": {"amyloid_cl": "B", "tau_suvr": "B", "severity": "B"}, "covariates": {"weight_kg": "BW"}}))))
+
+
+def test_mapped_observables_outside_their_scales_are_warned_about():
+    from qsp.lab.adapt import PLAUSIBLE_RANGES, observable_range_issues
+
+    sbml = antimony_to_sbml((paths.MODELS_DIR / "examples" / "mini_ad.ant").read_text(encoding="utf-8"))
+    data = yaml.safe_load((paths.MODELS_DIR / "examples" / "mini_ad_mapping.yaml").read_text(encoding="utf-8"))
+    assert observable_range_issues(adapt_model(Model(sbml), parse_mapping(data))) == []  # the shipped mapping is plausible
+    data["observables"]["cdrsb"] = {"id": "Sev", "offset": 96106}
+    data["observables"]["tau_suvr"] = {"id": "Tau", "scale": 10}
+    issues = observable_range_issues(adapt_model(Model(sbml), parse_mapping(data)))
+    assert [i.code for i in issues] == ["mapping.implausible_range"] * 2 and all(i.severity == "warning" for i in issues)
+    assert "CDR-SB (points) is 96,106 at day 0" in issues[0].message and "outside its scale 0 to 18" in issues[0].message
+    assert "outside its scale 0.8 to 4.5" in issues[1].message
+    assert PLAUSIBLE_RANGES[C.MMSE] == (0, 30) and PLAUSIBLE_RANGES[C.IADRS] == (0, 144)
+    assert PLAUSIBLE_RANGES[C.AMYLOID_CL] == (-30, 250)
+
+
+def test_related_parameters_follow_reactions_rules_and_events():
+    from qsp.lab.model_lab import default_outputs, related_parameters
+
+    model = Model(antimony_to_sbml("model lab\n A -> B; k*A\n C -> ; m*C\n D := 2*q*B\n at (time > 1): A = A + u\n"
+                                   " A = 10; B = 0; C = 5; k = 0.5; m = 0.1; q = 1; u = 2\nend"))
+    assert related_parameters(model, "A") == ["k", "u"]
+    assert related_parameters(model, "D") == ["q", "k", "u"]  # nearest first
+    assert related_parameters(model, "C") == ["m"]
+    assert default_outputs(model, 2) == ("A", "B")
