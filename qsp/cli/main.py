@@ -1,7 +1,7 @@
 """Command-line interface: ``python -m qsp COMMAND``.
 
 Commands: trial, simulate, population, regimens, validate-targets, calibrate,
-rerun, compile-model, check-sbml, simulate-sbml (model lab), twin (digital twin). Bad input exits with code 2 and one line per problem.
+rerun, compile-model, check-sbml, simulate-sbml, run-omex (model lab), twin (digital twin). Bad input exits with code 2 and one line per problem.
 """
 
 from __future__ import annotations

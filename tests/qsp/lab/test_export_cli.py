@@ -140,3 +140,16 @@ def test_an_explorer_patient_archive_reruns_to_the_same_numbers():
     assert report.columns.tolist() == ours.columns.tolist() and len(report) == 14  # every 4 weeks over a year
     np.testing.assert_allclose(report.to_numpy(), ours.to_numpy(), rtol=1e-4, atol=1e-6)
     assert ours["amyloid_cl"].iloc[0] == 80 and ours["n_doses"].iloc[-1] > 20
+
+
+def test_lab_limits_come_from_the_environment_unless_a_flag_is_given(tmp_path, capsys, monkeypatch):
+    import json
+
+    (tmp_path / "m.xml").write_bytes(DECAY)
+    monkeypatch.setenv("QSP_LAB_TIMEOUT_S", "0.001")
+    monkeypatch.setenv("QSP_LAB_TIMEOUT_PER_COMPONENT_S", "0")
+    code, out, _ = _run(["check-sbml", str(tmp_path / "m.xml")], capsys)
+    report = json.loads(out)
+    assert code == 2 and report["issues"][0]["code"] == "sandbox.timeout" and "0.001 s" in report["summary"]
+    code, out, _ = _run(["check-sbml", str(tmp_path / "m.xml"), "--timeout", "60"], capsys)
+    assert code == 0 and json.loads(out)["summary"].startswith("simulatable")
