@@ -16,3 +16,17 @@ os.environ.setdefault("QSP_POOL_DIR", str(Path(tempfile.gettempdir()) / "ad_qsp_
 def patient():
     """A typical early-AD patient's covariates."""
     return {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One real LocalCluster (2 worker processes) for every test of this test worker that needs Dask.
+
+    Starting a cluster takes seconds; the tests check that Dask gives the serial numbers, which one
+    shared cluster shows as well as one each. Opened on first use, closed at the end of the session.
+    """
+    from qsp.engine.executor import ChunkExecutor, ExecutorSettings
+
+    ex = ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4))
+    yield ex
+    ex.close()

@@ -245,6 +245,13 @@ class _DaskStream:
         return False
 
 
+def settings_of(executor: ExecutorSettings | ChunkExecutor | None) -> ExecutorSettings:
+    """The settings of an executor given as settings, as an open executor, or not at all (serial defaults)."""
+    if isinstance(executor, ChunkExecutor):
+        return executor.settings
+    return executor or ExecutorSettings()
+
+
 def open_executor(executor: ExecutorSettings | ChunkExecutor | None) -> tuple[ChunkExecutor, bool]:
     """An open executor and whether the caller owns it (must close it): pass-through when already open."""
     if isinstance(executor, ChunkExecutor):

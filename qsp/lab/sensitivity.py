@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from qsp.engine.executor import map_chunks
+from qsp.engine.executor import map_chunks, settings_of
 from qsp.engine.model import Model
 from qsp.engine.solver import SolverOptions
 from qsp.errors import InvalidInput, SimulationFailed
@@ -160,7 +160,7 @@ def global_sensitivity(model: Model, output: str, at_time: float, ranges: dict[s
     assert len(x) == total, (len(x), total)
     base = dict(model.defaults, **(fixed or {}))
     start = time.monotonic()
-    if executor is not None and executor.backend == "dask":
+    if executor is not None and settings_of(executor).backend == "dask":
         y = _evaluate_on_cluster(model, output, float(at_time), names, base, x, executor, progress)
         if time.monotonic() - start > time_limit_s:
             raise SimulationFailed(f"global sensitivity: took longer than the time limit of {time_limit_s:g} s on the cluster")
@@ -188,7 +188,7 @@ def _evaluate_on_cluster(model: Model, output: str, at_time: float, names: list,
                          executor, progress: Progress | None) -> np.ndarray:
     """``output`` at ``at_time`` for every row of ``x``, in chunks on the executor's cluster."""
     total = len(x)
-    size = executor.chunk_size
+    size = settings_of(executor).chunk_size
     jobs = [(model.sbml, model.name, model.solver.model_dump(), output, at_time, names, base, x[k:k + size].tolist())
             for k in range(0, total, size)]
     parts = map_chunks(_evaluate_chunk, jobs, executor, progress=(lambda f: progress(int(f * total), total)) if progress else None)

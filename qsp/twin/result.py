@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from qsp import constants as C
-from qsp.engine.executor import ExecutorSettings, map_chunks
+from qsp.engine.executor import map_chunks, settings_of
 from qsp.engine.model import Model
 from qsp.engine.simulate import Engine
 from qsp.errors import SimulationFailed
@@ -109,8 +109,7 @@ def twins_for_many(patients: list[PatientRecord], regimens: dict | None = None, 
     cluster with the same numbers, in the patients' order.
     """
 
-    executor = executor or ExecutorSettings()
-    size = max(1, min(executor.chunk_size, 10))  # a twin fit takes about a second: small chunks
+    size = max(1, min(settings_of(executor).chunk_size, 10))  # a twin fit takes about a second: small chunks
     rows = [p.to_rows() for p in patients]
     jobs = [(rows[k:k + size], regimens or {}, horizon_weeks, seed) for k in range(0, len(rows), size)]
     return [r for part in map_chunks(_twin_chunk, jobs, executor, progress=progress) for r in part]

@@ -18,29 +18,28 @@ SCENARIO = {
 }
 
 
-def test_serial_and_a_real_local_dask_cluster_give_identical_numbers():
+def test_serial_and_a_real_local_dask_cluster_give_identical_numbers(dask_cluster):
     pool = sample_population(18, SCENARIO["population"], seed=21)
     serial = run_trial(SCENARIO, population=pool).to_json()
     chunked = run_trial(SCENARIO, population=pool, executor=ExecutorSettings(chunk_size=4)).to_json()
-    dask = run_trial(SCENARIO, population=pool, executor=ExecutorSettings(backend="dask", n_workers=2, chunk_size=4)).to_json()
+    dask = run_trial(SCENARIO, population=pool, executor=dask_cluster).to_json()
     for other in (chunked, dask):
         assert other["arms"] == serial["arms"]
         assert other["comparisons"] == serial["comparisons"]
 
 
-def test_sampling_and_simulating_at_once_gives_the_two_step_numbers_on_every_backend():
+def test_sampling_and_simulating_at_once_gives_the_two_step_numbers_on_every_backend(dask_cluster):
     pool = sample_population(18, SCENARIO["population"], seed=21)
     two_step = run_trial(SCENARIO, population=pool).to_json()
     paired = {**SCENARIO, "paired_arms": True}
     paired_two_step = run_trial(paired, population=pool.iloc[:9]).to_json()
     fractions = []
-    with ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4)) as cluster:
-        for executor in (None, ExecutorSettings(chunk_size=4), cluster):
-            streamed = run_trial(SCENARIO, executor=executor, progress=fractions.append).to_json()
-            assert streamed["arms"] == two_step["arms"] and streamed["comparisons"] == two_step["comparisons"]
-            assert fractions[-1] == 1.0 and fractions == sorted(fractions)
-            fractions.clear()
-            assert run_trial(paired, executor=executor).to_json()["arms"] == paired_two_step["arms"]
+    for executor in (None, ExecutorSettings(chunk_size=4), dask_cluster):
+        streamed = run_trial(SCENARIO, executor=executor, progress=fractions.append).to_json()
+        assert streamed["arms"] == two_step["arms"] and streamed["comparisons"] == two_step["comparisons"]
+        assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+        fractions.clear()
+        assert run_trial(paired, executor=executor).to_json()["arms"] == paired_two_step["arms"]
 
 
 def test_unreachable_scheduler_is_a_clear_error_not_a_hang():
@@ -74,20 +73,16 @@ def _one_by_one(n, criteria, seed):
     return pd.DataFrame(rows)
 
 
-def test_population_sampling_is_identical_serial_chunked_and_on_a_local_dask_cluster(tmp_path, monkeypatch):
-    reference = _one_by_one(10, SCENARIO["population"], seed=5)
-    pd.testing.assert_frame_equal(sample_population(10, SCENARIO["population"], seed=5), reference, check_exact=True)
-    chunked = sample_population(10, SCENARIO["population"], seed=5, executor=ExecutorSettings(chunk_size=3))
-    pd.testing.assert_frame_equal(chunked, reference, check_exact=True)
-    serial_trial = run_trial(SCENARIO, executor=ExecutorSettings(chunk_size=5)).to_json()
-    # one LocalCluster for both: population sampling alone, then a trial that samples and simulates on it;
-    # the workers start from an empty natural-history pool, so they simulate the histories themselves
-    monkeypatch.setenv("QSP_POOL_DIR", str(tmp_path))
-    with ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4)) as ex:
-        on_dask = sample_population(10, SCENARIO["population"], seed=5, executor=ex)
-        dask_trial = run_trial(SCENARIO, executor=ex).to_json()
+def test_population_sampling_is_identical_serial_chunked_and_on_a_local_dask_cluster(dask_cluster):
+    # a seed no other test uses, sampled on Dask first: the workers simulate the histories (and fill the pool)
+    on_dask = sample_population(10, SCENARIO["population"], seed=5050, executor=dask_cluster)
+    dask_trial = run_trial({**SCENARIO, "seed": 5050}, executor=dask_cluster).to_json()
+    reference = _one_by_one(10, SCENARIO["population"], seed=5050)  # direct simulation, no pool
     pd.testing.assert_frame_equal(on_dask, reference, check_exact=True)
-    assert list(tmp_path.rglob("block-*.parquet"))  # built (and kept) by the workers
+    pd.testing.assert_frame_equal(sample_population(10, SCENARIO["population"], seed=5050), reference, check_exact=True)
+    chunked = sample_population(10, SCENARIO["population"], seed=5050, executor=ExecutorSettings(chunk_size=3))
+    pd.testing.assert_frame_equal(chunked, reference, check_exact=True)
+    serial_trial = run_trial({**SCENARIO, "seed": 5050}, executor=ExecutorSettings(chunk_size=5)).to_json()
     assert dask_trial["arms"] == serial_trial["arms"]
     assert dask_trial["comparisons"] == serial_trial["comparisons"]
 

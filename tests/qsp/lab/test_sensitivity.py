@@ -96,12 +96,11 @@ def test_an_output_that_does_not_move_is_reported(ranges):
         global_sensitivity(LINEAR, "X", 1.0, {"a": (0.0, 1.0)}, "morris", budget=20)
 
 
-def test_sensitivity_on_a_local_dask_cluster_gives_the_same_indices(ranges):
-    from qsp.engine.executor import ExecutorSettings
+def test_sensitivity_on_a_local_dask_cluster_gives_the_same_indices(ranges, dask_cluster):
 
     serial = global_sensitivity(RANKED, "A", 2.0, ranges, "morris", budget=80)
     dask = global_sensitivity(RANKED, "A", 2.0, ranges, "morris", budget=80,
-                              executor=ExecutorSettings(backend="dask", n_workers=2, chunk_size=20))
+                              executor=dask_cluster)
     pd.testing.assert_frame_equal(serial.table, dask.table)
 
 

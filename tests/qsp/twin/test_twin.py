@@ -268,12 +268,11 @@ def test_visit_dates_stand_in_for_weeks():
         read_patient_csv(io.StringIO(bad))
 
 
-def test_many_twins_fit_identically_serially_and_on_a_local_dask_cluster():
-    from qsp.engine.executor import ExecutorSettings
+def test_many_twins_fit_identically_serially_and_on_a_local_dask_cluster(dask_cluster):
     from qsp.twin.result import twins_for_many
 
     patients = [read_patient_csv(paths.TWIN_EXAMPLES_DIR / name) for name in ("ex-mci-001.csv", "ex-mild-003.csv")]
     serial = twins_for_many(patients, horizon_weeks=26)
-    dask = twins_for_many(patients, horizon_weeks=26, executor=ExecutorSettings(backend="dask", n_workers=2, chunk_size=1))
+    dask = twins_for_many(patients, horizon_weeks=26, executor=dask_cluster)
     assert [r["forecasts"] for r in serial] == [r["forecasts"] for r in dask]
     assert [r["patient_id"] for r in dask] == [p.patient_id for p in patients]
