@@ -239,3 +239,27 @@ def cached_strat_ensemble(n: int, seed: int, fast: float, responder: float):
     from ml.stratify import cohort_settings, uncertainty_grids
 
     return uncertainty_grids(cohort_settings(n, seed, fast, responder))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_validation_warning(regimen_json: str) -> str | None:
+    """The core's warning for a regimen (JSON) or its drug with no out-of-sample validated result, else None."""
+    from qsp.engine.regimen import parse_regimen
+    from qsp.trial.calibration import validation_warning
+
+    return validation_warning(parse_regimen(json.loads(regimen_json)))
+
+
+def show_validation_warnings(regimens) -> None:
+    """One warning per regimen (typed, or a library name) whose drug or schedule has no validated result."""
+    from qsp.engine.regimen import parse_regimen
+
+    seen = set()
+    for regimen in regimens:
+        if regimen is None:
+            continue
+        typed = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+        warning = cached_validation_warning(typed.model_dump_json())
+        if warning and warning not in seen:
+            seen.add(warning)
+            st.warning(f"Not validated: {warning}", icon=":material/science:")

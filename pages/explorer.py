@@ -14,6 +14,7 @@ from pages._common import (
     model_banner,
     notice,
     show_problems,
+    show_validation_warnings,
 )
 from pages._omex_download import explorer_omex_download
 from qsp import constants as C
@@ -62,6 +63,7 @@ try:
     parse_profile(profile)
     with st.spinner("Projecting..."):
         proj = cached_projection(profile, tuple(regimens), float(years), int(n_draws), active_model_ref())
+        show_validation_warnings(regimens)
 except QSPError as exc:
     show_problems(exc)
     st.stop()

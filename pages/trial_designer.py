@@ -17,6 +17,7 @@ from pages._common import (
     notice,
     remember,
     show_problems,
+    show_validation_warnings,
 )
 from pages._designer_results import fmt_seconds, show_results
 from qsp import constants as C
@@ -203,6 +204,8 @@ if enrichment and active is not None:
 elif enrichment:
     apply_enrichment = st.checkbox(f"Enrol only patients with {enrichment['rule']} (models from the Stratification page)",
                                    value=True, key=P + "apply_enrichment")
+if scenario is not None:
+    show_validation_warnings([arm.regimen for arm in scenario.arms])
 design_yaml = scenario_to_yaml(scenario) if scenario is not None else None
 key = key_of([design_yaml, enrichment["rule"] if apply_enrichment else None, model_ref])
 plain_key = key_of([design_yaml, None, model_ref])  # the same design, all comers

@@ -16,6 +16,7 @@ from pages._common import (
     model_banner,
     notice,
     show_problems,
+    show_validation_warnings,
 )
 from qsp import constants as C
 from qsp import paths
@@ -102,6 +103,7 @@ rows = tuple(tuple(sorted(row.items())) for row in visit_rows(patient, visits)) 
 try:
     with st.spinner("Fitting the twin and forecasting..."):
         twin = cached_twin(rows, tuple(regimens), float(horizon), active_model_ref())
+        show_validation_warnings(regimens)
 except QSPError as exc:
     show_problems(exc)
     st.stop()

@@ -24,7 +24,8 @@ from qsp.errors import InvalidInput, SimulationFailed
 
 # Patient covariates and random effects as model parameters.
 COVARIATE_PARAMETERS = C.COVARIATE_PARAMETERS
-ETA_PARAMETERS = ("eta_cl", "z_amy_response", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin", "clin_offset_cdrsb")
+ETA_PARAMETERS = ("eta_cl", "z_amy_response", "eta_amy_growth", "eta_amy_plateau", "eta_tau", "eta_clin", "clin_offset_cdrsb",
+                  "eta_mmse", "eta_iadrs")
 PLACEBO_PARAMETERS = placebo_parameters()  # dosing parameters of an untreated patient
 
 

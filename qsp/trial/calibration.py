@@ -1,8 +1,11 @@
 """Published targets the built-in model must reproduce, and the check against them.
 
-``data/calibration_targets.csv`` holds CLARITY AD and TRAILBLAZER-ALZ 2 results
-with their sources, the scenario file that reproduces each trial, and the
-tolerance. :func:`evaluate_targets` runs those scenarios and compares.
+``data/calibration_targets.csv`` holds the results the model was calibrated to (CLARITY AD,
+TRAILBLAZER-ALZ 2, GRADUATE, TRAILBLAZER-ALZ 6, the natural-history clock: means, spread of change,
+enrolled composition, ARIA-E), each with its source, the scenario file that reproduces the trial
+(one published trial, one scenario with its published criteria) and the tolerance.
+``data/validation_targets.csv`` holds published results calibration never sees. :func:`evaluate_targets`
+runs the scenarios and compares.
 """
 
 from __future__ import annotations
@@ -11,21 +14,14 @@ import math
 
 import pandas as pd
 
-from qsp import constants as C
 from qsp import paths
 from qsp.engine.model import Model, load_builtin_model
-from qsp.trial.endpoints import TrialResult, arm_trajectories, summarise
+from qsp.trial.endpoints import arm_trajectories
 from qsp.trial.run import run_trial
 from qsp.trial.scenario import load_scenario
 from qsp.trial.targets import target_value
 
 COMPARISON_MEASURES = ("amyloid_cl_difference", "iadrs_slowing_pct", "cdrsb_slowing_pct")  # "X vs placebo" rows
-# Populations analysed as enrolled mixtures of scenario files: name -> {scenario: participants enrolled}.
-# TRAILBLAZER-ALZ 2 enrolled high-tau participants by design; its combined population is 1182
-# low/medium-tau + 554 high-tau participants (Sims 2023), not the natural mix at MMSE 20-28.
-MIXTURES = {
-    "trailblazer_alz2_combined": {"trailblazer_alz2_low_medium_tau": 1182, "trailblazer_alz2_high_tau": 554},
-}
 
 
 TARGET_DTYPES = {"apoe4_copies": "string"}  # "0"/"1"/"2" or empty (all patients)
@@ -77,13 +73,8 @@ def _json_value(result_json: dict, row) -> float | None:
 
 
 def _scenario_files(names) -> list[str]:
-    """Scenario files behind target scenario names (a mixture expands to its parts), in order, once each."""
-    files = []
-    for name in dict.fromkeys(names):
-        for part in MIXTURES.get(name, {name: 1}):
-            if part not in files:
-                files.append(part)
-    return files
+    """Scenario files behind target scenario names, in order, once each (one published trial, one scenario)."""
+    return list(dict.fromkeys(names))
 
 
 def run_target_trials(
@@ -94,7 +85,7 @@ def run_target_trials(
     progress=None,
     targets: pd.DataFrame | None = None,
 ) -> dict:
-    """TrialResults of every scenario ``targets`` (default: the calibration targets) need, mixtures included, by name.
+    """TrialResults of every scenario ``targets`` (default: the calibration targets) need, by name.
 
     ``n_per_arm`` scales the scenarios' arm sizes to this size for the largest (smaller is faster,
     noisier); ``measurement_noise`` overrides the scenarios' setting.
@@ -114,29 +105,7 @@ def run_target_trials(
         scenario = scenario.model_copy(update=update)
         step = (lambda f, i=i: progress((i + f) / len(files))) if progress else None
         results[name] = run_trial(scenario, model=model, parameter_overrides=parameter_overrides, progress=step)
-    for name, parts in MIXTURES.items():
-        if name in needed:
-            results[name] = mix_results(name, {part: results[part] for part in parts}, parts)
     return results
-
-
-def mix_results(name: str, parts: dict, enrolled: dict[str, int]):
-    """One TrialResult of sub-populations mixed in their enrolled proportions (patients subsampled)."""
-
-    first = next(iter(parts.values()))
-    scale = min(len(r.patients) / enrolled[k] for k, r in parts.items())
-    patients, records = [], []
-    for key, result in parts.items():
-        keep_n = int(round(enrolled[key] * scale / len(first.scenario.arms)))
-        for arm in result.scenario.arms:
-            ids = result.patients.loc[result.patients["arm"] == arm.name, C.PATIENT_ID].iloc[:keep_n]
-            patients.append(result.patients[(result.patients["arm"] == arm.name) & result.patients[C.PATIENT_ID].isin(ids)])
-            records.append(result.records[(result.records["arm"] == arm.name) & result.records[C.PATIENT_ID].isin(ids)])
-    patients = pd.concat(patients, ignore_index=True)
-    records = pd.concat(records, ignore_index=True)
-    scenario = first.scenario.model_copy(update={"name": name, "n_per_arm": int(len(patients) / len(first.scenario.arms))})
-    provenance = {**first.provenance, "mixture": {k: {"enrolled": enrolled[k], "scenario": r.scenario.name} for k, r in parts.items()}}
-    return TrialResult(scenario, summarise(records, patients, scenario), patients, records, provenance)
 
 
 def evaluate_targets(
