@@ -5,8 +5,9 @@ import json
 import streamlit as st
 
 from pages._common import model_of
-from qsp.plots.trial import arm_colours, trial_measure_figure
+from qsp.plots.trial import arm_colours, power_curve_figure, trial_measure_figure
 from qsp.trial import design as D
+from qsp.trial.calibration import reference_comparison
 from qsp.trial.runs import compare_runs
 
 P = "designer_"  # widget-key prefix of the Trial designer page
@@ -55,6 +56,15 @@ def _tables(cached, scenario, results, plain_key, active, model_ref, available) 
     if not power.empty:
         st.subheader("Power and sample size")
         st.dataframe(D.power_display_table(power, cached.settings.target_power).round(3), hide_index=True, key=P + "power_table")
+        if not cached.power_curve.empty:
+            st.plotly_chart(power_curve_figure(cached.power_curve, cached.settings.target_power, int(power["n_per_arm"].iloc[0])),
+                            key=P + "power_curve")
+    composition = reference_comparison(result)
+    if not composition.empty:
+        st.subheader(f"Enrolled population beside {scenario.reference}'s")
+        st.dataframe(composition.round(2), hide_index=True, key=P + "reference_table")
+        st.caption("Published baseline composition of the trial this scenario reproduces (its `reference`) against the "
+                   "virtual patients enrolled with its criteria; within = inside the calibration or validation tolerance.")
     colours = arm_colours(names)
     cols = st.columns(2)
     for k, measure in enumerate(D.chart_measures(available)):  # no empty charts for an uploaded model

@@ -202,3 +202,18 @@ def targets_figure(table: pd.DataFrame) -> go.Figure:
     fig.update_layout(height=40 + 26 * len(table), xaxis_title="Model minus published (units of each measure)",
                       margin={"l": 20, "r": 20, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.02}, barmode="overlay")
     return fig
+
+
+def power_curve_figure(curve: pd.DataFrame, target_power: float, design_n: int) -> go.Figure:
+    """Power against patients per arm, one line per comparison, with the target power and the design's size."""
+    fig = go.Figure()
+    colours = arm_colours(list(dict.fromkeys(curve["comparison"])))
+    for comparison, part in curve.groupby("comparison", sort=False):
+        part = part.sort_values("n_per_arm")
+        fig.add_scatter(x=part["n_per_arm"], y=100 * part["power"], mode="lines+markers", name=comparison,
+                        line={"color": colours[comparison]}, hovertemplate="%{x} per arm: power %{y:.0f}%<extra></extra>")
+    fig.add_hline(y=100 * target_power, line_dash="dash", line_color="grey", annotation_text=f"target {100 * target_power:.0f}%")
+    fig.add_vline(x=design_n, line_dash="dot", line_color="black", annotation_text=f"this design: {design_n} per arm")
+    fig.update_layout(xaxis_title="Patients per arm (log scale)", yaxis_title="Power (%)", xaxis_type="log", yaxis_range=[0, 100],
+                      height=360, margin={"l": 20, "r": 20, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.1})
+    return fig

@@ -16,7 +16,7 @@ import pandas as pd
 
 from qsp import paths
 from qsp.engine.model import Model, load_builtin_model
-from qsp.trial.endpoints import arm_trajectories
+from qsp.trial.endpoints import TrialResult, arm_trajectories
 from qsp.trial.run import run_trial
 from qsp.trial.scenario import load_scenario
 from qsp.trial.targets import target_value
@@ -230,3 +230,29 @@ def validation_warning(regimen) -> str | None:
                 "schedules have); its numbers extrapolate the model")
     return (f"{regimen.drug}: no out-of-sample validated result for this drug; its numbers come from calibration "
             "or assumptions, not validation (see the Credibility page)")
+
+
+def reference_comparison(result: TrialResult) -> pd.DataFrame:
+    """Who was enrolled beside who the published trial enrolled, when the scenario names one (``reference``).
+
+    Rows of the calibration and validation targets of that trial that describe the enrolled population
+    (baseline means and ``baseline_distribution`` percentages and quantiles): measure, published, model,
+    tolerance, within (bool), source. Empty when the scenario names no trial or the trial has no such rows.
+    """
+    columns = ["measure", "published", "model", "tolerance", "within", "source"]
+    reference = result.scenario.reference
+    if not reference:
+        return pd.DataFrame(columns=columns)
+    targets = pd.concat([load_targets(), load_validation_targets()], ignore_index=True)
+    rows = targets[(targets["trial"] == reference) & targets["measure"].str.startswith("baseline")]
+    arms = {a.name for a in result.scenario.arms}
+    out = []
+    for _, row in rows.iterrows():
+        if row["arm"] not in arms and row["arm"] != "enrolled":
+            row = row.copy()
+            row["arm"] = "enrolled"  # read over the enrolled patients when the published arm is not one of ours
+        model = target_value(result, row)
+        out.append({"measure": row["measure"], "published": float(row["value"]), "model": model,
+                    "tolerance": float(row["tolerance"]), "within": bool(abs(model - row["value"]) <= row["tolerance"]),
+                    "source": row["source"]})
+    return pd.DataFrame(out, columns=columns)

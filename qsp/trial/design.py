@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from qsp.engine.model import Model
 from qsp.engine.regimen import Regimen, regimen_library
 from qsp.errors import InvalidInput
 from qsp.trial.endpoints import TrialResult, arm_trajectories
-from qsp.trial.power import PowerSettings, power_analysis
+from qsp.trial.power import PowerSettings, power_with_curve
 from qsp.trial.run import run_trial
 from qsp.trial.scenario import Scenario, parse_scenario
 
@@ -294,6 +294,7 @@ class TrialRun:
     power: pd.DataFrame
     trajectories: pd.DataFrame
     settings: PowerSettings
+    power_curve: pd.DataFrame = field(default_factory=pd.DataFrame)  # comparison, n_per_arm, power
 
     @property
     def enrichment(self) -> dict | None:
@@ -310,7 +311,8 @@ def run_design(scenario: Scenario, settings: PowerSettings, *, enrolment_filter:
                progress: Callable[[float], None] | None = None) -> TrialRun:
     """Run ``scenario`` (enrolling only patients ``enrolment_filter`` passes, when given) and analyse its power."""
     result = run_trial(scenario, enrolment_filter=enrolment_filter, executor=executor, model=model, progress=progress)
-    return TrialRun(result, power_analysis(result, settings), arm_trajectories(result), settings)
+    power, curve = power_with_curve(result, settings)
+    return TrialRun(result, power, arm_trajectories(result), settings, curve)
 
 
 def run_enriched_comparison(scenario: Scenario, settings: PowerSettings, enrolment_filter: Callable[[pd.DataFrame], np.ndarray], *,

@@ -112,6 +112,16 @@ def power_analysis(result, settings: PowerSettings | None = None) -> pd.DataFram
     Columns: comparison, endpoint, effect (mean difference in change), n_pool, n_per_arm,
     power, required_n_per_arm (None when not reached below max_n_per_arm).
     """
+    return power_with_curve(result, settings)[0]
+
+
+def power_with_curve(result, settings: PowerSettings | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`power_analysis` and the power-versus-arm-size curve it searched: (table, curve).
+
+    The curve has one row per comparison and arm size (comparison, n_per_arm, power): the grid the
+    required-size search resampled (10, 16, 26, ... per arm up to the first size reaching the target) and
+    the design's own size.
+    """
     settings = settings or PowerSettings()
     if result.records[f"{settings.endpoint}_measured"].isna().all():
         raise InvalidInput(f"endpoint: the model does not provide {settings.endpoint} (not in its mapping); choose another endpoint")
@@ -120,7 +130,7 @@ def power_analysis(result, settings: PowerSettings | None = None) -> pd.DataFram
     if len(arms) < 2:
         return pd.DataFrame()
     n_report = settings.n_per_arm or result.scenario.n_per_arm
-    rows = []
+    rows, curve = [], []
     reference = table[table["arm"] == arms[0]]
     for k, arm in enumerate(arms[1:], start=1):
         treatment = table[table["arm"] == arm]
@@ -136,6 +146,8 @@ def power_analysis(result, settings: PowerSettings | None = None) -> pd.DataFram
         }
         if len(reference) >= 5 and len(treatment) >= 5:
             row["power"] = resampled_power(reference, treatment, n_report, settings, rng)
-            row["required_n_per_arm"], _ = _required_n(reference, treatment, settings, rng)
+            row["required_n_per_arm"], grid = _required_n(reference, treatment, settings, rng)
+            points = sorted({*grid, (n_report, row["power"])})
+            curve.extend({"comparison": row["comparison"], "n_per_arm": n, "power": p} for n, p in points)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(curve, columns=["comparison", "n_per_arm", "power"])
