@@ -82,13 +82,12 @@ def check_in_background(sbml: str, limits: LabLimits) -> SbmlReport:
         while len(jobs) > MAX_JOBS:
             jobs.pop(next(iter(jobs)))
     future, started, budget = job
-    if not future.done():
-        bar = st.progress(0.0, text="Checking the model...")
-        while not future.done():
-            elapsed = time.monotonic() - started
-            bar.progress(min(elapsed / budget, 1.0), text=f"Checking and compiling the model in a separate process: "
-                         f"{elapsed:.0f} s of at most {budget:.0f} s (large models take longer; change the model or "
-                         "the limits to move on)")
-            time.sleep(0.3)
-        bar.empty()
+    slot = st.empty()  # on every run, so that the elements below keep their place (tabs keep the open one)
+    while not future.done():
+        elapsed = time.monotonic() - started
+        slot.progress(min(elapsed / budget, 1.0), text=f"Checking and compiling the model in a separate process: "
+                      f"{elapsed:.0f} s of at most {budget:.0f} s (large models take longer; change the model or "
+                      "the limits to move on)")
+        time.sleep(0.3)
+    slot.empty()
     return future.result()
