@@ -67,7 +67,7 @@ def _rule_targets(model: libsbml.Model) -> tuple[set[str], set[str]]:
 def _names_in(ast: libsbml.ASTNode | None) -> set[str]:
     if ast is None:
         return set()
-    out = {ast.getName()} if ast.getType() == libsbml.AST_NAME else set()
+    out = {ast.getName()} if ast.isName() else set()  # isName(), not getType(): see model_lab._math_names
     for i in range(ast.getNumChildren()):
         out |= _names_in(ast.getChild(i))
     return out

@@ -98,7 +98,7 @@ def _math_names(ast) -> set[str]:
         node = stack.pop()
         if node is None:
             continue
-        if node.getType() == libsbml.AST_NAME:
+        if node.isName():  # not getType(): its enum breaks once another SWIG libsbml (tellurium's) is loaded
             names.add(node.getName())
         stack.extend(node.getChild(i) for i in range(node.getNumChildren()))
     return names
