@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages._common import show_problems
 from pages._lab_cache import cached_archive, cached_sedml
+from pages._lab_format import number_columns
 from qsp.errors import QSPError
 from qsp.lab.check import LabLimits
 from qsp.lab.omex import DEFAULT_ARCHIVE_LIMITS, ArchiveListing, ArchiveRun
@@ -67,10 +68,11 @@ def _show_outputs(run: ArchiveRun) -> None:
     for n, (key, frame) in enumerate(run.outputs.items()):
         output = run.output_of(key)
         with st.container(border=True):
-            st.markdown(f"**{output.name or key if output else key}** · `{key}` ({run.kinds.get(key, 'report')})")
+            name = output.name if output is not None and output.name else ""
+            st.markdown(f"**{name or key}**" + (f" · `{key}`" if name else "") + f" ({run.kinds.get(key, 'report')})")
             if output is not None and output.kind in ("plot2D", "plot3D"):
                 st.plotly_chart(sed_plot_figure(output, frame), key=f"lab_archive_chart_{n}")
-            st.dataframe(frame, hide_index=True, key=f"lab_archive_table_{n}")
+            st.dataframe(frame, hide_index=True, column_config=number_columns(frame), key=f"lab_archive_table_{n}")
             st.download_button(f"Download {key}.csv", frame.to_csv(index=False, float_format="%.17g"), f"{key}.csv",
                                mime="text/csv", key=f"lab_archive_csv_{n}")
 
