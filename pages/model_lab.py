@@ -157,7 +157,8 @@ with tabs[0]:
         sim_model = model
         if dose_on:
             sim_model = cached_dosed_model(sbml, dose_species, float(dose_amount), float(dose_every), int(dose_count), float(dose_start))
-        result = simulate_lab(sim_model, float(end), int(points), tuple(outputs), values)
+        with st.spinner("Simulating (the first run of a large model compiles it first, which can take a minute)..."):
+            result = simulate_lab(sim_model, float(end), int(points), tuple(outputs), values)
     except QSPError as exc:
         show_problems(exc)  # the other tabs still work
     else:
