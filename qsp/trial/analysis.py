@@ -63,7 +63,7 @@ def baseline_distribution(patients: pd.DataFrame) -> dict:
     n = len(patients)
     pct: dict = {}
     for group, levels in GROUP_LEVELS.items():
-        values = patients[group].astype(str) if n and group in patients else pd.Series([], dtype=str)
+        values = _levels(patients[group], numeric=group == C.APOE4) if n and group in patients else pd.Series([], dtype=str)
         pct[group] = {level: (100.0 * float((values == level).mean()) if n else 0.0) for level in levels}
     pct["female"] = 100.0 * float((patients[C.SEX] == "F").mean()) if n and C.SEX in patients else 0.0
     quantiles = {}
@@ -73,6 +73,13 @@ def baseline_distribution(patients: pd.DataFrame) -> dict:
         quantiles[name] = {f"p{q}": (round(float(np.percentile(x, q)), 6) if x.size else None) for q in QUANTILES}
     return {"pct": {g: ({k: round(v, 6) for k, v in levels.items()} if isinstance(levels, dict) else round(levels, 6))
                     for g, levels in pct.items()}, "quantiles": quantiles}
+
+
+def _levels(values: pd.Series, numeric: bool) -> pd.Series:
+    """Group levels as text; counts such as APOE4 copies read "1" whether they arrive as 1, 1.0 or "1"."""
+    if numeric:
+        return pd.to_numeric(values, errors="coerce").round().astype("Int64").astype(str)
+    return values.astype(str)
 
 
 def finite_or_none(x: float) -> float | None:

@@ -18,28 +18,29 @@ SCENARIO = {
 }
 
 
-def test_serial_and_a_real_local_dask_cluster_give_identical_numbers(dask_cluster):
+def test_serial_and_a_real_local_dask_cluster_give_identical_numbers():
     pool = sample_population(18, SCENARIO["population"], seed=21)
     serial = run_trial(SCENARIO, population=pool).to_json()
     chunked = run_trial(SCENARIO, population=pool, executor=ExecutorSettings(chunk_size=4)).to_json()
-    dask = run_trial(SCENARIO, population=pool, executor=dask_cluster).to_json()
+    dask = run_trial(SCENARIO, population=pool, executor=ExecutorSettings(backend="dask", n_workers=2, chunk_size=4)).to_json()
     for other in (chunked, dask):
         assert other["arms"] == serial["arms"]
         assert other["comparisons"] == serial["comparisons"]
 
 
-def test_sampling_and_simulating_at_once_gives_the_two_step_numbers_on_every_backend(dask_cluster):
+def test_sampling_and_simulating_at_once_gives_the_two_step_numbers_on_every_backend():
     pool = sample_population(18, SCENARIO["population"], seed=21)
     two_step = run_trial(SCENARIO, population=pool).to_json()
     paired = {**SCENARIO, "paired_arms": True}
     paired_two_step = run_trial(paired, population=pool.iloc[:9]).to_json()
     fractions = []
-    for executor in (None, ExecutorSettings(chunk_size=4), dask_cluster):
-        streamed = run_trial(SCENARIO, executor=executor, progress=fractions.append).to_json()
-        assert streamed["arms"] == two_step["arms"] and streamed["comparisons"] == two_step["comparisons"]
-        assert fractions[-1] == 1.0 and fractions == sorted(fractions)
-        fractions.clear()
-        assert run_trial(paired, executor=executor).to_json()["arms"] == paired_two_step["arms"]
+    with ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4)) as cluster:
+        for executor in (None, ExecutorSettings(chunk_size=4), cluster):
+            streamed = run_trial(SCENARIO, executor=executor, progress=fractions.append).to_json()
+            assert streamed["arms"] == two_step["arms"] and streamed["comparisons"] == two_step["comparisons"]
+            assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+            fractions.clear()
+            assert run_trial(paired, executor=executor).to_json()["arms"] == paired_two_step["arms"]
 
 
 def test_unreachable_scheduler_is_a_clear_error_not_a_hang():
