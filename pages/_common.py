@@ -164,14 +164,6 @@ def cached_library() -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_check_sbml(sbml: str, limits: dict) -> dict:
-    """The model lab's check report of a model text under the given limits (sandboxed in the core)."""
-    from qsp.lab.check import LabLimits, check_sbml
-
-    return check_sbml(sbml, LabLimits(**limits))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
 def cached_model_views(sbml: str) -> dict:
     """Tables and Antimony text of a model the check found simulatable."""
     from qsp.lab.model_lab import describe_model, sbml_to_antimony
