@@ -32,7 +32,9 @@ def test_cohort_has_counterfactual_labels_and_baseline_features(cohort):
 def test_models_learn_and_the_shuffle_check_drops_to_chance(models):
     for task in ("progression", "responder"):
         m = models[task].metrics
-        assert m["auc"] > 0.7, task
+        # since the issue-13 recalibration much of a patient's rate of decline is their own (eta_clin, not
+        # predictable from baseline): held-out AUC is about 0.6-0.7, still well clear of the shuffled ~0.5
+        assert m["auc"] > 0.6 and m["auc"] > m["auc_shuffled"] + 0.05, task  # the audit's own margin
         assert abs(m["auc_shuffled"] - 0.5) < 0.1, task
         assert m["shuffle_check_passed"]
         assert "split grouped by patient" in m["leakage_checks"]
@@ -216,7 +218,7 @@ def test_continuous_outcomes_are_learned_better_than_the_mean(cohort):
     for task in REGRESSION_TASKS:
         m = train_regression(cohort, task, seed=3).metrics
         assert m["mae"] < m["mae_mean_baseline"], task
-        assert m["r2"] > m["r2_shuffled"] + 0.2, task
+        assert m["r2"] > m["r2_shuffled"] + 0.1, task  # most of the change is each patient's own rate (issue 13)
 
 
 def test_predict_refuses_a_csv_without_the_model_inputs_unless_imputing(tmp_path, capsys, models):
