@@ -178,7 +178,7 @@ def fit_twin(patient: PatientRecord | dict, n_draws: int = 500, seed: int = 1, m
     >>> twin = fit_twin({"patient_id": "P1", "age": 72, "sex": "F", "weight_kg": 68, "apoe4_copies": 1,
     ...                  "visits": [{"week": 0, "amyloid_cl": 85, "tau_suvr": 1.25, "cdrsb": 2.5, "mmse": 26},
     ...                             {"week": 52, "amyloid_cl": 88, "tau_suvr": 1.29, "cdrsb": 3.5, "mmse": 25}]},
-    ...                 n_draws=100)
+    ...                 n_draws=200)
     >>> bool(twin.ess_ > 10)
     True
     """
