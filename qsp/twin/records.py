@@ -157,6 +157,21 @@ def _weeks_from_dates(rows: list[dict], labels: list[str], problems: list[str]) 
         out.append({**row, WEEK: week})
     return out
 
+def _require_first_row(rows: list[dict], labels: list[str], first: dict, problems: list[str]) -> None:
+    """One message when demographics are missing from the first row (naming the row that has them, if any)."""
+    keys = (C.PATIENT_ID, *DEMOGRAPHICS)
+    missing = [k for k in keys if first[k] is None and not any(p.startswith(f"{labels[0]}, {k}:") for p in problems)]
+    if not missing:
+        return
+    holder = next((label for row, label in zip(rows[1:], labels[1:])
+                   if all(not _blank(row.get(k)) for k in missing)), None)
+    if holder is not None:
+        problems.append(f"{labels[0]}: the first row must carry the demographics ({', '.join(missing)}); {holder} has "
+                        "them: put that visit's row first")
+    else:
+        problems.append(f"{labels[0]}: required on the first row, blank here: {', '.join(missing)}")
+
+
 def parse_patient_rows(rows: list[dict], labels: list[str] | None = None) -> PatientRecord:
     """A PatientRecord from one dict per visit (PATIENT.csv rows); InvalidInput lists every problem.
 
@@ -175,10 +190,9 @@ def parse_patient_rows(rows: list[dict], labels: list[str] | None = None) -> Pat
     labels = labels or [f"visits[{i}]" for i in range(len(rows))]
     problems: list[str] = []
     rows = _weeks_from_dates(rows, labels, problems)
+    date_problems = any(p.startswith(f"{DATE}:") or f", {DATE}:" in p for p in problems)
     first = _demographics(rows[0], labels[0], problems)
-    for key in (C.PATIENT_ID, *DEMOGRAPHICS):
-        if first[key] is None and not any(p.startswith(f"{labels[0]}, {key}:") for p in problems):
-            problems.append(f"{labels[0]}, {key}: required on the first row (blank)")
+    _require_first_row(rows, labels, first, problems)
     visits, weeks_seen = [], {}
     for row, where in zip(rows, labels):
         if row is not rows[0]:
@@ -188,8 +202,8 @@ def parse_patient_rows(rows: list[dict], labels: list[str] | None = None) -> Pat
                     what = "one patient per file" if key == C.PATIENT_ID else "leave it blank or repeat the first row's"
                     problems.append(f"{where}, {key}: differs from the first row ({later[key]!r} vs {first[key]!r}); {what}")
         week = _number(row.get(WEEK), WEEK, where, problems)
-        if week is None and _blank(row.get(WEEK)):
-            problems.append(f"{where}, {WEEK}: required (weeks from the baseline visit)")
+        if week is None and _blank(row.get(WEEK)) and not (date_problems and not _blank(row.get(DATE))):
+            problems.append(f"{where}, {WEEK}: required (weeks from the baseline visit)")  # a bad date is said once
         values = {obs: _number(row.get(obs), obs, where, problems) for obs in (*FIT_OBSERVABLES, *COMPONENTS)}
         adas, iadl = values.pop(C.ADAS_COG13), values.pop(C.ADCS_IADL)
         if values[C.IADRS] is None and (adas is None) != (iadl is None):

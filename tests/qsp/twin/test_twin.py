@@ -59,7 +59,7 @@ def test_iadrs_is_computed_from_its_components():
         (GOOD.replace(",108,", ",abc,"), r"line 3, iadrs: not a number \(got 'abc'\)"),
         (GOOD.replace("P1,26,", "P1,0,"), r"line 3, week: duplicate week 0 \(also on line 2\)"),
         (GOOD.replace("P1,0,72", "P1,4,72"), r"week: the baseline visit must be week 0"),
-        (GOOD.replace("P1,0,72,F,68", "P1,0,,F,68"), r"line 2, age: required on the first row"),
+        (GOOD.replace("P1,0,72,F,68", "P1,0,,F,68"), r"line 2: required on the first row, blank here: age"),
         (GOOD.replace("P1,26,,", "P2,26,,"), r"line 3, patient_id: differs from the first row .* one patient per file"),
         (GOOD.replace("P1,0,72,F,68,1", "P1,0,72,F,68,3"), r"line 2, apoe4_copies: must be 0, 1 or 2"),
         (GOOD.replace("108,3,25", ",,"), r"line 3: no observation"),
@@ -71,6 +71,24 @@ def test_iadrs_is_computed_from_its_components():
 def test_bad_patient_csv_names_the_line_and_column(text, match):
     with pytest.raises(InvalidInput, match=match):
         _csv(text)
+
+
+def test_demographics_on_a_later_row_are_one_message_naming_that_row():
+    """Issue 14: a CSV whose first row was not the demographics row got four 'required on the first row' errors."""
+    text = HEADER + "\nP1,26,,,,,,,108,3,25\nP1,0,72,F,68,1,90,1.25,110,2.5,26\n"
+    with pytest.raises(InvalidInput) as err:
+        _csv(text)
+    assert err.value.problems == ["line 2: the first row must carry the demographics (age, sex, weight_kg, apoe4_copies); "
+                                  "line 3 has them: put that visit's row first"]
+
+
+def test_one_bad_date_is_one_error():
+    """Issue 14: one bad date cascaded into an error for every row (no week could be computed)."""
+    rows = ["P1,,72,F,68,1,90,1.25,110,2.5,26,2024-01-10", *[f"P1,,,,,,,,{108 - k},{3 + k / 10},25,2024-0{k + 2}-10" for k in range(6)],
+            "P1,,,,,,,,100,4,24,2024-13-45"]
+    with pytest.raises(InvalidInput) as err:
+        _csv(HEADER + ",date\n" + "\n".join(rows) + "\n")
+    assert err.value.problems == ["line 9, date: not a date, use YYYY-MM-DD (got '2024-13-45')"]
 
 
 def test_every_problem_is_reported_not_just_the_first():
