@@ -97,12 +97,10 @@ class Engine:
         self._param_idx: np.ndarray | None = None
 
     def _set_parameters(self, values: dict[str, float]) -> None:
-        # The runner is shared by every Engine of this thread: restore parameters another
-        # Engine overrode (parameters survive reset()) before applying this one's overrides.
-        state = self.model.runner_state()
-        stale = state.get("overridden", set()) - set(self.overrides)
-        merged = {**values, **{p: self.model.defaults[p] for p in sorted(stale)}, **self.overrides}
-        state["overridden"] = set(self.overrides)
+        # The runner is shared by everything on this thread that simulates this model (other Engines with
+        # their overrides, the model lab, sensitivity analyses) and parameters survive reset(): every
+        # settable parameter is set on every run (one vectorised call), so nothing done before can leak in.
+        merged = {**self.model.defaults, **values, **self.overrides}
         ids = tuple(merged)
         if ids != self._param_ids:
             self._param_idx = self.model.parameter_index(ids)

@@ -203,3 +203,15 @@ def test_paired_arms_give_every_arm_the_same_patients():
     assert ids["placebo"] == ids["donanemab"] == ids["lecanemab"]
     base = res.records[res.records["week"] == 0].pivot(index=C.PATIENT_ID, columns="arm", values=C.IADRS)
     assert (base["placebo"] == base["donanemab"]).all()  # same baseline, different treatment
+
+
+def test_a_model_lab_run_on_the_same_thread_does_not_leak_into_a_trial():
+    """The lab sets parameters on the thread's shared runner; a trial afterwards must not see them."""
+    from qsp.engine.model import load_builtin_model
+    from qsp.lab.model_lab import simulate_lab
+
+    scenario = {**BASE, "n_per_arm": 4}
+    before = run_trial(scenario).to_json()["arms"]
+    model = load_builtin_model()
+    simulate_lab(model, 10.0, 2, (C.AMYLOID_CL,), {"amy_growth_per_yr": 5 * model.defaults["amy_growth_per_yr"]})
+    assert run_trial(scenario).to_json()["arms"] == before
