@@ -248,9 +248,10 @@ def test_credibility(page, app_url):
         match = re.fullmatch(r"(\d+) of (\d+)", value)
         assert match and int(match[2]) > 0 and int(match[1]) <= int(match[2]), value
 
-    table = dataframe_with_column(page, "published")
-    table.wait_for(state="visible")
-    assert len(column_cells(table, "trial")) > 0
+    tables = dataframe_with_column(page, "published")  # validation and calibration, apart
+    tables.first.wait_for(state="visible")
+    assert tables.count() == 2
+    assert all(len(column_cells(tables.nth(k), "trial")) > 0 for k in range(2))
     assert wait_for_charts(page, 2) >= 2  # the targets figure and at least one trial curve
     screenshot(page, "credibility_01_loaded")
 
