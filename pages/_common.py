@@ -1,4 +1,8 @@
-"""Streamlit adapter: caching and shared widgets for the pages (the core stays UI-free)."""
+"""Streamlit adapter: caching and shared widgets for the pages (the core stays UI-free).
+
+Every page imports this module, so the core is imported inside the cached functions that need it
+(marked ``# lazy: page start-up``): Home renders without loading roadrunner, pandas' heavy parts or ML.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def _leave_legacy_multipage_mode() -> None:
     hands the request to app.py's ``st.navigation``, which resolves the same URL.
     """
     try:  # an internal of Streamlit 1.67; without it the legacy mode only costs the layout
-        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.pages_manager import PagesManager  # lazy: page start-up
     except ImportError:
         return
     if getattr(PagesManager, "uses_pages_directory", False):
@@ -99,9 +103,9 @@ ACTIVE_MODEL = "active_model"  # session key: {"name", "sbml", "mapping"} of the
 @st.cache_resource(show_spinner=False, max_entries=8)
 def cached_mapped_model(sbml: str, name: str, mapping_json: str | None):
     """An uploaded model with its observable mapping, adapted once per (text, mapping)."""
-    from qsp.engine.model import Model
-    from qsp.engine.observables import parse_mapping
-    from qsp.lab.adapt import adapt_model
+    from qsp.engine.model import Model  # lazy: page start-up
+    from qsp.engine.observables import parse_mapping  # lazy: page start-up
+    from qsp.lab.adapt import adapt_model  # lazy: page start-up
 
     model = Model(sbml, name=name)
     return model if mapping_json is None else adapt_model(model, parse_mapping(json.loads(mapping_json)))
@@ -126,8 +130,8 @@ def model_banner():
     if ref is None:
         st.caption("Model: the built-in AD continuum model. Map your own model in the **Model lab** to run it here.")
         return None
-    from qsp import constants as C
-    from qsp.engine.simulate import Engine
+    from qsp import constants as C  # lazy: page start-up
+    from qsp.engine.simulate import Engine  # lazy: page start-up
 
     with st.container(border=True):
         st.markdown(f"**Model: {ref[1]}** (uploaded in the Model lab, mapped to the dashboard's observables)")
@@ -148,7 +152,7 @@ def model_banner():
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_projection(profile: dict, regimens: tuple[str, ...], years: float, n_draws: int, model_ref=None) -> dict:
-    from qsp.population.profile import project_profile
+    from qsp.population.profile import project_profile  # lazy: page start-up
 
     proj = project_profile(profile, {name: name for name in regimens}, years=years, n_draws=n_draws, model=model_of(model_ref))
     return {"stage": proj.stage, "severity": proj.severity, "trajectories": proj.trajectories, "next_stage": proj.next_stage,
@@ -157,7 +161,7 @@ def cached_projection(profile: dict, regimens: tuple[str, ...], years: float, n_
 
 @st.cache_data(show_spinner=False)
 def cached_library() -> dict:
-    from qsp.engine.regimen import regimen_descriptions, regimen_library
+    from qsp.engine.regimen import regimen_descriptions, regimen_library  # lazy: page start-up
 
     desc = regimen_descriptions()
     return {name: {"describe": r.describe(), "label": desc[name]["label"], "source": desc[name]["source"]} for name, r in regimen_library().items()}
@@ -166,7 +170,7 @@ def cached_library() -> dict:
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_model_views(sbml: str) -> dict:
     """Tables and Antimony text of a model the check found simulatable."""
-    from qsp.lab.model_lab import describe_model, sbml_to_antimony
+    from qsp.lab.model_lab import describe_model, sbml_to_antimony  # lazy: page start-up
 
     return {"tables": describe_model(sbml), "antimony": sbml_to_antimony(sbml)}
 
@@ -175,10 +179,10 @@ def cached_model_views(sbml: str) -> dict:
 def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tuple[str, ...], horizon_weeks: float,
                 model_ref=None) -> dict:
     """Fit a twin and forecast it (rows: the visits as PATIENT.csv rows, as tuples of items so they hash)."""
-    from qsp.twin.fit import fit_twin
-    from qsp.twin.forecast import forecast_twin
-    from qsp.twin.overview import twin_overview
-    from qsp.twin.records import parse_patient_rows
+    from qsp.twin.fit import fit_twin  # lazy: page start-up
+    from qsp.twin.forecast import forecast_twin  # lazy: page start-up
+    from qsp.twin.overview import twin_overview  # lazy: page start-up
+    from qsp.twin.records import parse_patient_rows  # lazy: page start-up
 
     twin = fit_twin(parse_patient_rows([dict(r) for r in rows]), model=model_of(model_ref))
     return twin_overview(twin, forecast_twin(twin, {name: name for name in regimens}, horizon_weeks=horizon_weeks))
@@ -187,7 +191,7 @@ def cached_twin(rows: tuple[tuple[tuple[str, object], ...], ...], regimens: tupl
 @st.cache_resource(show_spinner=False)
 def cached_model_store(url: str):
     """The model library on this database URL (one engine per URL, shared read-only by sessions)."""
-    from qsp.store.models import ModelStore
+    from qsp.store.models import ModelStore  # lazy: page start-up
 
     return ModelStore(url)
 
@@ -195,8 +199,8 @@ def cached_model_store(url: str):
 @st.cache_resource(show_spinner=False, max_entries=16)
 def cached_dosed_model(sbml: str, species: str, amount: float, every: float, count: int, start: float):
     """The lab model with repeated dosing added (compiled once per setting)."""
-    from qsp.engine.model import Model
-    from qsp.lab.model_lab import with_repeated_dosing
+    from qsp.engine.model import Model  # lazy: page start-up
+    from qsp.lab.model_lab import with_repeated_dosing  # lazy: page start-up
 
     return with_repeated_dosing(Model(sbml, name="lab"), species, amount, every, count, start)
 
@@ -204,7 +208,7 @@ def cached_dosed_model(sbml: str, species: str, amount: float, every: float, cou
 @st.cache_resource(show_spinner=False)
 def cached_regimen_library() -> dict:
     """The regimen library as typed Regimens (read-only, shared)."""
-    from qsp.engine.regimen import regimen_library
+    from qsp.engine.regimen import regimen_library  # lazy: page start-up
 
     return regimen_library()
 
@@ -212,7 +216,7 @@ def cached_regimen_library() -> dict:
 @st.cache_resource(show_spinner=False)
 def cached_scenario_store(url: str, owner: str | None = None):
     """The saved scenarios of ``owner`` (None: shared, sign-in off) on this database URL (one engine per URL and owner)."""
-    from qsp.store.database import ScenarioStore
+    from qsp.store.database import ScenarioStore  # lazy: page start-up
 
     return ScenarioStore(url, owner=owner)
 
@@ -220,7 +224,7 @@ def cached_scenario_store(url: str, owner: str | None = None):
 @st.cache_resource(show_spinner=False, max_entries=8)
 def cached_strat_models(n: int, seed: int, fast: float, responder: float):
     """(cohort, models per task) of the Stratification page: a simulated cohort and its LightGBM models."""
-    from ml.stratify import cohort_settings, train_models
+    from ml.stratify import cohort_settings, train_models  # lazy: page start-up
 
     return train_models(cohort_settings(n, seed, fast, responder))
 
@@ -228,7 +232,7 @@ def cached_strat_models(n: int, seed: int, fast: float, responder: float):
 @st.cache_resource(show_spinner=False, max_entries=4)
 def cached_strat_ensemble(n: int, seed: int, fast: float, responder: float):
     """Per task, the (QSP parameter draw x bootstrap) ensemble the Stratification page's intervals come from."""
-    from ml.stratify import cohort_settings, uncertainty_grids
+    from ml.stratify import cohort_settings, uncertainty_grids  # lazy: page start-up
 
     return uncertainty_grids(cohort_settings(n, seed, fast, responder))
 
@@ -236,15 +240,15 @@ def cached_strat_ensemble(n: int, seed: int, fast: float, responder: float):
 @st.cache_data(show_spinner=False, max_entries=64)
 def cached_validation_warning(regimen_json: str) -> str | None:
     """The core's warning for a regimen (JSON) or its drug with no out-of-sample validated result, else None."""
-    from qsp.engine.regimen import parse_regimen
-    from qsp.trial.calibration import validation_warning
+    from qsp.engine.regimen import parse_regimen  # lazy: page start-up
+    from qsp.trial.calibration import validation_warning  # lazy: page start-up
 
     return validation_warning(parse_regimen(json.loads(regimen_json)))
 
 
 def show_validation_warnings(regimens) -> None:
     """One warning per regimen (typed, or a library name) whose drug or schedule has no validated result."""
-    from qsp.engine.regimen import parse_regimen
+    from qsp.engine.regimen import parse_regimen  # lazy: page start-up
 
     seen = set()
     for regimen in regimens:
