@@ -24,7 +24,7 @@ from tests.e2e.conftest import (
     wait_for_app,
     widget,
 )
-from tests.e2e.test_journeys import column_cells, dataframe_with_column
+from tests.e2e.test_journeys import dataframe_with_column
 
 CORPUS_MODEL = "models/bsim_BIOMD0000000012.xml"  # Elowitz repressilator: small, simulates, 9 assignment rules
 GSA_TIMEOUT_MS = 60_000  # a few hundred evaluations of a small model; seconds when the machine is idle
