@@ -36,19 +36,17 @@ with st.form(P + "form"):
     seed = c2.number_input("Seed", 0, 10**6, 1, key=P + "seed")
     fast = c3.number_input("Fast progressor: iADRS drop >=", 1.0, 40.0, 9.0, 0.5, key=P + "fast")
     responder = c4.number_input("Responder: iADRS spared >=", 0.5, 40.0, 5.0, 0.5, key=P + "responder")
-    trained = st.form_submit_button("Simulate cohort and train", type="primary")
+    st.form_submit_button("Simulate cohort and train", type="primary")  # retrains with the values above
 design = (int(n), int(seed), float(fast), float(responder))
 
-if trained or P + "models" in ss:
-    try:
-        with st.spinner("Simulating the cohort and training the models..."):
-            cohort, models = cached_strat_models(*design)
-        ss[P + "models"] = usable_models(models)  # what the Digital twin reads: only models that passed the audit
-    except QSPError as exc:
-        show_problems(exc)
-        st.stop()
-else:
-    st.info("Press **Simulate cohort and train**.")
+# Trained on arrival with the form's values (cached: instant when revisited); the form retrains on submit.
+try:
+    with st.spinner(f"Simulating {design[0]} virtual patients untreated and treated, then training the models "
+                    "(a few seconds; longer the first time the natural-history pool is built)..."):
+        cohort, models = cached_strat_models(*design)
+    ss[P + "models"] = usable_models(models)  # what the Digital twin reads: only models that passed the audit
+except QSPError as exc:
+    show_problems(exc)
     st.stop()
 
 st.subheader("Validation")

@@ -45,3 +45,12 @@ def test_a_model_no_better_than_its_shuffled_twin_fails_visibly_and_is_not_sent(
     at.button(key="strat_send").click().run()  # the default rule is responder>0.5
     assert "designer_enrichment" not in at.session_state
     assert any("the responder model failed its audit" in e.value for e in at.error)
+
+
+def test_the_page_shows_trained_models_on_arrival_without_a_button_press():
+    """Issue 14: Stratification was empty until a 30-second button press."""
+    at = AppTest.from_file(str(paths.ROOT / "pages/stratification.py"), default_timeout=300).run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = table_with_column(at.dataframe, "AUC (held-out)")
+    assert set(metrics["model"]) == {"progression", "responder", "aria"}
+    assert not any("Press" in i.value for i in at.info)
