@@ -27,12 +27,13 @@ def run_command(args) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
-def writable_path(path: str) -> Path:
+def writable_path(path: str, option: str = "--out") -> Path:
+    """A file the command will write, checked before any work: its folder exists and it is not a folder."""
     out = Path(path)
     if not out.parent.exists():
-        raise InvalidInput(f"--out: directory does not exist: {out.parent}")
+        raise InvalidInput(f"{option}: directory does not exist: {out.parent}")
     if out.is_dir():
-        raise InvalidInput(f"--out: is a directory, expected a file path: {out}")
+        raise InvalidInput(f"{option}: is a directory, expected a file path: {out}")
     return out
 
 def regimen_argument(value: str | None):

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from qsp.cli.common import writable_path
 from qsp.errors import InvalidInput, ModelRefused, SimulationFailed
 from qsp.validation import read_limited
 
@@ -52,12 +53,7 @@ def _archive_limits(args):
 
 def archive_out(value: str) -> Path:
     """The ``--omex`` file to write, checked before any work: its folder exists, it is not a folder."""
-    out = Path(value)
-    if not out.parent.exists():
-        raise InvalidInput(f"--omex: directory does not exist: {out.parent}")
-    if out.is_dir():
-        raise InvalidInput(f"--omex: is a directory, expected a file path: {out}")
-    return out
+    return writable_path(value, "--omex")
 
 
 def write_patient_archive(out: Path, trajectory, patient, regimen, state, model, quiet: bool = False) -> None:
