@@ -26,7 +26,17 @@ def dask_cluster():
     shared cluster shows as well as one each. Opened on first use, closed at the end of the session.
     """
     from qsp.engine.executor import ChunkExecutor, ExecutorSettings
+    from qsp.errors import QSPError
 
     ex = ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4))
+    for attempt in range(3):  # on a loaded CI machine a worker process can miss its start-up deadline
+        try:
+            ex._connect()
+            break
+        except QSPError:
+            ex.close()
+            if attempt == 2:
+                raise
+            ex = ChunkExecutor(ExecutorSettings(backend="dask", n_workers=2, chunk_size=4))
     yield ex
     ex.close()

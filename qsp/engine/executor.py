@@ -77,6 +77,9 @@ class ChunkExecutor:
             raise QSPError(
                 f"scheduler: cannot reach a Dask scheduler at {settings.scheduler!r} within {settings.connect_timeout_s:g} s ({exc})"
             ) from None
+        except RuntimeError as exc:  # distributed: "Nanny failed to start worker process" on a starved machine
+            self.close()
+            raise QSPError(f"backend: could not start a local Dask cluster ({exc}); try again, or run with the serial backend") from None
         return self._client
 
     def map(self, fn: Callable, chunks: Sequence, progress=None) -> list:

@@ -60,7 +60,7 @@ def test_sampling_and_simulating_at_once_gives_the_two_step_numbers_on_every_bac
             assert _same(two_step["arms"], streamed["arms"]) and _same(two_step["comparisons"], streamed["comparisons"])
             assert fractions[-1] == 1.0 and fractions == sorted(fractions)
             fractions.clear()
-            assert run_trial(paired, executor=executor).to_json()["arms"] == paired_two_step["arms"]
+            assert _same(run_trial(paired, executor=executor).to_json()["arms"], paired_two_step["arms"])
 
 
 def test_unreachable_scheduler_is_a_clear_error_not_a_hang():
