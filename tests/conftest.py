@@ -18,12 +18,13 @@ def patient():
     return {C.AGE: 72.0, C.SEX: "F", C.WEIGHT_KG: 70.0, C.APOE4: 1}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def dask_cluster():
     """One real LocalCluster (2 worker processes) for every test of this test worker that needs Dask.
 
     Starting a cluster takes seconds; the tests check that Dask gives the serial numbers, which one
-    shared cluster shows as well as one each. Opened on first use, closed at the end of the session.
+    shared cluster shows as well as one each. Started before the worker's first test (late in a long
+    session a nanny has failed to start, "Could not start Nanny"), closed at the end of the session.
     """
     from qsp.engine.executor import ChunkExecutor, ExecutorSettings
     from qsp.errors import QSPError
