@@ -19,6 +19,13 @@ def patient():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _early_dask_cluster(request):
+    """Start the shared cluster before this worker's first test, but only when a collected test uses it."""
+    if any("dask_cluster" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("dask_cluster")
+
+
+@pytest.fixture(scope="session")
 def dask_cluster():
     """One real LocalCluster (2 worker processes) for every test of this test worker that needs Dask.
 
