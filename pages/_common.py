@@ -2,12 +2,15 @@
 
 Every page imports this module, so the core is imported inside the cached functions that need it
 (marked ``# lazy: page start-up``): Home renders without loading roadrunner, pandas' heavy parts or ML.
+It also holds app.py's server start-up hook (:func:`navigation_from_start`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import AsyncIterator
 
 import streamlit as st
 
@@ -15,23 +18,26 @@ from qsp.errors import QSPError
 from qsp.plots.notice import RESEARCH_NOTICE
 
 
-def _leave_legacy_multipage_mode() -> None:
-    """Run under app.py's navigation even when a page URL is a fresh server's first request.
+def use_app_navigation() -> None:
+    """Make every session of this server run app.py's ``st.navigation``, the first one on a fresh server too.
 
-    Streamlit then runs the page file directly in its legacy ``pages/`` mode (file names in the
-    sidebar, no layout from app.py) until someone opens ``/``. Switching the flag and rerunning
-    hands the request to app.py's ``st.navigation``, which resolves the same URL.
+    Streamlit 1.67 decides once per process, as its first session starts, whether the app is a legacy multipage
+    app: a folder named ``pages/`` beside the entry script makes that session list the folder's files in the
+    sidebar and run a page URL's file directly, until some session runs ``st.navigation`` (which clears the flag
+    set here). Call it before the first session: app.py's st.App start-up hook does.
     """
-    try:  # an internal of Streamlit 1.67; without it the legacy mode only costs the layout
-        from streamlit.runtime.pages_manager import PagesManager  # lazy: page start-up
+    try:  # private: Streamlit 1.67 has no public switch (test_streamlit_still_decides_by_the_pages_flag checks it)
+        from streamlit.runtime.pages_manager import PagesManager  # lazy: server start-up
     except ImportError:
         return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    PagesManager.uses_pages_directory = False
 
 
-_leave_legacy_multipage_mode()
+@contextlib.asynccontextmanager
+async def navigation_from_start(_app: st.App) -> AsyncIterator[None]:
+    """app.py's st.App lifespan: runs at server start-up, before the server answers any request."""
+    use_app_navigation()
+    yield
 
 
 def notice() -> None:

@@ -211,7 +211,8 @@ def _serve(workdir: Path, database_url: str):
                     pytrace=False,
                 )
             output = _tail(log)
-            if "already in use" not in output or attempt == 2:
+            port_taken = "is not available" in output or "already in use" in output  # Streamlit 1.67 / older wording
+            if not port_taken or attempt == 2:
                 pytest.fail(
                     f"Streamlit exited with code {proc.returncode} before it was healthy.\nServer output:\n{output}",
                     pytrace=False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from tests.e2e.conftest import (
+    APP_RUN_TIMEOUT_MS,
     assert_no_exception,
     choose_option,
     click_button,
@@ -265,17 +266,82 @@ def test_credibility(page, app_url):
     screenshot(page, "credibility_02_other_trial")
 
 
+# Runs in the browser before the app's own scripts: logs every distinct state of the sidebar's page list from the
+# first paint on (a MutationObserver callback runs before the browser paints the change it reports).
+_RECORD_SIDEBAR_NAV_JS = """
+window.__sidebarNavStates = [];
+new MutationObserver(() => {
+  const titles = Array.from(document.querySelectorAll('[data-testid="stSidebarNav"] a'))
+    .map(a => a.innerText.trim().split('\\n').pop().trim());
+  const states = window.__sidebarNavStates;
+  if (titles.length && JSON.stringify(titles) !== JSON.stringify(states[states.length - 1])) states.push(titles);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+# True once the run that shows `heading` under a sidebar listing all of `titles` has finished.
+_SETTLED_UNDER_APP_NAVIGATION_JS = """
+([titles, heading]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const listed = Array.from(document.querySelectorAll('[data-testid="stSidebarNav"] a'))
+    .map(a => a.innerText.trim().split('\\n').pop().trim());
+  const headings = Array.from(document.querySelectorAll('h1, h2, h3')).map(h => h.textContent.trim());
+  return titles.every(t => listed.includes(t)) && headings.includes(heading);
+}
+"""
+
+
 def test_page_url_on_a_fresh_server(page, fresh_app_url):
-    """A bookmarked page URL is the first request after the server (re)starts: it must get the app's navigation."""
+    """A bookmarked page URL is the first request after the server (re)starts: it gets the app's navigation from
+    the first paint on, never Streamlit's legacy list of the files in pages/ (which used to show for ~2 s)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.add_init_script(_RECORD_SIDEBAR_NAV_JS)
     page.goto(f"{fresh_app_url}/trial_designer")
-    wait_for_app(page)
+    hint = (
+        "Opened first on a fresh server, /trial_designer showed these sidebar lists in turn: {}. A list of the files "
+        "of pages/ (and app.py) is Streamlit's legacy pages/-folder mode, which Streamlit picks for its first session "
+        "when a folder named pages/ sits beside the entry script and no session has run st.navigation yet; app.py's "
+        "st.App start-up hook (pages/_common.navigation_from_start) prevents it."
+    )
+    try:
+        page.wait_for_function(
+            _SETTLED_UNDER_APP_NAVIGATION_JS, arg=[APP_PAGES, "Trial designer"], polling=100, timeout=APP_RUN_TIMEOUT_MS
+        )
+    except PlaywrightTimeoutError:
+        states = page.evaluate("window.__sidebarNavStates")
+        raise AssertionError(f"No finished 'Trial designer' run under app.py's navigation. {hint.format(states)}") from None
     assert_no_exception(page)
     screenshot(page, "direct_url_01_trial_designer_on_fresh_server")
     assert heading(page, "Trial designer").count() == 1
-    assert_app_navigation(
-        sidebar_pages(page),
-        "Opened first on a fresh server, /trial_designer runs in Streamlit's legacy pages/-folder mode: the sidebar "
-        "lists the files of pages/ (and app.py) instead of app.py's st.navigation pages, and app.py's "
-        "set_page_config(layout='wide') is not applied. Streamlit treats a folder named pages/ next to the entry "
-        "script as a v1 multipage app until some session has run st.navigation.",
-    )
+    states = page.evaluate("window.__sidebarNavStates")
+    for titles in states:
+        assert_app_navigation(titles, hint.format(states))
+
+
+def test_streamlit_still_decides_by_the_pages_flag(tmp_path, monkeypatch):
+    """The private Streamlit internals pages/_common.use_app_navigation relies on (fails if Streamlit changes them).
+
+    `streamlit run app.py` must find app.py's st.App (whose start-up hook calls use_app_navigation); the flag it
+    sets must survive the first session's PagesManager, and the script runner must still pick the legacy mode by it.
+    """
+    import inspect
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    from pages._common import use_app_navigation
+    from tests.e2e.conftest import REPO_ROOT
+
+    assert discover_asgi_app(REPO_ROOT / "app.py").import_string == "app:app"
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "app.py").write_text("")
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", None)  # as in a fresh server process
+    PagesManager(str(tmp_path / "app.py"))
+    assert PagesManager.uses_pages_directory is True, "Streamlit no longer enters the legacy mode by this flag"
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", None)
+    use_app_navigation()
+    PagesManager(str(tmp_path / "app.py"))
+    assert PagesManager.uses_pages_directory is False
+    assert "PagesManager.uses_pages_directory" in inspect.getsource(script_runner.ScriptRunner._run_script)
