@@ -203,13 +203,21 @@ def _arm_offset(scenario: Scenario, a: int) -> int:
 
 
 def _plan_chunks(scenario: Scenario, engine: Engine, ex: ChunkExecutor, keep_records: int | None) -> _Chunks:
-    """Cut each arm's patients into chunks sized for the executor."""
+    """Cut each arm's patients into chunks sized for the executor.
+
+    A treated arm the engine integrates as a batch goes in as few chunks as the executor has workers
+    (a batch's cost barely grows with its size); other arms in chunks of ``chunk_size`` patients.
+    """
     chunk_size = ex.settings.chunk_size
     if ex.settings.backend != "serial":  # a simulated patient is cheap: fewer, larger tasks (4 per worker and arm)
         chunk_size = max(chunk_size, math.ceil(scenario.n_per_arm / (4 * ex.parallelism)))
     n = scenario.n_per_arm
-    slices = [(a, _arm_offset(scenario, a) + start, _arm_offset(scenario, a) + min(start + chunk_size, n))
-              for a in range(len(scenario.arms)) for start in range(0, n, chunk_size)]
+    batch_size = max(chunk_size, math.ceil(n / ex.parallelism)) if engine.batches else chunk_size
+    slices = []
+    for a, arm in enumerate(scenario.arms):
+        size = batch_size if arm.regimen is not None else chunk_size
+        slices += [(a, _arm_offset(scenario, a) + start, _arm_offset(scenario, a) + min(start + size, n))
+                   for start in range(0, n, size)]
     template = dict(**model_job_fields(engine), scenario=scenario_to_dict(scenario), keep_records=keep_records)
     return _Chunks(scenario, slices, template)
 
@@ -305,8 +313,8 @@ def simulate_chunk(job: _ChunkJob) -> dict:
     values = np.full((n, len(weeks), len(C.OBSERVABLES)), np.nan)
     measured = np.full((n, len(weeks), len(CHANGE_ENDPOINTS)), np.nan)
     observed = np.zeros((n, len(weeks)), dtype=bool)
-    rows = []
-    for k, patient in enumerate(job.patients):
+    draws = []  # per patient: (measurement noise, stop-rule noise, dropout week), each from its own stream
+    for k in range(n):
         rng = np.random.default_rng([scenario.seed, NOISE_STREAM, job.arm_index, job.start + k])
         noise = {
             name: rng.normal(0.0, C.MEASUREMENT_SD[name], len(weeks)) if scenario.measurement_noise else np.zeros(len(weeks))
@@ -315,8 +323,11 @@ def simulate_chunk(job: _ChunkJob) -> dict:
         stop_noise = (
             rng.normal(0.0, C.MEASUREMENT_SD[C.AMYLOID_CL], len(stop_weeks)) if scenario.measurement_noise else np.zeros(len(stop_weeks))
         )
-        dropout = _dropout_weeks(rng, scenario.dropout_pct_per_year)
-        run = engine.run(patient, arm.regimen, days, state=baseline_state(patient), stop_noise_cl=stop_noise)
+        draws.append((noise, stop_noise, _dropout_weeks(rng, scenario.dropout_pct_per_year)))
+    runs = engine.run_batch(job.patients, arm.regimen, days, [baseline_state(p) for p in job.patients],
+                            [stop_noise for _, stop_noise, _ in draws])
+    rows = []
+    for k, (patient, run, (noise, _, dropout)) in enumerate(zip(job.patients, runs, draws)):
         ok = run.values is not None
         if ok:
             values[k] = run.values
