@@ -54,6 +54,9 @@ def interactive_paths() -> None:
     result_line("explorer_s", warm(lambda: project_profile(profile, {"lecanemab_q2w": "lecanemab_q2w"}, years=5, n_draws=30)))
     patient = read_patient_csv(paths.DATA_DIR / "twin_examples" / "ex-mci-001.csv")
     result_line("twin_fit_s", warm(lambda: forecast_twin(fit_twin(patient), {"lecanemab_q2w": "lecanemab_q2w"})))
+    twin = fit_twin(patient)
+    print(f"# twin: fit {twin.fit_seconds_:.2f} s ({len(twin.theta_)} weighted draws), forecast "
+          f"{timed(lambda: forecast_twin(twin, {'lecanemab_q2w': 'lecanemab_q2w'})):.2f} s (untreated and 100 treated draws)")
     settings = cohort_settings(600, 1, 9.0, 3.0)
     models = {}
     result_line("stratification_train_s", warm(lambda: models.update(train_models(settings)[1])))

@@ -132,10 +132,10 @@ def _starts(obj: _Objective, n_best: int = 3) -> list[np.ndarray]:
             if run.values is None:
                 continue
             values = run.values[:, obj.cols]
-            for t0 in years[years + obj.weeks.max() / C.WEEKS_PER_YEAR <= T0_BOUNDS_YR[1]]:
-                idx = np.searchsorted(days, _visit_days(t0, obj.weeks))
-                pred = values[idx]
-                r = (obj.y - pred[obj.mask]) / obj.meas_sd
+            t0s = years[years + obj.weeks.max() / C.WEEKS_PER_YEAR <= T0_BOUNDS_YR[1]]
+            idx = np.searchsorted(days, _visit_days(t0s[:, None], obj.weeks[None, :]))  # one row of visit days per t0
+            residuals = (obj.y - values[idx][:, obj.mask]) / obj.meas_sd
+            for t0, r in zip(t0s, residuals):
                 cost = float(r @ r) + z_tau**2 + z_plateau**2 + ((t0 - T0_PRIOR_MEAN_YR) / T0_PRIOR_SD_YR) ** 2
                 start = theta.copy()
                 start[-1] = t0

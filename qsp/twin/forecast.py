@@ -199,26 +199,45 @@ class _Untreated:
 
 
 def _simulate_untreated(twin: Twin, engine: Engine, weeks: np.ndarray, fit_weeks: np.ndarray) -> _Untreated:
-    """Each weighted posterior draw simulated without treatment; SimulationFailed when none simulates."""
+    """Each weighted posterior draw simulated without treatment; SimulationFailed when none simulates.
+
+    The years since positivity come from the amyloid on a grid (every ``HISTORY_STEP_YR`` years from
+    amyloid onset to ``HISTORY_END_YR``). A draw is simulated on the grid up to its last output day only,
+    and on the whole grid only when its amyloid has not crossed the threshold by then: a simulation's
+    values up to a time do not depend on the output times after it, so these are the numbers of the
+    whole grid (``tests/qsp/twin/test_forecast.py`` checks them number for number), at a third of the
+    cost or less (the decades past the horizon were most of the simulated time).
+    """
     patient = twin.patient
+    covariates, last_years = patient.covariates(), patient.last_week / C.WEEKS_PER_YEAR
     grid_years = np.arange(0.0, HISTORY_END_YR + 1e-9, HISTORY_STEP_YR)
+    g_days = np.round(grid_years * C.DAYS_PER_YEAR, 6)
+    t0s = twin.theta_[:, -1]
+    f_all = np.round(_visit_days(t0s[:, None], weeks[None, :]), 6)  # forecast days, one row per draw
+    h_all = np.round(_visit_days(t0s[:, None], fit_weeks[None, :]), 6)  # days of the fit table
+    n_end = np.searchsorted(g_days, np.maximum(f_all[:, -1], h_all[:, -1]), side="right")  # grid points up to the last output
+    has_amyloid = C.AMYLOID_CL in engine.available  # without it there is no crossing to look for further on
+    n_f, n_h = len(weeks), len(fit_weeks)
     untreated, fitted, states, since, weights, etas_list = [], [], [], [], [], []
-    for theta, w in zip(twin.theta_, twin.weights_):
-        t0 = float(theta[-1])
-        f_days = np.round(_visit_days(t0, weeks), 6)
-        h_days = np.round(_visit_days(t0, fit_weeks), 6)
-        g_days = np.round(grid_years * C.DAYS_PER_YEAR, 6)
-        days, inverse = np.unique(np.concatenate([f_days, h_days, g_days]), return_inverse=True)
+    for k, (theta, w) in enumerate(zip(twin.theta_, twin.weights_)):
         etas = twin.etas(theta)
-        run = engine.run({**patient.covariates(), **etas}, None, days, state=NATURAL_HISTORY_START)
+        n_grid = int(n_end[k])
+        while True:  # at most twice: the grid up to the last output day, then (not yet positive) all of it
+            days, inverse = np.unique(np.concatenate([f_all[k], h_all[k], g_days[:n_grid]]), return_inverse=True)
+            run = engine.run({**covariates, **etas}, None, days, state=NATURAL_HISTORY_START)
+            if run.values is None:
+                break
+            amyloid = run.values[inverse[n_f + n_h:], _COL[C.AMYLOID_CL]]
+            crossing = crossing_years(grid_years[:n_grid], amyloid[None, :], C.AMYLOID_POSITIVE_CL)[0]
+            if math.isfinite(crossing) or n_grid == len(g_days) or not has_amyloid:
+                break
+            n_grid = len(g_days)
         if run.values is None:
             continue
         v = run.values
-        untreated.append(v[inverse[: len(f_days)]])
-        fitted.append(v[inverse[len(f_days): len(f_days) + len(h_days)]])
-        amyloid = v[inverse[len(f_days) + len(h_days):], _COL[C.AMYLOID_CL]]
-        crossing = crossing_years(grid_years, amyloid[None, :], C.AMYLOID_POSITIVE_CL)[0]
-        since.append(t0 + patient.last_week / C.WEEKS_PER_YEAR - crossing)
+        untreated.append(v[inverse[:n_f]])
+        fitted.append(v[inverse[n_f: n_f + n_h]])
+        since.append(float(t0s[k]) + last_years - crossing)
         now = v[inverse[0]]
         states.append((now[_COL[C.AMYLOID_CL]], now[_COL[C.TAU_SUVR]], now[_COL[C.SEVERITY]], now[_COL[C.AMYLOID_LAGGED_CL]]))
         weights.append(w)
