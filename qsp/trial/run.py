@@ -202,6 +202,18 @@ def _arm_offset(scenario: Scenario, a: int) -> int:
     return (0 if scenario.paired_arms else a) * scenario.n_per_arm
 
 
+# Treated arms of at least this many patients are integrated as one batch (qsp/engine/batch.py): below it,
+# numpy's per-operation overhead makes the batch slower than one roadrunner run per patient (measured
+# crossover 200-300 patients on the built-in model). A property of the scenario, not of the chunking, so
+# that serial and Dask runs give the same numbers.
+BATCH_MIN_PER_ARM = 300
+
+
+def _batched(scenario: Scenario, arm, engine: Engine) -> bool:
+    """Whether ``arm``'s patients are integrated together (see :data:`BATCH_MIN_PER_ARM`)."""
+    return arm.regimen is not None and scenario.n_per_arm >= BATCH_MIN_PER_ARM and engine.batches
+
+
 def _plan_chunks(scenario: Scenario, engine: Engine, ex: ChunkExecutor, keep_records: int | None) -> _Chunks:
     """Cut each arm's patients into chunks sized for the executor.
 
@@ -212,10 +224,9 @@ def _plan_chunks(scenario: Scenario, engine: Engine, ex: ChunkExecutor, keep_rec
     if ex.settings.backend != "serial":  # a simulated patient is cheap: fewer, larger tasks (4 per worker and arm)
         chunk_size = max(chunk_size, math.ceil(scenario.n_per_arm / (4 * ex.parallelism)))
     n = scenario.n_per_arm
-    batch_size = max(chunk_size, math.ceil(n / ex.parallelism)) if engine.batches else chunk_size
     slices = []
     for a, arm in enumerate(scenario.arms):
-        size = batch_size if arm.regimen is not None else chunk_size
+        size = max(chunk_size, math.ceil(n / ex.parallelism)) if _batched(scenario, arm, engine) else chunk_size
         slices += [(a, _arm_offset(scenario, a) + start, _arm_offset(scenario, a) + min(start + size, n))
                    for start in range(0, n, size)]
     template = dict(**model_job_fields(engine), scenario=scenario_to_dict(scenario), keep_records=keep_records)
@@ -324,8 +335,11 @@ def simulate_chunk(job: _ChunkJob) -> dict:
             rng.normal(0.0, C.MEASUREMENT_SD[C.AMYLOID_CL], len(stop_weeks)) if scenario.measurement_noise else np.zeros(len(stop_weeks))
         )
         draws.append((noise, stop_noise, _dropout_weeks(rng, scenario.dropout_pct_per_year)))
-    runs = engine.run_batch(job.patients, arm.regimen, days, [baseline_state(p) for p in job.patients],
-                            [stop_noise for _, stop_noise, _ in draws])
+    states = [baseline_state(p) for p in job.patients]
+    if _batched(scenario, arm, engine):
+        runs = engine.run_batch(job.patients, arm.regimen, days, states, [stop_noise for _, stop_noise, _ in draws])
+    else:
+        runs = [engine.run(p, arm.regimen, days, state=s, stop_noise_cl=z) for p, s, (_, z, _) in zip(job.patients, states, draws)]
     rows = []
     for k, (patient, run, (noise, _, dropout)) in enumerate(zip(job.patients, runs, draws)):
         ok = run.values is not None

@@ -136,3 +136,17 @@ def test_the_step_grid_holds_every_event_and_output_day_and_restarts_small_after
     after = grid[grid > 14.0 + 1 / 24][0] - (14.0 + 1 / 24)
     assert after == pytest.approx(1 / 96)
     assert np.diff(grid).max() <= 3.0 + 1e-12
+
+
+def test_a_batched_trial_arm_gives_the_per_patient_numbers(monkeypatch):
+    from qsp.trial import run as trial_run
+
+    scenario = {"name": "batched", "seed": 77, "n_per_arm": trial_run.BATCH_MIN_PER_ARM, "duration_weeks": 52,
+                "assess_weeks": [24, 52], "measurement_noise": True, "population": {"amyloid_cl": [37, None], "mmse": [20, 28]},
+                "arms": [{"name": "donanemab", "regimen": "donanemab_standard"}]}
+    batched = trial_run.run_trial(scenario).to_json()["arms"]["donanemab"]
+    monkeypatch.setattr(trial_run, "BATCH_MIN_PER_ARM", 10**9)  # every patient through roadrunner
+    single = trial_run.run_trial(scenario).to_json()["arms"]["donanemab"]
+    for key in ("amyloid_cl_change", "iadrs_change", "cdrsb_change", "aria_e_pct", "iadrs_change_sd"):
+        np.testing.assert_allclose(batched[key], single[key], rtol=1e-4, atol=1e-4, err_msg=key)
+    assert batched["n_observed"] == single["n_observed"]
