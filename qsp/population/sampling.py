@@ -3,10 +3,10 @@
 Each candidate gets covariates (age, sex, weight, APOE4 copies) drawn jointly
 from early-AD trial baseline distributions and random effects (IIV) from the
 parameter table. Their untreated natural history is simulated from amyloid
-onset over 60 years; the baseline is a time point drawn uniformly among those
+onset over 60 years; the baseline is a time point drawn among those
 where the candidate meets the inclusion criteria, so amyloid, tau and the
 clinical scores are those of one consistent trajectory, not independent draws. The time point is
-drawn uniformly in disease progress (see :func:`progress_weights`).
+drawn with a density between uniform in time and uniform in disease progress (see :func:`progress_weights`).
 Every candidate has its own random stream (seed, index): results do not depend
 on how candidates are chunked or distributed.
 """
@@ -46,6 +46,10 @@ HISTORY_YEARS = 60.0  # natural history simulated from amyloid onset
 HISTORY_STEP_YEARS = 0.1  # resolution of the baseline time point
 MAX_CANDIDATES_PER_PATIENT = 40  # give up when criteria are this hard to meet
 PRECLINICAL_WEIGHT_PER_CL = 0.01  # 100 CL of amyloid count as much disease progress as 1 CDR-SB point
+# Baseline density ~ (rate of progress)^exp: 0 is a random date (cross-sectional screening), 1 a random stage.
+# Calibrated (issue 13): TRAILBLAZER-ALZ 2 baseline CDR-SB 3.89 / iADRS 103.8 and the placebo CDR-SB change of
+# CLARITY AD and TRAILBLAZER-ALZ 2 need a mostly random-date draw; 1 enrolled them too severe and too fast.
+PROGRESS_WEIGHT_EXP = 0.15
 NATURAL_HISTORY_START = (0.0, 1.0, 0.0, 0.0)  # amyloid onset: 0 CL, tau-free cortex, CDR-SB 0
 
 Range = tuple[float | None, float | None]
@@ -139,16 +143,18 @@ def _eligible(history: np.ndarray, criteria: Criteria) -> np.ndarray:
 
 
 def progress_weights(history: np.ndarray) -> np.ndarray:
-    """Weight of each time point for drawing a baseline: the disease progress it spans.
+    """Weight of each time point for drawing a baseline: the disease progress it spans, to the power ``PROGRESS_WEIGHT_EXP``.
 
-    Patients present at a random point of their disease, not a random date: a baseline is drawn
-    uniformly in clinical severity (CDR-SB), and in amyloid while severity barely moves
-    (preclinical), over the time points where the patient is eligible.
+    Progress is clinical severity (CDR-SB), and amyloid while severity barely moves (preclinical),
+    over the time points where the patient is eligible. With exponent 0 the baseline is a random date
+    of the eligible window (a cross-sectional screening visit: slowly progressing phases are enrolled
+    more often); with 1 a random point of the disease course (uniform in severity). The calibrated
+    0.15 is close to a random date: people are screened when they come, not at a chosen stage.
     """
     severity = history[:, C.OBSERVABLES.index(C.SEVERITY)]
     amyloid = history[:, C.OBSERVABLES.index(C.AMYLOID_CL)]
     step = np.abs(np.gradient(severity)) + PRECLINICAL_WEIGHT_PER_CL * np.abs(np.gradient(amyloid))
-    return step + 1e-12
+    return (step + 1e-12) ** PROGRESS_WEIGHT_EXP
 
 
 def _pick(weights: np.ndarray, u: float) -> int:
