@@ -96,3 +96,22 @@ def test_bad_criteria_name_the_field(criteria, message):
 def test_impossible_criteria_say_so_instead_of_hanging():
     with pytest.raises(InvalidInput, match="only 0 of 2 patients met the inclusion criteria"):
         sample_population(2, {"amyloid_cl": [500, None]}, seed=1)
+
+
+def test_baseline_draw_lies_between_a_random_date_and_a_random_stage(monkeypatch):
+    from qsp.population import sampling
+
+    years = np.arange(0.0, 10.0, 0.1)
+    history = np.zeros((len(years), len(C.OBSERVABLES)))
+    history[:, C.OBSERVABLES.index(C.SEVERITY)] = 0.05 * years**2  # accelerating decline: late years span more stages
+    late = years >= 5.0
+    calibrated = sampling.PROGRESS_WEIGHT_EXP
+
+    def late_share(exponent):
+        monkeypatch.setattr(sampling, "PROGRESS_WEIGHT_EXP", exponent)
+        w = sampling.progress_weights(history)
+        return w[late].sum() / w.sum()
+
+    assert late_share(0.0) == pytest.approx(0.5)  # a random date of the window
+    assert late_share(1.0) > 0.7  # a random stage: most of the CDR-SB range is crossed late
+    assert 0.5 < late_share(calibrated) < 0.6  # the calibrated draw is close to a random date
