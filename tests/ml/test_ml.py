@@ -89,7 +89,7 @@ def test_uncertainty_intervals_widen_with_parameter_uncertainty():
     assert reports[2.0]["mean_interval_width"] > reports[0.0]["mean_interval_width"]
 
 
-ENRICH = {"name": "enrich", "seed": 11, "n_per_arm": 60, "duration_weeks": 76, "assess_weeks": [76],
+ENRICH = {"name": "enrich", "seed": 11, "n_per_arm": 60, "paired_arms": True, "duration_weeks": 76, "assess_weeks": [76],
           "measurement_noise": True, "population": {"amyloid_cl": [37, None], "mmse": [20, 28]},
           "arms": [{"name": "placebo"}, {"name": "don", "regimen": "donanemab_standard"}]}
 
