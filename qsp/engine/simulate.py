@@ -148,24 +148,12 @@ class Engine:
         After it, ``self.rr.getCurrentSBML()`` is the exact model the run integrates (dosing included).
         """
         rr = self.rr
-        values = patient_parameters(patient)
-        if regimen is None:
-            values.update(PLACEBO_PARAMETERS)
-        else:
-            if self.mapping is not None:
-                self.check_regimen(regimen)
-            values.update(regimen.model_parameters(float(patient[C.WEIGHT_KG])))
-            if stop_noise_cl is not None and regimen.stop_rule is not None:
-                for k, noise in enumerate(stop_noise_cl[: len(regimen.stop_rule.at_weeks)], start=1):
-                    values[f"sr{k}_noise_cl"] = float(noise)
-        for k in range(1, C.MAX_STOP_CHECKS + 1):
-            values.setdefault(f"sr{k}_noise_cl", 0.0)
-        self._set_parameters(values)
+        if regimen is not None and self.mapping is not None:
+            self.check_regimen(regimen)
+        self._set_parameters(self._patient_values(patient, regimen, stop_noise_cl))
         rr.reset()  # after the parameters: reset re-reads event triggers (the t=0 dose) from them
         if state is not None:
-            values = [float(v) for v in state]
-            if len(values) == 3:
-                values.append(values[0])
+            values = _full_state(state)
             if self.mapping is None:
                 rr.model.setFloatingSpeciesAmounts(self._state_idx, np.asarray(values, dtype=float))
             else:
@@ -190,7 +178,7 @@ class Engine:
         if regimen is None or batch is None or days[0] != 0 or np.any(np.diff(days) <= 0):
             # untreated patients cost roadrunner no restarts: one run each is cheaper than the batch's fixed steps
             return [self.run(p, regimen, days, state=s, stop_noise_cl=z) for p, s, z in zip(patients, states, noise)]
-        columns = [self._batch_parameters(p, regimen, z) for p, z in zip(patients, noise)]
+        columns = [self._patient_values(p, regimen, z) for p, z in zip(patients, noise)]
         values = {k: np.array([c[k] for c in columns]) for k in columns[0]}
         P = batch.prepare({**values, **self.overrides}, len(patients))
         y0 = np.repeat(batch.initial[:, None], len(patients), axis=1)
@@ -208,8 +196,8 @@ class Engine:
             out.append(PatientRun(run.values[k, :, :-1], stop_day if stop_day >= 0 else None))
         return out
 
-    def _batch_parameters(self, patient, regimen: Regimen | None, stop_noise_cl) -> dict[str, float]:
-        """The parameters :meth:`prepare` would set for one patient (before the engine's overrides)."""
+    def _patient_values(self, patient, regimen: Regimen | None, stop_noise_cl) -> dict[str, float]:
+        """One patient's parameter values (covariates, random effects, dosing, stop-rule noise), before the overrides."""
         values = patient_parameters(patient)
         if regimen is None:
             values.update(PLACEBO_PARAMETERS)
