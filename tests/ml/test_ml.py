@@ -89,7 +89,7 @@ def test_uncertainty_intervals_widen_with_parameter_uncertainty():
     assert reports[2.0]["mean_interval_width"] > reports[0.0]["mean_interval_width"]
 
 
-ENRICH = {"name": "enrich", "seed": 11, "n_per_arm": 60, "paired_arms": True, "duration_weeks": 76, "assess_weeks": [76],
+ENRICH = {"name": "enrich", "seed": 11, "n_per_arm": 60, "duration_weeks": 76, "assess_weeks": [76],
           "measurement_noise": True, "population": {"amyloid_cl": [37, None], "mmse": [20, 28]},
           "arms": [{"name": "placebo"}, {"name": "don", "regimen": "donanemab_standard"}]}
 
@@ -98,8 +98,9 @@ def test_enrichment_on_predicted_responders_raises_effect_and_power_at_a_screeni
     from qsp.trial.power import PowerSettings, power_analysis
     from qsp.trial.run import run_trial
 
-    plain = run_trial(ENRICH)
-    enriched = run_trial(ENRICH, enrolment_filter=enrolment_filter(models, "responder>0.5"))
+    paired = {**ENRICH, "paired_arms": True}  # both arms on the same patients: the effect is not a draw of two samples
+    plain = run_trial(paired)
+    enriched = run_trial(paired, enrolment_filter=enrolment_filter(models, "responder>0.5"))
     settings = PowerSettings(replicates=300, n_per_arm=25)
     before, after = power_analysis(plain, settings).iloc[0], power_analysis(enriched, settings).iloc[0]
     assert after["effect"] > before["effect"]  # larger benefit (iADRS points) in predicted responders
