@@ -7,6 +7,7 @@ simulation state and is never shared between threads.
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 import threading
@@ -118,7 +119,7 @@ class Model:
         entry = cache.get(key)
         if entry is None:
             try:
-                rr = roadrunner.RoadRunner(self.sbml)
+                rr = _cached_runner(self.sbml, self.sha256)
             except Exception as exc:  # roadrunner raises bare RuntimeErrors
                 raise ModelRefused(f"roadrunner could not compile the model: {exc}") from exc
             self.solver.apply(rr)
@@ -146,6 +147,31 @@ class Model:
         if missing:
             raise ModelRefused(f"model has no parameter(s) {missing}")
         return np.array([index[i] for i in ids], dtype=np.int32)
+
+
+_KEEP_COMPILED = 8  # models whose first compilation is kept alive (roadrunner's cache holds a model while an instance does)
+_compiled: collections.OrderedDict[str, roadrunner.RoadRunner] = collections.OrderedDict()
+_compile_lock = threading.Lock()
+
+
+def _cached_runner(sbml: str, sha256: str) -> roadrunner.RoadRunner:
+    """A RoadRunner instance made from roadrunner's in-process model cache, never the first compilation.
+
+    Measured (roadrunner 2.x): the instance that compiles a model and the instances later made from the
+    cache differ in the last bits of some results, which the adaptive solver grows to ~1e-6 relative.
+    Which one a thread got depended on what had run before in the process (a page, a Dask worker's
+    first task), so serial and Dask runs differed. The compiling instance is kept aside (the cache
+    forgets a model when its last instance goes), so every runner, in every process and thread, runs
+    the cached code and gives the same numbers.
+    """
+    with _compile_lock:
+        if sha256 in _compiled:
+            _compiled.move_to_end(sha256)
+        else:
+            _compiled[sha256] = roadrunner.RoadRunner(sbml)
+            while len(_compiled) > _KEEP_COMPILED:
+                _compiled.popitem(last=False)
+    return roadrunner.RoadRunner(sbml)
 
 
 def load_sbml_model(text: str | bytes, name: str = "uploaded", max_bytes: int = MAX_MODEL_BYTES) -> Model:

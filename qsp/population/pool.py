@@ -40,7 +40,7 @@ from qsp import constants as C
 from qsp.engine.simulate import Engine
 
 BLOCK_SIZE = 100  # candidates per stored block
-POOL_FORMAT = 1  # bump when the stored layout or the history computation changes
+POOL_FORMAT = 2  # bump when the stored layout or the history computation changes
 STORED = (C.AMYLOID_CL, C.TAU_SUVR, C.IADRS, C.CDRSB, C.MMSE, C.AMYLOID_LAGGED_CL, C.SEVERITY)  # observables kept
 MEMORY_BLOCKS = 24  # blocks kept in memory per process (about 8 MB each)
 DEFAULT_ROOT = Path.home() / ".ad_qsp" / "pools"  # when $QSP_POOL_DIR is not set

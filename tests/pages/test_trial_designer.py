@@ -72,6 +72,10 @@ def test_save_and_load_scenario_through_the_database(tmp_path, monkeypatch):
 
 
 def test_unreachable_scheduler_is_reported_not_a_hang(tmp_path, monkeypatch):
+    from qsp.trial import design
+
+    chosen = design.executor_settings  # the page's settings, with a 2-second connect timeout instead of 10
+    monkeypatch.setattr(design, "executor_settings", lambda *a: chosen(*a).model_copy(update={"connect_timeout_s": 2.0}))
     at = _page(tmp_path, monkeypatch)
     at.radio(key="designer_backend").set_value("Dask scheduler").run()  # enables the address field
     at.text_input(key="designer_scheduler").set_value("tcp://127.0.0.1:9").run()
