@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -70,7 +72,8 @@ class ChunkExecutor:
                 self._client = Client(settings.scheduler, timeout=f"{settings.connect_timeout_s}s")
             else:
                 workers = settings.n_workers or os.cpu_count() or 1
-                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")  # any free port: no clash with another cluster
+                with _no_main_script():
+                    self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")  # any free port: no clash with another cluster
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError) as exc:
             self.close()
@@ -270,6 +273,23 @@ def map_chunks(fn: Callable, chunks: Sequence, settings: ExecutorSettings | Chun
     finally:
         if owned:
             ex.close()
+
+
+@contextlib.contextmanager
+def _no_main_script():
+    """While worker processes start, hide the ``__main__`` script from multiprocessing.
+
+    Workers are spawned, and a spawned process first re-runs the parent's ``__main__`` file unless the parent
+    has none. Under Streamlit ``__main__`` is the page being run: every worker ran the whole page (imported
+    Streamlit and Plotly, simulated what the page simulates) before its first task.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 @contextlib.contextmanager

@@ -150,12 +150,24 @@ def test_memory_grows_linearly_with_the_population():
     assert 1.5 < ratio < 6.0, peaks  # 4x the patients: well below quadratic growth (16x)
 
 
-def test_closing_a_busy_local_cluster_does_not_print_killing_warnings(caplog):
-    """Issue 14: `--backend dask` printed "Worker process still alive after 4.0 seconds, killing" twice."""
+def test_a_local_cluster_neither_reruns_the_main_script_nor_prints_killing_warnings(caplog, tmp_path, monkeypatch):
+    """Workers are spawned: they re-ran the parent's ``__main__`` file (under Streamlit, the whole page) before
+    their first task. Issue 14: `--backend dask` printed "Worker process still alive after 4.0 seconds, killing"."""
     import logging
+    import sys
+    import types
+
+    marker = tmp_path / "main_ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)  # as under `streamlit run`: __main__ is the page
 
     ex = ChunkExecutor(ExecutorSettings(backend="dask", n_workers=1))
     client = ex._connect()
+    assert sys.modules["__main__"] is main  # restored once the workers have started
+    assert client.submit(sum, [1, 2], pure=False).result() == 3 and not marker.exists()
     busy = client.submit(time.sleep, 60, pure=False)  # a worker still running when the run ends
     time.sleep(1.0)
     with caplog.at_level(logging.WARNING):
