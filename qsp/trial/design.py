@@ -425,12 +425,15 @@ def compact_by_measure(result: TrialResult) -> pd.DataFrame:
 
 
 def full_summary(result: TrialResult, model: Model | None = None) -> pd.DataFrame:
-    """:func:`summary_table` rounded for display, with REFERENCE (not an empty cell) in the reference arm's slowing."""
+    """:func:`summary_table` rounded for display, with REFERENCE (not an empty cell) in the reference arm's slowing.
+
+    The slowing columns are text throughout (a column mixing text and numbers cannot be sent to the browser as
+    Arrow: Streamlit logged a traceback and converted it itself).
+    """
     table = summary_table(result, model).round(2)
     for column in [c for c in table if c.endswith("slowing %")]:
-        table[column] = table[column].astype(object)
-        table.loc[0, column] = REFERENCE
-        table[column] = table[column].map(lambda v: NOT_AVAILABLE if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+        values = [NOT_AVAILABLE if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}" for v in table[column]]
+        table[column] = [REFERENCE, *values[1:]]
     return table
 
 

@@ -59,6 +59,11 @@ def test_compact_table_has_key_endpoints_with_confidence_intervals_and_a_referen
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()
     full = D.full_summary(run.result)
     assert full["CDR-SB slowing %"].iloc[0] == D.REFERENCE and len(full.columns) > len(table.columns)
+    slowing = run.result.to_json()["comparisons"]["lec vs placebo"]["iadrs_slowing_pct"][-1]
+    assert full["iADRS slowing %"].iloc[1] == f"{slowing:.2f}"
+    import pyarrow as pa
+
+    pa.Table.from_pandas(full)  # what Streamlit sends to the browser: one type per column, or it logs a traceback
 
 
 def test_runs_are_kept_side_by_side_with_their_designs(run):
