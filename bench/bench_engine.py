@@ -158,7 +158,7 @@ def solve_ivp_loop(model, pool, n_patients):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=300, help="patients per arm")
-    parser.add_argument("--n-ivp", type=int, default=20, help="patients for the solve_ivp loop")
+    parser.add_argument("--n-ivp", type=int, default=200, help="patients for the solve_ivp loop (enough that the trial's fixed cost per run does not dominate)")
     parser.add_argument("--n-cli", type=int, default=1000, help="patients per arm of the CLI trial")
     args = parser.parse_args(argv)
     model = load_builtin_model()
