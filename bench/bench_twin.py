@@ -25,19 +25,23 @@ measurement SD, pooled), and the time per twin fit (target <= 5 s).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from qsp import constants as C
-from qsp.engine.model import load_builtin_model
-from qsp.engine.parameters import iiv_sd
-from qsp.engine.simulate import Engine
-from qsp.population.sampling import NATURAL_HISTORY_START, draw_covariates
-from qsp.twin.fit import TWIN_ETAS, fit_twin
-from qsp.twin.forecast import forecast_twin
-from qsp.twin.records import FIT_OBSERVABLES, replace_visits
-from qsp.twin.result import synthetic_patient
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python bench/bench_twin.py` from anywhere
+
+from qsp import constants as C  # noqa: E402
+from qsp.engine.model import load_builtin_model  # noqa: E402
+from qsp.engine.parameters import iiv_sd  # noqa: E402
+from qsp.engine.simulate import Engine  # noqa: E402
+from qsp.population.sampling import NATURAL_HISTORY_START, draw_covariates  # noqa: E402
+from qsp.twin.fit import TWIN_ETAS, fit_twin  # noqa: E402
+from qsp.twin.forecast import forecast_twin  # noqa: E402
+from qsp.twin.records import FIT_OBSERVABLES, replace_visits  # noqa: E402
+from qsp.twin.result import synthetic_patient  # noqa: E402
 
 FIT_WEEKS = (0.0, 26.0, 52.0)
 FUTURE_WEEKS = (78.0, 104.0)

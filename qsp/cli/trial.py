@@ -63,13 +63,19 @@ def cmd_population(args) -> int:
 def cmd_validate_targets(args) -> int:
 
     from qsp.trial.calibration import evaluate_targets, format_report, write_validation_snapshot  # lazy: CLI start-up time
+    if args.snapshot and (args.seed is not None or args.n_per_arm is not None):
+        raise InvalidInput("--snapshot stores the scenarios as written: leave out --seed and --n-per-arm")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise InvalidInput(f"--seed: must be between 0 and 2**32 - 1 (got {args.seed})")
+    if args.n_per_arm is not None and args.n_per_arm < 1:
+        raise InvalidInput(f"--n-per-arm: must be >= 1 (got {args.n_per_arm})")
     if args.snapshot:
         snapshot = write_validation_snapshot()
         import pandas as pd
 
         table = pd.DataFrame(snapshot["table"])
     else:
-        table = evaluate_targets(n_per_arm=args.n_per_arm)
+        table = evaluate_targets(n_per_arm=args.n_per_arm, seed=args.seed)
     print(format_report(table))
     if args.out:
         writable_path(args.out).write_text(table.to_csv(index=False), encoding="utf-8")
@@ -106,6 +112,8 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("validate-targets", help="model vs published trial results; exit 1 if any is out of tolerance")
     p.add_argument("--n-per-arm", type=int, help="override the calibration scenarios' arm size")
     p.add_argument("--out", help="also write the table as CSV")
+    p.add_argument("--seed", type=int, help="run every scenario with this seed instead of its own (robustness beyond the "
+                   "calibration's draws; not with --snapshot)")
     p.add_argument("--snapshot", action="store_true", help="also store the run in data/validation_snapshot.json for the dashboard")
     p.set_defaults(func=cmd_validate_targets)
 

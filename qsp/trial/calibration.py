@@ -84,11 +84,13 @@ def run_target_trials(
     measurement_noise: bool | None = None,
     progress=None,
     targets: pd.DataFrame | None = None,
+    seed: int | None = None,
 ) -> dict:
     """TrialResults of every scenario ``targets`` (default: the calibration targets) need, by name.
 
     ``n_per_arm`` scales the scenarios' arm sizes to this size for the largest (smaller is faster,
-    noisier); ``measurement_noise`` overrides the scenarios' setting.
+    noisier); ``measurement_noise`` overrides the scenarios' setting; ``seed`` replaces every scenario's
+    seed (other patients and noise draws: does the model hold beyond the calibration's own draws?).
     """
     needed = list(dict.fromkeys((load_targets() if targets is None else targets)["scenario"]))
     files = _scenario_files(needed)
@@ -102,6 +104,8 @@ def run_target_trials(
             update["n_per_arm"] = max(5, round(scenario.n_per_arm * n_per_arm / largest))
         if measurement_noise is not None:
             update["measurement_noise"] = measurement_noise
+        if seed is not None:
+            update["seed"] = seed
         scenario = scenario.model_copy(update=update)
         step = (lambda f, i=i: progress((i + f) / len(files))) if progress else None
         results[name] = run_trial(scenario, model=model, parameter_overrides=parameter_overrides, progress=step)
@@ -116,6 +120,7 @@ def evaluate_targets(
     measurement_noise: bool | None = None,
     targets: pd.DataFrame | None = None,
     trials: dict | None = None,
+    seed: int | None = None,
 ) -> pd.DataFrame:
     """Targets (default: the calibration targets) with the model's values, differences and pass/fail.
 
@@ -124,13 +129,13 @@ def evaluate_targets(
     ``measurement_noise`` overrides the scenarios' setting (the calibration fits expected values
     without it, which removes sampling noise from its objective); ``trials``: TrialResults already run,
     by scenario name (measures RESULT.json does not carry, such as quantiles of the enrolled
-    population, are read from them).
+    population, are read from them); ``seed`` replaces every scenario's seed.
     """
     targets = load_targets() if targets is None else targets
     cache: dict[str, dict] = {} if results is None else results
     trials = dict(trials or {})
     if not all(name in cache or name in trials for name in targets["scenario"].unique()):
-        trials.update(run_target_trials(model, parameter_overrides, n_per_arm, measurement_noise, targets=targets))
+        trials.update(run_target_trials(model, parameter_overrides, n_per_arm, measurement_noise, targets=targets, seed=seed))
     cache.update({name: result.to_json() for name, result in trials.items() if name not in cache})
     values = [target_value(trials[row["scenario"]], row) if row["scenario"] in trials else _json_value(cache[row["scenario"]], row)
               for _, row in targets.iterrows()]
