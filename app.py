@@ -21,6 +21,6 @@ if __name__ == "__main__":  # a session's script run
     ]
     st.navigation(pages).run()
 else:  # imported by `streamlit run app.py` (which finds `app` here) before the server accepts a connection
-    from pages._common import navigation_from_start  # lazy: server start-up only
+    from pages._navigation import navigation_from_start  # lazy: server start-up only
 
     app = st.App(__file__, lifespan=navigation_from_start)

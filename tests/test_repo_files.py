@@ -11,6 +11,15 @@ def test_streamlit_usage_statistics_are_off():
     assert config["browser"]["gatherUsageStats"] is False
 
 
+def test_the_first_start_does_not_wait_for_an_email_address():
+    """On a desktop (not headless) with no Streamlit credentials, the README's start command stopped at an e-mail prompt."""
+    from streamlit import config as streamlit_config
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["showEmailPrompt"] is False
+    assert "server.showEmailPrompt" in streamlit_config._config_options_template  # an option this Streamlit reads
+
+
 def test_readme_outputs_are_ignored_by_git():
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
     for output in ("/result.json", "/again.json", "/cohort.csv", "/twin.json", "/scores.csv", "/enriched.json", "/models/"):

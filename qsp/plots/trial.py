@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -41,9 +43,6 @@ def continuum_figure(history: pd.DataFrame, x: str = C.AGE) -> go.Figure:
         if i == len(stages) or stages[i] != stages[start]:
             bands.append((stages[start], xs[start], xs[i - 1]))
             start = i
-    for name, x0, x1 in bands:
-        for _, row, col in panels:
-            fig.add_vrect(x0=x0, x1=x1, fillcolor=STAGE_COLOURS[name], line_width=0, row=row, col=col)
     # stage names go in the legend above the panels: as labels over the spans they collided with the titles
     for name in dict.fromkeys(n for n, _, _ in bands):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=STAGE_LABELS[name], hoverinfo="skip",
@@ -55,6 +54,9 @@ def continuum_figure(history: pd.DataFrame, x: str = C.AGE) -> go.Figure:
                        hovertemplate=f"{x} %{{x:.1f}}<br>{C.LABELS[name]} %{{y:.2f}}<extra></extra>"),
             row=row, col=col,
         )
+    for name, x0, x1 in bands:  # after the curves: Plotly drops shapes added to a subplot that has no trace yet
+        for _, row, col in panels:
+            fig.add_vrect(x0=x0, x1=x1, fillcolor=STAGE_COLOURS[name], line_width=0, layer="below", row=row, col=col)
     # threshold labels where the curves are not: amyloid has risen past 24.1 CL by the right end, tau is still low at the left
     fig.add_hline(y=C.AMYLOID_POSITIVE_CL, line_dash="dash", annotation_text="amyloid positive (24.1 CL)",
                   annotation_position="bottom right", row=1, col=1)
@@ -191,6 +193,8 @@ def targets_figure(table: pd.DataFrame) -> go.Figure:
     """Model vs published for every calibration target, with the tolerance as error bars."""
     labels = [f"{r.trial} | {r.arm} | {r.measure}{' APOE4=' + r.apoe4_copies if isinstance(r.apoe4_copies, str) and r.apoe4_copies else ''} | wk {int(r.week)}"
               for r in table.itertuples()]
+    counts = Counter(labels)  # one trial's population appears in two scenarios (TRAILBLAZER-ALZ 2 low/medium tau, combined)
+    labels = [f"{label} | {scenario.replace('_', ' ')}" if counts[label] > 1 else label for label, scenario in zip(labels, table["scenario"])]
     colours = ["#2ca02c" if ok else "#d62728" for ok in table["pass"]]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=table["difference"], y=labels, mode="markers", marker={"color": colours, "size": 10},
@@ -213,7 +217,10 @@ def power_curve_figure(curve: pd.DataFrame, target_power: float, design_n: int) 
         fig.add_scatter(x=part["n_per_arm"], y=100 * part["power"], mode="lines+markers", name=comparison,
                         line={"color": colours[comparison]}, hovertemplate="%{x} per arm: power %{y:.0f}%<extra></extra>")
     fig.add_hline(y=100 * target_power, line_dash="dash", line_color="grey", annotation_text=f"target {100 * target_power:.0f}%")
-    fig.add_vline(x=design_n, line_dash="dot", line_color="black", annotation_text=f"this design: {design_n} per arm")
+    # the design's size as a trace, not an annotated vline: on a log axis the annotation's x was read as an exponent
+    # (10^150), which stretched the axis and squashed every curve against its left edge
+    fig.add_scatter(x=[design_n, design_n], y=[0, 100], mode="lines", name=f"this design: {design_n} per arm",
+                    line={"color": "black", "dash": "dot"}, hoverinfo="skip")
     fig.update_layout(xaxis_title="Patients per arm (log scale)", yaxis_title="Power (%)", xaxis_type="log", yaxis_range=[0, 100],
                       height=360, margin={"l": 20, "r": 20, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.1})
     return fig

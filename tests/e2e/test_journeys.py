@@ -302,7 +302,7 @@ def test_page_url_on_a_fresh_server(page, fresh_app_url):
         "Opened first on a fresh server, /trial_designer showed these sidebar lists in turn: {}. A list of the files "
         "of pages/ (and app.py) is Streamlit's legacy pages/-folder mode, which Streamlit picks for its first session "
         "when a folder named pages/ sits beside the entry script and no session has run st.navigation yet; app.py's "
-        "st.App start-up hook (pages/_common.navigation_from_start) prevents it."
+        "st.App start-up hook (pages/_navigation.navigation_from_start) prevents it."
     )
     try:
         page.wait_for_function(
@@ -320,7 +320,7 @@ def test_page_url_on_a_fresh_server(page, fresh_app_url):
 
 
 def test_streamlit_still_decides_by_the_pages_flag(tmp_path, monkeypatch):
-    """The private Streamlit internals pages/_common.use_app_navigation relies on (fails if Streamlit changes them).
+    """The private Streamlit internals pages/_navigation.use_app_navigation relies on (fails if Streamlit changes them).
 
     `streamlit run app.py` must find app.py's st.App (whose start-up hook calls use_app_navigation); the flag it
     sets must survive the first session's PagesManager, and the script runner must still pick the legacy mode by it.
@@ -331,7 +331,7 @@ def test_streamlit_still_decides_by_the_pages_flag(tmp_path, monkeypatch):
     from streamlit.runtime.scriptrunner import script_runner
     from streamlit.web.server.app_discovery import discover_asgi_app
 
-    from pages._common import use_app_navigation
+    from pages._navigation import use_app_navigation
     from tests.e2e.conftest import REPO_ROOT
 
     assert discover_asgi_app(REPO_ROOT / "app.py").import_string == "app:app"

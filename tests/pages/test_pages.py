@@ -42,3 +42,14 @@ def test_home_stage_onsets_follow_the_onset_age():
     onsets = stage_onsets(natural_history(onset_age=60.0))
     text = next(m.value for m in at.markdown if m.value.startswith("Stage onsets"))
     assert f"**mci** {onsets['mci']:.1f}" in text
+
+
+def test_the_server_start_up_import_logs_nothing():
+    """`streamlit run app.py` imports app.py's start-up hook before the server runs; importing it through the pages'
+    shared helpers logged "No runtime found, using MemoryCacheStorageManager" five times on every start."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import pages._navigation"], cwd=paths.ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "No runtime found" not in done.stderr, done.stderr[-2000:]

@@ -101,3 +101,31 @@ def test_stage_names_are_a_legend_above_the_panels_not_labels_over_the_titles(hi
     assert legend == [T.STAGE_LABELS[s] for s in dict.fromkeys(history["stage"])]
     titles = [a for a in fig.layout.annotations if a.text in {C.LABELS[C.AMYLOID_CL], C.LABELS[C.TAU_SUVR]}]
     assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y > max(a.y for a in titles)
+
+
+def test_the_stage_spans_are_drawn_in_every_panel(history):
+    """The spans were added before the curves, and Plotly drops shapes on a subplot without a trace: none was drawn."""
+    fig = T.continuum_figure(history)
+    spans = [s for s in fig.layout.shapes if s.type == "rect"]
+    n_bands = sum(1 for i, s in enumerate(history["stage"]) if i == 0 or s != history["stage"].iloc[i - 1])
+    assert len(spans) == 4 * n_bands and {s.xref for s in spans} == {"x", "x2", "x3", "x4"}
+
+
+def test_the_power_curve_keeps_its_log_axis_on_the_data():
+    """The design's size was an annotated vline: on the log axis its x was read as 10^150 and squashed the curves."""
+    curve = pd.DataFrame({"comparison": "A vs placebo", "n_per_arm": [20, 50, 100, 200, 500, 1000],
+                          "power": [0.1, 0.2, 0.4, 0.7, 0.95, 0.99]})
+    fig = T.power_curve_figure(curve, 0.8, 150)
+    design = [t for t in fig.data if t.name == "this design: 150 per arm"]
+    assert design and list(design[0].x) == [150, 150]
+    assert not [a for a in fig.layout.annotations if a.x is not None and a.x > 10]  # no annotation placed at a raw x on a log axis
+    assert not [s for s in fig.layout.shapes if s.x0 is not None and s.x0 > 10]
+
+
+def test_every_calibration_target_has_its_own_row():
+    """TRAILBLAZER-ALZ 2's slowing is a target of two scenarios (low/medium tau, combined): one label drew both on one row."""
+    from qsp.trial.calibration import load_targets
+
+    table = load_targets().assign(model=0.0, difference=0.0, **{"pass": True})
+    rows = T.targets_figure(table).data[0].y
+    assert len(set(rows)) == len(table)
