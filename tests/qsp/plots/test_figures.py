@@ -129,3 +129,14 @@ def test_every_calibration_target_has_its_own_row():
     table = load_targets().assign(model=0.0, difference=0.0, **{"pass": True})
     rows = T.targets_figure(table).data[0].y
     assert len(set(rows)) == len(table)
+
+
+def test_the_smoothed_95_limits_follow_a_steep_course():
+    """Under treatment amyloid falls steeply: averaging the limit itself drew it far below every draw at the start."""
+    median = 112.0 * np.exp(-WEEKS / 20)
+    bands = pd.DataFrame({"regimen": "Drug A", "week": WEEKS, "observable": C.AMYLOID_CL, "median": median,
+                          "p10": median - 5, "p90": median + 5, "p2_5": median - 10, "p97_5": median + 10})
+    fig = twin_figure(FIT.assign(observable=C.AMYLOID_CL), bands, C.AMYLOID_CL, {"Drug A": "#1f77b4"})
+    dotted = [t for t in fig.data if t.line is not None and t.line.dash == "dot" and t.x is not None and len(t.x) == len(WEEKS)]
+    assert len(dotted) == 2
+    np.testing.assert_allclose(sorted(t.y[0] for t in dotted), [102.0, 122.0])  # the limits at week 0, not pulled down
