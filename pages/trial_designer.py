@@ -22,6 +22,7 @@ from pages._common import (
 from pages._designer_results import fmt_seconds, show_results
 from qsp import constants as C
 from qsp.errors import QSPError
+from qsp.plots.trial import STAGE_LABELS, TAU_GROUP_LABELS
 from qsp.store.database import database_url
 from qsp.trial import design as D
 from qsp.trial.power import PowerSettings
@@ -129,14 +130,15 @@ st.button("Clear the enrolment criteria", key=P + "clear_criteria", on_click=_ad
 c1, c2, c3 = st.columns(3)
 c1.number_input("Amyloid PET at least (CL)", D.AMYLOID_MIN_CL, 200.0, step=1.0, key=P + "amyloid_min")
 c2.number_input("Amyloid PET at most (CL; 300 = no limit)", 0.0, D.AMYLOID_NO_LIMIT_CL, step=5.0, key=P + "amyloid_max")
-c3.multiselect("Tau groups", list(C.TAU_GROUPS), key=P + "tau", help="very_low < 1.10 <= low_medium <= 1.46 < high (SUVr)")
+c3.multiselect("Tau groups", list(C.TAU_GROUPS), format_func=TAU_GROUP_LABELS.get, key=P + "tau",
+               help="very low < 1.10 SUVr <= low/medium <= 1.46 SUVr < high")
 c1, c2 = st.columns(2)
 c1.slider("MMSE range", *D.MMSE_RANGE, key=P + "mmse", disabled=C.MMSE not in available,
           help=None if C.MMSE in available else "This model does not provide MMSE: no MMSE criterion is applied.")
 c2.slider("Age range (years)", *D.AGE_RANGE, key=P + "age")
 c1, c2 = st.columns(2)
 c1.multiselect("APOE4 copies", [0, 1, 2], key=P + "apoe4")
-c2.multiselect("Stages", list(C.STAGES), key=P + "stage")
+c2.multiselect("Stages", list(C.STAGES), format_func=STAGE_LABELS.get, key=P + "stage")
 
 st.subheader("Arms")
 st.number_input("Number of arms (the first is the reference)", 1, D.MAX_ARMS, key=P + "n_arms",

@@ -29,6 +29,7 @@ STAGE_LABELS = {
     "severe_dementia": "Severe dementia",
     "unavailable": "Unavailable (no CDR-SB in the model)",
 }
+TAU_GROUP_LABELS = {"very_low": "Very low", "low_medium": "Low/medium", "high": "High"}  # TRAILBLAZER-ALZ 2's tau groups
 
 
 def continuum_figure(history: pd.DataFrame, x: str = C.AGE) -> go.Figure:

@@ -20,6 +20,8 @@ def _page(tmp_path, monkeypatch):
 
 def test_three_arm_trial_shows_the_cores_numbers(tmp_path, monkeypatch):
     at = _page(tmp_path, monkeypatch)
+    assert at.multiselect(key="designer_tau").options == ["Very low", "Low/medium", "High"]  # labels, not ids
+    assert "Mild dementia" in at.multiselect(key="designer_stage").options and "mci" not in at.multiselect(key="designer_stage").options
     assert not at.error, [e.value for e in at.error]
     at.button(key="designer_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
