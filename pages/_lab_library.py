@@ -32,7 +32,7 @@ def library_expander():
     """The library's expander (list, load, delete); returns (store or None, entries)."""
     store = _library()
     entries = store.entries() if store else []
-    with st.expander(f"Model library ({len(entries)} models)", expanded=False):
+    with st.expander(f"Model library ({len(entries)} model{'' if len(entries) == 1 else 's'})", expanded=False):
         if store:
             st.dataframe(pd.DataFrame([{"name": e.name, "who": e.who, "saved (UTC)": e.saved_at, "sha256": e.sha256}
                                        for e in entries]), hide_index=True, key="lab_library_table")

@@ -96,10 +96,11 @@ def test_validation_is_apart_from_calibration_and_warns_for_unvalidated_drugs(tm
 
 def test_the_targets_can_be_checked_at_another_seed(capsys):
     targets = load_targets().query("scenario == 'early_ad_natural_history'")
-    own = evaluate_targets(targets=targets, n_per_arm=12)
-    other = evaluate_targets(targets=targets, n_per_arm=12, seed=9)
+    own = evaluate_targets(targets=targets, n_per_arm=8)
+    trials = calibration.run_target_trials(targets=targets, n_per_arm=8, seed=9)
+    assert trials["early_ad_natural_history"].scenario.seed == 9
+    other = evaluate_targets(targets=targets, trials=trials)
     assert other["model"].notna().all() and not own["model"].equals(other["model"])  # other patients, other numbers
-    assert calibration.run_target_trials(targets=targets, n_per_arm=6, seed=9)["early_ad_natural_history"].scenario.seed == 9
     assert main(["validate-targets", "--seed", "-1"]) == 2
     assert main(["validate-targets", "--seed", "3", "--snapshot"]) == 2  # the snapshot is of the scenarios as written
     assert "leave out --seed" in capsys.readouterr().err
