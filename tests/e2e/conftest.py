@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import site
@@ -35,6 +36,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR = Path(__file__).resolve().parent / "screenshots"
+SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS") == "1"  # a screenshot at every step of the journeys (for reviewing the UI)
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -326,12 +328,18 @@ def assert_no_exception(page) -> None:
         raise AssertionError(f"The app shows {count} exception(s):\n{texts}")
 
 
-def screenshot(page, name: str, full_page: bool = True) -> Path:
+def screenshot(page, name: str, full_page: bool = True, always: bool = False) -> Path | None:
     """Save a PNG of the page as tests/e2e/screenshots/NAME(.png) and return its path.
+
+    Only with ``E2E_SCREENSHOTS=1`` (or ``always``): a full-page screenshot re-lays out and re-renders the page in
+    software, about 15% of a journey's time. A failing browser test always leaves a screenshot (see
+    ``pytest_runtest_makereport`` below).
 
     Streamlit scrolls inside its main container, not the document, so for `full_page` the viewport is
     made tall enough for that container's whole content (capped at MAX_SCREENSHOT_HEIGHT) and restored after.
     """
+    if not (always or SCREENSHOTS):
+        return None
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / (name if name.endswith(".png") else f"{name}.png")
     viewport = page.viewport_size
@@ -434,3 +442,17 @@ def wait_for_charts(page, n: int, timeout_ms: int = APP_RUN_TIMEOUT_MS) -> int:
         polling=200,
     )
     return page.locator(".js-plotly-plot").count()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing browser test leaves a screenshot of where it stopped: tests/e2e/screenshots/FAILED_<test>.png."""
+    report = yield
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.failed and call.when == "call" and page is not None:
+        try:
+            screenshot(page, "FAILED_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)[:120], full_page=False, always=True)
+        except Exception:  # the page may be gone (browser crashed): the report matters more than the picture
+            pass
+    return report
+

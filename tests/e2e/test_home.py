@@ -13,5 +13,5 @@ def test_home_renders(page, app_url):
     assert page.locator(".js-plotly-plot").count() >= 1
 
     assert page.get_by_text("Research use only", exact=False).count() >= 1
-    path = screenshot(page, "home.png")
+    path = screenshot(page, "home.png", always=True)
     assert path.is_file() and path.stat().st_size > 0
