@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages._common import notice
 from qsp.plots.trial import arm_colours, targets_figure, trial_measure_figure
-from qsp.trial.calibration import load_validation_snapshot, validation_run
+from qsp.trial.calibration import load_validation_snapshot, scenario_title, validation_run
 
 COLUMNS = ["trial", "arm", "population", "measure", "apoe4_copies", "week", "value", "model", "difference", "tolerance",
            "pass", "source"]
@@ -70,7 +70,7 @@ st.plotly_chart(targets_figure(table), key="credibility_targets")
 
 st.subheader("Simulated trial curves with the published results")
 every = pd.concat([table.assign(kind="calibration"), validation.assign(kind="validation")], ignore_index=True)
-scenario = st.selectbox("Trial (scenario)", list(snapshot["trajectories"]), key="credibility_trial")
+scenario = st.selectbox("Trial (scenario)", list(snapshot["trajectories"]), format_func=scenario_title, key="credibility_trial")
 traj = pd.DataFrame(snapshot["trajectories"][scenario])
 colours = arm_colours(list(dict.fromkeys(traj["arm"])))
 published = every[(every["scenario"] == scenario) & ~every["arm"].str.contains(" vs ") & every["apoe4_copies"].isna()

@@ -16,6 +16,7 @@ import pandas as pd
 
 from qsp import paths
 from qsp.engine.model import Model, load_builtin_model
+from qsp.errors import QSPError
 from qsp.trial.endpoints import TrialResult, arm_trajectories
 from qsp.trial.run import run_trial
 from qsp.trial.scenario import load_scenario
@@ -42,6 +43,18 @@ def load_validation_targets() -> pd.DataFrame:
 def scenario_path(name: str):
     """Path of a shipped scenario file by stem (``clarity_ad``)."""
     return paths.SCENARIOS_DIR / f"{name}.yaml"
+
+
+def scenario_title(name: str) -> str:
+    """A shipped scenario's own name (``CLARITY AD``), the stem when the file is gone or unreadable.
+
+    >>> scenario_title("trailblazer_alz2_low_medium_tau")
+    'TRAILBLAZER-ALZ 2 (low/medium tau)'
+    """
+    try:
+        return load_scenario(scenario_path(name)).name
+    except (OSError, QSPError):
+        return name
 
 
 def model_value(result_json: dict, row) -> float | None:

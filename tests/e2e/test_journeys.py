@@ -257,6 +257,7 @@ def test_credibility(page, app_url):
     screenshot(page, "credibility_01_loaded")
 
     current = input_value(page, "credibility_trial")
+    assert "_" not in current, current  # the trial's name (CLARITY AD), not the scenario file's stem (clarity_ad)
     others = [o for o in selectbox_options(page, "credibility_trial") if o != current]
     assert others, f"only one trial to show besides {current!r}"
     choose_option(page, "credibility_trial", others[0])
