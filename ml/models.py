@@ -129,16 +129,21 @@ def validation_curves(y: np.ndarray, p: np.ndarray) -> dict:
             "calibration": {"predicted": predicted.tolist(), "observed": observed.tolist()}}
 
 
+SUBGROUP_LABELS = {"sex": "sex", "age_band": "age", "apoe4_copies": "APOE4 copies"}  # how the audit's groups are named to users
+
+
 def subgroup_audit(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict:
     """AUC, Brier score and calibration by sex, age band and APOE4, with warnings."""
     overall = _auc(y, p)
     bands = pd.cut(frame["age"], [0, 65, 75, 200], labels=["<65", "65-74", ">=75"], right=False)
     groups = {"sex": frame["sex"] if "sex" in frame else frame["is_female"].map({1: "F", 0: "M"}),
               "age_band": bands.astype(str), "apoe4_copies": frame["apoe4_copies"].astype(int).astype(str)}
+    order = {"age_band": ["<65", "65-74", ">=75"]}  # natural order, not text order (65-74 sorted before <65)
     out, warnings = {}, []
     for name, values in groups.items():
         out[name] = {}
-        for level in sorted(pd.unique(values)):
+        present = set(pd.unique(values))
+        for level in [lv for lv in order[name] if lv in present] if name in order else sorted(present):
             mask = (values == level).to_numpy()
             auc = _auc(y[mask], p[mask])
             entry = {"n": int(mask.sum()), "auc": auc, "brier": float(brier_score_loss(y[mask], p[mask])) if mask.any() else math.nan,
@@ -146,9 +151,9 @@ def subgroup_audit(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict:
                      "observed_rate": float(y[mask].mean()) if mask.any() else math.nan}
             out[name][str(level)] = entry
             if entry["n"] < MIN_SUBGROUP:
-                warnings.append(f"{name}={level}: only {entry['n']} patients in the test set (under-represented)")
+                warnings.append(f"{SUBGROUP_LABELS[name]} {level}: only {entry['n']} patients in the test set (under-represented)")
             elif not math.isnan(auc) and not math.isnan(overall) and auc < overall - AUC_GAP_WARNING:
-                warnings.append(f"{name}={level}: AUC {auc:.2f} is below the overall {overall:.2f}")
+                warnings.append(f"{SUBGROUP_LABELS[name]} {level}: AUC {auc:.2f} is below the overall {overall:.2f}")
     return {"groups": out, "warnings": warnings}
 
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from ml.data import read_patients
 from ml.enrich import enrolment_filter
-from ml.models import TASKS, composition_audit
+from ml.models import SUBGROUP_LABELS, TASKS, composition_audit
 from ml.plots import calibration_figure, contributions_figure, importance_figure, precision_recall_figure, roc_figure
 from ml.stratify import (
     failed_audits,
@@ -17,6 +17,9 @@ from ml.stratify import (
 )
 from pages._common import cached_strat_ensemble, cached_strat_models, notice, show_problems
 from qsp.errors import QSPError
+
+OUTCOME_LABELS = {"fast_progressor": "fast progressor", "responder": "responder", "aria_e_event": "ARIA-E event"}
+AUDIT_COLUMNS = {"auc": "AUC", "brier": "Brier", "mean_predicted": "mean predicted", "observed_rate": "observed rate"}
 
 P = "strat_"
 ss = st.session_state
@@ -50,7 +53,7 @@ except QSPError as exc:
     st.stop()
 
 st.subheader("Validation")
-st.dataframe(validation_table(models).round(3), hide_index=True, key=P + "metrics")
+st.dataframe(validation_table(models).round(3).replace({"outcome": OUTCOME_LABELS}), hide_index=True, key=P + "metrics")
 for failed_task, why in failed_audits(models).items():
     st.error(f"**{failed_task}: audit FAILED**: {why}. This model is not used for the Digital twin's strata or for "
              "enrichment; train on more virtual patients.", icon="🚫")
@@ -65,7 +68,8 @@ if curves:
     cols[1].plotly_chart(precision_recall_figure(curves), key=P + "pr")
     cols[2].plotly_chart(calibration_figure(curves), key=P + "cal")
 st.subheader("Bias audit")
-st.dataframe(subgroup_table(model).round(3), hide_index=True, key=P + "audit")
+st.dataframe(subgroup_table(model).round(3).replace({"group": SUBGROUP_LABELS}).rename(columns=AUDIT_COLUMNS),
+             hide_index=True, key=P + "audit")
 for warning in model.metrics["subgroups"]["warnings"] + composition_audit(cohort)["warnings"]:
     st.warning(warning)
 

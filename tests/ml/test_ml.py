@@ -72,7 +72,7 @@ def test_bias_audit_flags_a_skewed_cohort(cohort):
     report = composition_audit(skewed)
     assert any("women are" in w for w in report["warnings"])
     m = train_task(skewed, "progression", seed=3)
-    assert any(w.startswith("sex=F") and "under-represented" in w for w in m.metrics["subgroups"]["warnings"])
+    assert any(w.startswith("sex F:") and "under-represented" in w for w in m.metrics["subgroups"]["warnings"])
 
 
 def test_uncertainty_intervals_widen_with_parameter_uncertainty():

@@ -15,6 +15,10 @@ def test_train_score_and_send_enrichment():
     metrics = table_with_column(at.dataframe, "AUC (held-out)")
     assert set(metrics["model"]) == {"progression", "responder", "aria"}
     assert metrics["AUC with shuffled labels"].between(0.3, 0.7).all()
+    assert set(metrics["outcome"]) == {"fast progressor", "responder", "ARIA-E event"}  # names, not column ids
+    audit = table_with_column(at.dataframe, "observed rate")
+    assert list(audit.loc[audit["group"] == "age", "level"]) == [lv for lv in ["<65", "65-74", ">=75"] if lv in set(audit["level"])]
+    assert {"sex", "age", "APOE4 copies"} == set(audit["group"])
     at.button(key="strat_send").click().run()
     assert at.session_state["designer_enrichment"]["rule"] == "responder>0.5"
     assert any("Trial designer will enrol" in s.value for s in at.success)
