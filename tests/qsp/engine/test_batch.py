@@ -150,3 +150,20 @@ def test_a_batched_trial_arm_gives_the_per_patient_numbers(monkeypatch):
     for key in ("amyloid_cl_change", "iadrs_change", "cdrsb_change", "aria_e_pct", "iadrs_change_sd"):
         np.testing.assert_allclose(batched[key], single[key], rtol=1e-4, atol=1e-4, err_msg=key)
     assert batched["n_observed"] == single["n_observed"]
+
+
+def test_the_translator_still_reads_sbml_after_the_combine_libraries_are_loaded():
+    """libsedml imported after libsbml made libsbml's ASTNode.getType() return raw SWIG pointers: after the model lab
+    had read a COMBINE archive, every batched trial in that process failed ("unhashable type: 'SwigPyObject'")."""
+    import subprocess
+    import sys
+
+    from qsp import paths
+
+    code = ("import qsp, libsbml, libsedml\n"
+            "from qsp.engine.batch import compile_batch\n"
+            "from qsp.engine.model import load_builtin_model\n"
+            "assert isinstance(libsbml.parseL3Formula('a + b').getType(), int)\n"
+            "assert compile_batch(load_builtin_model().sbml) is not None\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
