@@ -143,7 +143,8 @@ def subgroup_audit(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict:
     for name, values in groups.items():
         out[name] = {}
         present = set(pd.unique(values))
-        for level in [lv for lv in order[name] if lv in present] if name in order else sorted(present):
+        known = [lv for lv in order.get(name, []) if lv in present]
+        for level in known + sorted(present - set(known), key=str):  # an unexpected level (a missing age) still shows
             mask = (values == level).to_numpy()
             auc = _auc(y[mask], p[mask])
             entry = {"n": int(mask.sum()), "auc": auc, "brier": float(brier_score_loss(y[mask], p[mask])) if mask.any() else math.nan,
