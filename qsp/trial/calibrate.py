@@ -35,6 +35,8 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "clin_stage_accel",
             "clin_tau_exp",
             "clin_amy_a50_cl",
+            "clin_amy_hill",
+            "lec_pf_block",
             "clin_tau_gate_half_suvr",
         ),
         ("iadrs_change", "cdrsb_change", "iadrs_slowing_pct", "cdrsb_slowing_pct"),

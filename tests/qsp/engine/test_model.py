@@ -87,6 +87,29 @@ def test_removing_amyloid_slows_decline_through_the_mechanism():
     np.testing.assert_allclose(run.values[:, C.OBSERVABLES.index(C.CDRSB)], placebo[C.CDRSB], rtol=1e-4)
 
 
+def _cdrsb_at_end(regimen, overrides):
+    from qsp.engine.regimen import parse_regimen
+    from qsp.engine.simulate import Engine
+
+    patient = {C.AGE: 72, C.SEX: "F", C.WEIGHT_KG: 70, C.APOE4: 1}
+    days = np.arange(0.0, 78 * 7 + 1, 7.0)
+    run = Engine(parameter_overrides=overrides).run(patient, regimen and parse_regimen(regimen), days, state=(90, 1.3, 3.0))
+    return run.values[-1, C.OBSERVABLES.index(C.CDRSB)], run.values[-1, C.OBSERVABLES.index(C.AMYLOID_CL)]
+
+
+def test_only_lecanemab_neutralises_plaque_harm_before_the_plaque_is_gone():
+    """The protofibril term: lecanemab slows decline even with its plaque removal switched off; other drugs do not."""
+    placebo, placebo_amyloid = _cdrsb_at_end(None, {})
+    no_removal = {"lec_amy_emax": 0.0, "gan_amy_kmax_per_yr": 0.0}
+    lec, lec_amyloid = _cdrsb_at_end("lecanemab_q2w", no_removal)
+    assert lec_amyloid == pytest.approx(placebo_amyloid, rel=1e-6)  # no plaque removed
+    assert lec < placebo - 0.05  # yet slower decline
+    lec_off, _ = _cdrsb_at_end("lecanemab_q2w", {**no_removal, "lec_pf_block": 0.0})
+    assert lec_off == pytest.approx(placebo, rel=1e-4)
+    gan, _ = _cdrsb_at_end("gantenerumab_graduate", no_removal)
+    assert gan == pytest.approx(placebo, rel=1e-4)
+
+
 def test_aria_risk_rises_with_apoe4_copies():
     risks = []
     for copies in (0, 1, 2):

@@ -54,7 +54,7 @@ def test_an_uploaded_file_reads_like_the_command_lines():
     (b"", "mapping: m.yaml is empty"),
     (b"- a list", "mapping: expected a mapping"),
     (b"observables: {nonsense: X}", "mapping.observables.nonsense"),
-])
+], ids=["too-large", "not-utf8", "bad-yaml", "empty", "a-list", "unknown-observable"])
 def test_bad_uploads_say_what_is_wrong(content, message):
     with pytest.raises(InvalidInput, match=message.replace(".", r"\.").replace("[", r"\[")):
         MF.mapping_from_upload(content, "m.yaml")
