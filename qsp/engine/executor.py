@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -72,7 +73,7 @@ class ChunkExecutor:
                 self._client = Client(settings.scheduler, timeout=f"{settings.connect_timeout_s}s")
             else:
                 workers = settings.n_workers or os.cpu_count() or 1
-                with _no_main_script():
+                with no_main_script():
                     self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")  # any free port: no clash with another cluster
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError) as exc:
@@ -275,21 +276,31 @@ def map_chunks(fn: Callable, chunks: Sequence, settings: ExecutorSettings | Chun
             ex.close()
 
 
-@contextlib.contextmanager
-def _no_main_script():
-    """While worker processes start, hide the ``__main__`` script from multiprocessing.
+_MAIN_LOCK = threading.Lock()  # one process-starting swap of __main__ at a time (Dask workers, the lab's sandbox)
 
-    Workers are spawned, and a spawned process first re-runs the parent's ``__main__`` file unless the parent
-    has none. Under Streamlit ``__main__`` is the page being run: every worker ran the whole page (imported
-    Streamlit and Plotly, simulated what the page simulates) before its first task.
+
+@contextlib.contextmanager
+def no_main_script():
+    """While child processes start, hide the ``__main__`` script from multiprocessing.
+
+    Spawned (and forkserver) children first re-run the parent's ``__main__`` file unless the parent has
+    none. Under Streamlit ``__main__`` is the page being run: every Dask worker ran the whole page (imported
+    Streamlit and Plotly, simulated what the page simulates) before its first task. The real module is
+    put back only if nothing else replaced the stand-in meanwhile (Streamlit sets it at each page run).
+    Workers that Dask restarts later (after a crash) start outside this window.
     """
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        stand_in = types.ModuleType("__main__")  # no __file__, no __spec__: nothing to re-import in the child
+        sys.modules["__main__"] = stand_in
+        try:
+            yield
+        finally:
+            if sys.modules.get("__main__") is stand_in:
+                if main is None:
+                    del sys.modules["__main__"]
+                else:
+                    sys.modules["__main__"] = main
 
 
 @contextlib.contextmanager

@@ -151,7 +151,8 @@ class Model:
 
 _KEEP_COMPILED = 8  # models whose first compilation is kept alive (roadrunner's cache holds a model while an instance does)
 _compiled: collections.OrderedDict[str, roadrunner.RoadRunner] = collections.OrderedDict()
-_compile_lock = threading.Lock()
+_compile_locks: dict[str, threading.Lock] = {}  # one per model: compiling a large model blocks nobody else
+_registry_lock = threading.Lock()  # guards the two dicts above, held only for bookkeeping
 
 
 def _cached_runner(sbml: str, sha256: str) -> roadrunner.RoadRunner:
@@ -164,14 +165,19 @@ def _cached_runner(sbml: str, sha256: str) -> roadrunner.RoadRunner:
     forgets a model when its last instance goes), so every runner, in every process and thread, runs
     the cached code and gives the same numbers.
     """
-    with _compile_lock:
-        if sha256 in _compiled:
+    with _registry_lock:
+        lock = _compile_locks.setdefault(sha256, threading.Lock())
+    with lock:
+        keeper = _compiled.get(sha256)
+        if keeper is None:
+            keeper = roadrunner.RoadRunner(sbml)  # compiles (seconds for a large model): outside the registry lock
+        with _registry_lock:
+            _compiled[sha256] = keeper
             _compiled.move_to_end(sha256)
-        else:
-            _compiled[sha256] = roadrunner.RoadRunner(sbml)
             while len(_compiled) > _KEEP_COMPILED:
-                _compiled.popitem(last=False)
-    return roadrunner.RoadRunner(sbml)
+                old, _ = _compiled.popitem(last=False)
+                _compile_locks.pop(old, None)
+        return roadrunner.RoadRunner(sbml)  # from the cache: `keeper` is alive here even if evicted meanwhile
 
 
 def load_sbml_model(text: str | bytes, name: str = "uploaded", max_bytes: int = MAX_MODEL_BYTES) -> Model:

@@ -19,10 +19,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import resource
-import sys
-import threading
 import traceback
-import types
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,6 +28,7 @@ import defusedxml.ElementTree as safe_et
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qsp.engine.executor import no_main_script
 from qsp.engine.gate import MAX_MODEL_BYTES, check_sbml_text
 from qsp.errors import ModelRefused
 from qsp.lab.issues import SEVERITIES, Issue, SbmlReport, Unsupported
@@ -240,8 +238,6 @@ def _child(conn, task: str, payload: dict, memory_mb: int, cpu_s: int) -> None:
     conn.close()
 
 
-_start_lock = threading.Lock()
-_NEUTRAL_MAIN = types.ModuleType("__main__")  # no __file__, no __spec__: nothing to re-import in the child
 
 
 def _context():
@@ -259,15 +255,8 @@ def run_sandboxed(task: str, payload: dict, limits: LabLimits = DEFAULT_LIMITS) 
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, task, payload, limits.memory_mb, int(limits.timeout_s) + 1),
                        daemon=True)
-    with _start_lock:
-        # the child must not re-import the caller's __main__ (under Streamlit that is the page script):
-        # a bare module stands in for it while multiprocessing records what to import
-        real_main = sys.modules["__main__"]
-        sys.modules["__main__"] = _NEUTRAL_MAIN
-        try:
-            proc.start()
-        finally:
-            sys.modules["__main__"] = real_main
+    with no_main_script():  # the child must not re-import the caller's __main__ (under Streamlit, the page script)
+        proc.start()
     child.close()
     try:
         if parent.poll(limits.timeout_s):

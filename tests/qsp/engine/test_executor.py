@@ -174,3 +174,24 @@ def test_a_local_cluster_neither_reruns_the_main_script_nor_prints_killing_warni
         ex.close()
     assert busy is not None
     assert not [r for r in caplog.records if "killing" in r.getMessage()]
+
+
+def test_the_main_module_is_put_back_only_if_nobody_replaced_it_meanwhile(monkeypatch):
+    """Streamlit sets __main__ at each page run: a page that started while workers started keeps its own."""
+    import sys
+    import types
+
+    from qsp.engine.executor import no_main_script
+
+    page, other = types.ModuleType("__main__"), types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    with no_main_script():
+        assert sys.modules["__main__"] is not page and not hasattr(sys.modules["__main__"], "__file__")
+    assert sys.modules["__main__"] is page
+    with no_main_script():
+        sys.modules["__main__"] = other  # another session's page run begins
+    assert sys.modules["__main__"] is other
+    monkeypatch.delitem(sys.modules, "__main__")
+    with no_main_script():
+        pass
+    assert "__main__" not in sys.modules  # no stand-in left behind
