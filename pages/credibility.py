@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._common import notice
-from qsp.plots.trial import arm_colours, targets_figure, trial_measure_figure
+from qsp.plots.trial import arm_colours, measure_label, targets_figure, trial_measure_figure
 from qsp.trial.calibration import load_validation_snapshot, scenario_title, validation_run
 
 COLUMNS = ["trial", "arm", "population", "measure", "apoe4_copies", "week", "value", "model", "difference", "tolerance",
@@ -35,6 +35,8 @@ def _live_run() -> dict:
 
 def _show_table(table: pd.DataFrame, key: str) -> None:
     shown = table[COLUMNS].rename(columns={"value": "published", "apoe4_copies": "APOE4"}).fillna({"APOE4": "all"})
+    shown["RESULT.json key"] = shown["measure"]  # last: a wide column that would push the numbers out of view
+    shown["measure"] = shown["measure"].map(measure_label)
     st.dataframe(shown.round(2), hide_index=True, key=f"credibility_{key}_table")
     failing = shown[~shown["pass"].astype(bool)]
     if len(failing):

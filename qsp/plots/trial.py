@@ -86,6 +86,44 @@ MEASURE_LABELS = {
 }
 
 
+# Target measures that are not trajectories (comparisons, spreads, baseline composition), for the Credibility page.
+_TARGET_LABELS = {
+    "amyloid_cl_difference": "Amyloid difference vs reference (CL)",
+    "iadrs_slowing_pct": "iADRS slowing (%)",
+    "cdrsb_slowing_pct": "CDR-SB slowing (%)",
+    "iadrs_change_sd": "SD of iADRS change (points)",
+    "cdrsb_change_sd": "SD of CDR-SB change (points)",
+    "amyloid_cl_change_sd": "SD of amyloid change (CL)",
+}
+_QUANTITY_LABELS = {"amyloid_cl": "amyloid (CL)", "tau_suvr": "tau PET (SUVr)", "iadrs": "iADRS", "cdrsb": "CDR-SB",
+                    "mmse": "MMSE", "age": "age (years)", "years_since_amyloid_positive": "years since amyloid positive"}
+
+
+def measure_label(measure: str) -> str:
+    """A readable name for a target measure key (a RESULT.json key); an unknown key is returned as it is.
+
+    >>> measure_label("baseline_distribution.quantiles.amyloid_cl.p33")
+    'Enrolled: 33rd percentile of amyloid (CL)'
+    >>> measure_label("aria_e_pct ratio")
+    'Cumulative ARIA-E (%): ratio to reference'
+    """
+    if measure.endswith(" ratio"):
+        return f"{measure_label(measure[:-len(' ratio')])}: ratio to reference"
+    parts = measure.split(".")
+    if parts[0] == "baseline" and len(parts) == 2:
+        return f"Baseline {_QUANTITY_LABELS.get(parts[1], parts[1])}"
+    if parts[0] == "baseline_distribution" and len(parts) == 4 and parts[1] == "pct":
+        if parts[2] == "tau_group":
+            return f"Enrolled: % {TAU_GROUP_LABELS.get(parts[3], parts[3]).lower()} tau"
+        return f"Enrolled: % {STAGE_LABELS.get(parts[3], parts[3].replace('_', ' '))}"
+    if parts[0] == "baseline_distribution" and len(parts) == 4 and parts[1] == "quantiles":
+        q = parts[3].lstrip("p")
+        suffix = {"1": "st", "2": "nd", "3": "rd"}.get(q[-1], "th") if not q.endswith(("11", "12", "13")) else "th"
+        which = "median" if q == "50" else f"{q}{suffix} percentile"
+        return f"Enrolled: {which} of {_QUANTITY_LABELS.get(parts[2], parts[2])}"
+    return MEASURE_LABELS.get(measure) or _TARGET_LABELS.get(measure, measure)
+
+
 def arm_colours(names) -> dict[str, str]:
     """One colour per arm or regimen name, by order, the same in every figure."""
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
@@ -192,7 +230,7 @@ def projection_figure(trajectories: pd.DataFrame, observable: str, colours: dict
 
 def targets_figure(table: pd.DataFrame) -> go.Figure:
     """Model vs published for every calibration target, with the tolerance as error bars."""
-    labels = [f"{r.trial} | {r.arm} | {r.measure}{' APOE4=' + r.apoe4_copies if isinstance(r.apoe4_copies, str) and r.apoe4_copies else ''} | wk {int(r.week)}"
+    labels = [f"{r.trial} | {r.arm} | {measure_label(r.measure)}{' APOE4=' + r.apoe4_copies if isinstance(r.apoe4_copies, str) and r.apoe4_copies else ''} | wk {int(r.week)}"
               for r in table.itertuples()]
     counts = Counter(labels)  # one trial's population appears in two scenarios (TRAILBLAZER-ALZ 2 low/medium tau, combined)
     labels = [f"{label} | {scenario.replace('_', ' ')}" if counts[label] > 1 else label for label, scenario in zip(labels, table["scenario"])]

@@ -253,6 +253,8 @@ def test_credibility(page, app_url):
     tables.nth(1).wait_for(state="visible")  # both drawn (on a loaded machine the second came a moment later)
     assert tables.count() == 2
     assert all(len(column_cells(tables.nth(k), "trial")) > 0 for k in range(2))
+    measures = column_cells(tables.nth(1), "measure")  # readable names (the RESULT.json key is the last column)
+    assert measures and not [m for m in measures if "_" in m], measures
     assert wait_for_charts(page, 2) >= 2  # the targets figure and at least one trial curve
     screenshot(page, "credibility_01_loaded")
 

@@ -140,3 +140,14 @@ def test_the_smoothed_95_limits_follow_a_steep_course():
     dotted = [t for t in fig.data if t.line is not None and t.line.dash == "dot" and t.x is not None and len(t.x) == len(WEEKS)]
     assert len(dotted) == 2
     np.testing.assert_allclose(sorted(t.y[0] for t in dotted), [102.0, 122.0])  # the limits at week 0, not pulled down
+
+
+def test_every_target_measure_has_a_readable_and_distinct_label():
+    from qsp.plots.trial import measure_label
+    from qsp.trial.calibration import load_targets, load_validation_targets
+
+    keys = sorted(set(load_targets()["measure"]) | set(load_validation_targets()["measure"]))
+    labels = {key: measure_label(key) for key in keys}
+    assert all("_" not in label and label != key for key, label in labels.items()), labels
+    assert len(set(labels.values())) == len(keys)  # two keys never read the same
+    assert measure_label("not_a_known.measure") == "not_a_known.measure"  # unknown keys shown as they are
