@@ -19,6 +19,7 @@ from pages._common import cached_strat_ensemble, cached_strat_models, notice, sh
 from qsp.errors import QSPError
 
 OUTCOME_LABELS = {"fast_progressor": "fast progressor", "responder": "responder", "aria_e_event": "ARIA-E event"}
+TASK_LABELS = {"progression": "Fast progression", "responder": "Response to treatment", "aria": "ARIA-E"}  # model ids
 AUDIT_COLUMNS = {"auc": "AUC", "brier": "Brier", "mean_predicted": "mean predicted", "observed_rate": "observed rate"}
 
 P = "strat_"
@@ -55,11 +56,11 @@ except QSPError as exc:
 st.subheader("Validation")
 st.dataframe(validation_table(models).round(3).replace({"outcome": OUTCOME_LABELS}), hide_index=True, key=P + "metrics")
 for failed_task, why in failed_audits(models).items():
-    st.error(f"**{failed_task}: audit FAILED**: {why}. This model is not used for the Digital twin's strata or for "
+    st.error(f"**{TASK_LABELS.get(failed_task, failed_task)} model: audit FAILED**: {why}. This model is not used for the Digital twin's strata or for "
              "enrichment; train on more virtual patients.", icon="🚫")
 st.caption("Leakage checks that ran: " + "; ".join(next(iter(models.values())).metrics["leakage_checks"]) + ".")
 
-task = st.selectbox("Model", list(TASKS), key=P + "task")
+task = st.selectbox("Model", list(TASKS), format_func=lambda t: TASK_LABELS.get(t, t), key=P + "task")
 model = models[task]
 curves = model.metrics.get("curves", {})
 if curves:

@@ -44,7 +44,7 @@ def test_a_model_no_better_than_its_shuffled_twin_fails_visibly_and_is_not_sent(
     assert not at.exception, [e.value for e in at.exception]
     metrics = table_with_column(at.dataframe, "audit").set_index("model")
     assert metrics.loc["aria", "audit"] == "FAILED (not used)" and "shuffle check" not in metrics
-    assert any("aria: audit FAILED" in e.value for e in at.error)
+    assert any("ARIA-E model: audit FAILED" in e.value for e in at.error)  # the model's name, not its id
     assert set(at.session_state["strat_models"]) <= {"progression"}  # what the twin reads
     at.button(key="strat_send").click().run()  # the default rule is responder>0.5
     assert "designer_enrichment" not in at.session_state
