@@ -12,19 +12,6 @@ from qsp import constants as C
 os.environ.setdefault("QSP_POOL_DIR", str(Path(tempfile.gettempdir()) / "ad_qsp_test_pool"))
 
 
-# pytest puts the running test's id in the environment (PYTEST_CURRENT_TEST); one over 128 KiB makes every
-# process started during that test fail in execve (E2BIG): a Dask worker or multiprocessing's resource tracker then
-# "dies unexpectedly" and each test of that xdist worker errors. A parametrized test whose parameter is a large
-# upload gets an explicit short id.
-MAX_TEST_ID = 8000  # well under the 128 KiB limit; SBML snippets as ids reach about 2,300
-
-
-def pytest_collection_modifyitems(config, items):
-    long_ids = [item.nodeid[:120] + "..." for item in items if len(item.nodeid) > MAX_TEST_ID]
-    if long_ids:
-        raise pytest.UsageError(f"test ids longer than {MAX_TEST_ID:,} characters (give them ids=...): {long_ids}")
-
-
 @pytest.fixture
 def patient():
     """A typical early-AD patient's covariates."""

@@ -117,3 +117,20 @@ def test_pages_are_thin():
     fat = [f"{p.name} {n} lines" for p in sorted((ROOT / "pages").glob("*.py"))
            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_PAGE_LINES]
     assert fat == []
+
+
+# pytest puts the running test's id in the environment (PYTEST_CURRENT_TEST); one over 128 KiB makes every process
+# started during that test fail in execve (E2BIG): a Dask nanny or multiprocessing's resource tracker then "dies
+# unexpectedly" and, through the session's shared cluster, every test of that xdist worker errors. A parametrized
+# test whose parameter is a large upload needs an explicit short id. Checked in a separate collection (a check
+# inside this session's collection would crash the xdist workers without saying why).
+MAX_TEST_ID = 8000  # well under the limit; SBML snippets used as ids reach about 2,300 characters
+
+
+def test_every_test_id_fits_in_the_environment():
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    ids = [line for line in out.stdout.splitlines() if "::" in line]
+    assert len(ids) > 100, out.stdout[-2000:] + out.stderr[-2000:]
+    too_long = [test_id[:120] + "..." for test_id in ids if len(test_id) > MAX_TEST_ID]
+    assert not too_long, f"give these parametrized tests short ids (ids=...): {too_long}"

@@ -97,17 +97,24 @@ def _cdrsb_at_end(regimen, overrides):
     return run.values[-1, C.OBSERVABLES.index(C.CDRSB)], run.values[-1, C.OBSERVABLES.index(C.AMYLOID_CL)]
 
 
-def test_only_lecanemab_neutralises_plaque_harm_before_the_plaque_is_gone():
-    """The protofibril term: lecanemab slows decline even with its plaque removal switched off; other drugs do not."""
+NO_REMOVAL = {"lec_amy_emax": 0.0, "don_amy_kmax_per_yr": 0.0, "adu_amy_emax": 0.0, "gan_amy_kmax_per_yr": 0.0}
+
+
+def test_lecanemab_neutralises_plaque_harm_before_the_plaque_is_gone():
+    """The protofibril term: lecanemab slows decline even with its plaque removal switched off."""
     placebo, placebo_amyloid = _cdrsb_at_end(None, {})
-    no_removal = {"lec_amy_emax": 0.0, "gan_amy_kmax_per_yr": 0.0}
-    lec, lec_amyloid = _cdrsb_at_end("lecanemab_q2w", no_removal)
+    lec, lec_amyloid = _cdrsb_at_end("lecanemab_q2w", NO_REMOVAL)
     assert lec_amyloid == pytest.approx(placebo_amyloid, rel=1e-6)  # no plaque removed
     assert lec < placebo - 0.05  # yet slower decline
-    lec_off, _ = _cdrsb_at_end("lecanemab_q2w", {**no_removal, "lec_pf_block": 0.0})
+    lec_off, _ = _cdrsb_at_end("lecanemab_q2w", {**NO_REMOVAL, "lec_pf_block": 0.0})
     assert lec_off == pytest.approx(placebo, rel=1e-4)
-    gan, _ = _cdrsb_at_end("gantenerumab_graduate", no_removal)
-    assert gan == pytest.approx(placebo, rel=1e-4)
+
+
+@pytest.mark.parametrize("regimen", ["donanemab_standard", "aducanumab_high", "gantenerumab_graduate"])
+def test_other_antibodies_slow_decline_only_by_removing_plaque(regimen):
+    placebo, _ = _cdrsb_at_end(None, {})
+    treated, _ = _cdrsb_at_end(regimen, NO_REMOVAL)
+    assert treated == pytest.approx(placebo, rel=1e-4)
 
 
 def test_aria_risk_rises_with_apoe4_copies():

@@ -20,6 +20,8 @@ def table():
 # fails this test; a listed one that starts to pass is welcome (then remove it from here and from the Limits).
 KNOWN_MISSES = {
     ("clarity_ad", "enrolled", "baseline_distribution.pct.stage.mci"),  # MCI by diagnosis vs by CDR-SB < 4.5
+    # fitted (gantenerumab's removal) but not reached: 38% vs 27.4% +- 8 with the GRADUATE slowing and amyloid change kept
+    ("graduate", "gantenerumab", "amyloid_cleared_pct"),
 }
 
 
@@ -38,7 +40,9 @@ def test_targets_cover_the_published_trials_and_all_measures():
     targets = load_targets()
     assert set(targets["trial"]) == {"CLARITY AD", "TRAILBLAZER-ALZ 2", "GRADUATE I/II pooled", "TRAILBLAZER-ALZ 6",
                                      "natural history"}
-    assert len(targets) == 52  # the 51 published targets of issue 13 + the derived TRAILBLAZER-ALZ 6 ARIA-E ratio
+    # the 51 published targets of issue 13 + the derived TRAILBLAZER-ALZ 6 ARIA-E ratio + GRADUATE's % amyloid negative
+    # (moved from the validation targets once it was used to fit gantenerumab)
+    assert len(targets) == 53
     assert "trailblazer_alz2_combined" not in set(targets["scenario"])  # one scenario, no mixture
     assert targets["source"].str.len().min() > 5
     assert {"aria_e_pct", "amyloid_cleared_pct", "iadrs_slowing_pct", "cdrsb_change"} <= set(targets["measure"])
