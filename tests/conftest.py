@@ -10,6 +10,8 @@ from qsp import constants as C
 
 # The natural-history pool is a cache keyed by the model: the whole session (and its subprocesses) shares one.
 os.environ.setdefault("QSP_POOL_DIR", str(Path(tempfile.gettempdir()) / "ad_qsp_test_pool"))
+# Likewise the batch integrator's compiled kernels (numba's machine code), away from the user's own cache.
+os.environ.setdefault("QSP_KERNEL_DIR", str(Path(tempfile.gettempdir()) / "ad_qsp_test_kernels"))
 
 
 @pytest.fixture

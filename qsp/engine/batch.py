@@ -7,7 +7,9 @@ numpy evaluates each equation once for the whole batch.
 
 How: the model's own SBML is translated (libsbml's parse tree, function definitions expanded) into numpy
 expressions over arrays with one element per patient: assignment rules, reaction rates, event triggers and
-event assignments. There is one source of truth, the SBML; no equation is written twice. Integration is
+event assignments. There is one source of truth, the SBML; no equation is written twice. The right-hand
+side, evaluated six times per step, is also compiled by numba into one loop over the patients
+(:mod:`qsp.engine.kernel`, about 6x faster than numpy on 300 patients); the numpy version is the fallback. Integration is
 Dormand-Prince 5(4) on a step grid that depends only on the arm's calendar (event days, output days), never
 on the patients in the batch, so a patient's numbers do not depend on the chunk it is simulated in (serial
 and Dask agree exactly). Each step's embedded error estimate is kept per patient; a patient whose local
@@ -23,10 +25,13 @@ model qualifies; any other model falls back to roadrunner (:func:`compile_batch`
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import libsbml
 import numpy as np
+
+from qsp.engine.kernel import compile_kernel
 
 # Dormand-Prince 5(4) tableau (the coefficients of scipy.integrate.RK45, written out: scipy's stepper works on
 # one flat vector with one error norm, which would let one patient's error hide among a thousand others).
@@ -42,6 +47,7 @@ _A = [np.array(row) for row in [
 _B = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84])
 _E = np.array([-71 / 57600, 0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40])  # 5th minus 4th order
 
+_KERNEL_ROWS = "__kernel_rows__"  # the key of the compiled kernel's parameter array in a prepared P
 MAX_CASCADE = 10  # events that trigger events at the same instant, at most
 
 
@@ -264,7 +270,9 @@ class BatchModel:
         self._source = self._generate(m, rules, rate_rules, constant_rules, moving)
         namespace = {"np": np, "_b": _b}
         exec(compile(self._source, f"<batch:{m.getId()}>", "exec"), namespace)  # code built only from whitelisted math
-        self._constants, self.rates, self._observe = namespace["_constants"], namespace["_rates"], namespace["_observe"]
+        self._constants, self._numpy_rates, self._observe = namespace["_constants"], namespace["_rates"], namespace["_observe"]
+        self._kernel: tuple | None | bool = False  # (compiled rates, its KernelSource) once tried; None: numpy only
+        self._kernel_lock = threading.Lock()
         self.events = [
             _Event(namespace[f"_trigger{k}"], namespace[f"_threshold{k}"], namespace[f"_assign{k}"],
                    tuple(self.index[a.getVariable()] for a in e.getListOfEventAssignments()),
@@ -317,6 +325,7 @@ class BatchModel:
         """Source of the generated functions: constants, rates, observables and each event's three functions."""
         tr = _Translator(self, rules, constant_rules)
         lines = tr.function("def _rates(t, y, P):", self._laws(m, rate_rules), self._rates_tail)
+        self._rates_source = "\n".join(lines)
         varying = [r for r in self._order if r not in constant_rules]
         lines += tr.function("def _observe(t, y, P):", {r: rules[r] for r in varying},
                              lambda expr: ["    return {" + ", ".join(f"{r!r}: r_{r}" for r in varying) + "}"])
@@ -394,7 +403,27 @@ class BatchModel:
                 raise NotBatchable(f"unknown parameter {k}")
             P[k] = v if np.isscalar(v) else np.asarray(v, dtype=float)
         with np.errstate(all="ignore"):
-            return self._constants(P)
+            P = self._constants(P)
+        kernel = self.kernel()
+        if kernel is not None:
+            P[_KERNEL_ROWS] = kernel[1].parameter_array(P, n)
+        return P
+
+    def kernel(self):
+        """(compiled rates, :class:`~qsp.engine.kernel.KernelSource`) of this model, or None (numpy right-hand side)."""
+        with self._kernel_lock:
+            if self._kernel is False:
+                self._kernel = compile_kernel(self._rates_source, self.n_moving, len(self.state))
+            return self._kernel
+
+    def rates(self, t: float, y: np.ndarray, P: dict) -> np.ndarray:
+        """(n_moving, n) rates of change: the compiled kernel when :meth:`prepare` gave one, else numpy."""
+        rows = P.get(_KERNEL_ROWS)
+        if rows is None:
+            return self._numpy_rates(t, y, P)
+        dy = np.empty((self.n_moving, y.shape[1]))
+        self._kernel[0](float(t), y, rows, dy)
+        return dy
 
     def observe(self, t: float, y: np.ndarray, P: dict, names: tuple[str, ...]) -> np.ndarray:
         """(len(names), n) values of state and rules at one time."""

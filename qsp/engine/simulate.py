@@ -234,6 +234,13 @@ class Engine:
             self.rr[selector] = link.inverse(value)
 
 
+# Treated patients of one regimen at least this many are worth integrating together (:meth:`Engine.run_batch`):
+# below it, the batch's fixed cost per step (about 1,000 steps over 76 weeks) makes it slower than one
+# roadrunner run per patient (measured crossover with the compiled right-hand side: 20-50 patients on the
+# built-in model; 200-300 with numpy's). Callers decide from their own size (arm size, draws), never from
+# a chunk's, so that serial and Dask runs give the same numbers.
+BATCH_MIN_PATIENTS = 50
+
 # A batch step's local error estimate is far more pessimistic than the global error it leads to (measured:
 # the batch's global error on the built-in model is at the level of roadrunner's own at rtol 1e-6, see
 # tests/qsp/engine/test_batch.py); a patient whose estimate exceeds this many times the solver's tolerance

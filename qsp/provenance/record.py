@@ -11,7 +11,7 @@ from importlib import metadata
 from qsp import __version__
 from qsp.engine.model import load_builtin_model
 
-PACKAGES = ("libroadrunner", "antimony", "python-libsbml", "numpy", "scipy", "pandas", "pydantic", "lightgbm", "scikit-learn")
+PACKAGES = ("libroadrunner", "antimony", "python-libsbml", "numpy", "numba", "scipy", "pandas", "pydantic", "lightgbm", "scikit-learn")
 
 
 @functools.lru_cache(maxsize=1)

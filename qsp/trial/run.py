@@ -19,7 +19,7 @@ import pandas as pd
 from qsp import constants as C
 from qsp.engine.executor import ChunkExecutor, ExecutorSettings, open_executor
 from qsp.engine.model import Model, load_builtin_model
-from qsp.engine.simulate import Engine, model_job_fields, worker_engine
+from qsp.engine.simulate import BATCH_MIN_PATIENTS, Engine, model_job_fields, worker_engine
 from qsp.errors import InvalidInput
 from qsp.population.pool import describe_pool
 from qsp.population.sampling import candidate_patient, history_years, sample_population, stream_population
@@ -202,11 +202,7 @@ def _arm_offset(scenario: Scenario, a: int) -> int:
     return (0 if scenario.paired_arms else a) * scenario.n_per_arm
 
 
-# Treated arms of at least this many patients are integrated as one batch (qsp/engine/batch.py): below it,
-# numpy's per-operation overhead makes the batch slower than one roadrunner run per patient (measured
-# crossover 200-300 patients on the built-in model). A property of the scenario, not of the chunking, so
-# that serial and Dask runs give the same numbers.
-BATCH_MIN_PER_ARM = 300
+BATCH_MIN_PER_ARM = BATCH_MIN_PATIENTS  # treated arms of this many patients are integrated as one batch
 
 
 def _batched(scenario: Scenario, arm, engine: Engine) -> bool:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from qsp import constants as C
 from qsp.engine.regimen import Regimen, parse_regimen
-from qsp.engine.simulate import Engine
+from qsp.engine.simulate import BATCH_MIN_PATIENTS, Engine
 from qsp.errors import InvalidInput, SimulationFailed
 from qsp.population.outcomes import BENEFIT_AT_YEARS, treatment_benefit
 from qsp.population.sampling import NATURAL_HISTORY_START
@@ -263,8 +263,13 @@ def _simulate_regimens(twin: Twin, engine: Engine, draws: _Untreated, parsed: di
         if regimen is None:
             continue
         runs, kept = [], []
-        for k, extra in zip(picks, treatment_etas):
-            run = engine.run({**twin.patient.covariates(), **draws.etas[k], **extra}, regimen, days, state=draws.states[k])
+        patients = [{**twin.patient.covariates(), **draws.etas[k], **extra} for k, extra in zip(picks, treatment_etas)]
+        states = [draws.states[k] for k in picks]
+        if len(patients) >= BATCH_MIN_PATIENTS and engine.batches:  # the draws' number decides, so reruns agree
+            simulated = engine.run_batch(patients, regimen, days, states)
+        else:
+            simulated = [engine.run(p, regimen, days, state=s) for p, s in zip(patients, states)]
+        for k, run in zip(picks, simulated):
             if run.values is not None:
                 runs.append(run.values)
                 kept.append(k)

@@ -57,3 +57,32 @@ def test_untreated_draws_equal_the_full_history_simulation(t0_years, horizon_wee
         assert draws.since[k] == since, k
     if t0_years is not None:  # positivity lies beyond the forecast for (nearly) every draw: the fallback was exercised
         assert np.mean(draws.since < -horizon_weeks / C.WEEKS_PER_YEAR) > 0.5, draws.since
+
+
+def test_treated_draws_integrated_together_give_the_per_draw_numbers(monkeypatch):
+    """The treated posterior draws are one batch (as many as BATCH_MIN_PATIENTS): the same forecast, within the
+    solver's accuracy, as simulating each draw with roadrunner."""
+    from qsp.engine.regimen import parse_regimen
+    from qsp.twin import forecast
+
+    patient = read_patient_csv(paths.TWIN_EXAMPLES_DIR / "ex-mci-001.csv")
+    twin = fit_twin(patient, n_draws=300)
+    engine = Engine(twin.model)
+    weeks = _relative_weeks(78.0, 13.0)
+    draws = _simulate_untreated(twin, engine, patient.last_week + weeks, np.linspace(0.0, patient.last_week, 5))
+    regimens = {"lecanemab": parse_regimen("lecanemab_q2w")}
+    calls, original = [], Engine.run_batch
+
+    def counting(self, patients, *args, **kwargs):
+        calls.append(len(patients))
+        return original(self, patients, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "run_batch", counting)
+    batched, picks = forecast._simulate_regimens(twin, engine, draws, regimens, weeks, 100, np.random.default_rng(4))["lecanemab"]
+    monkeypatch.setattr(forecast, "BATCH_MIN_PATIENTS", 10**9)
+    single, picks_single = forecast._simulate_regimens(twin, engine, draws, regimens, weeks, 100, np.random.default_rng(4))["lecanemab"]
+    assert calls == [100]  # the batch was used once, for the 100 draws
+    assert np.array_equal(picks, picks_single)
+    for name in (C.AMYLOID_CL, C.CDRSB, C.IADRS):
+        j = C.OBSERVABLES.index(name)
+        np.testing.assert_allclose(batched[:, :, j], single[:, :, j], rtol=1e-4, atol=1e-4, err_msg=name)
