@@ -42,14 +42,15 @@ STAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("iadrs_change", "cdrsb_change", "iadrs_slowing_pct", "cdrsb_slowing_pct"),
     ),
     "aria": (
-        ("aria_base0_per_d", "aria_base1_per_d", "aria_base2_per_d", "lec_aria_emax", "don_aria_emax"),
+        ("aria_base0_per_d", "aria_base1_per_d", "aria_base2_per_d", "lec_aria_emax", "don_aria_emax", "gan_aria_emax"),
         ("aria_e_pct",),
     ),
 }
-# Drugs without ARIA targets get the mean propensity of those with targets (stated assumption).
+# Aducanumab has no ARIA target in calibration (EMERGE's is kept for validation): it takes donanemab's
+# propensity (stated assumption in the parameter table). The genotype multipliers of each drug are derived
+# from its published ARIA-E by genotype, not fitted.
 DERIVED = {
-    "adu_aria_emax": ("lec_aria_emax", "don_aria_emax"),
-    "gan_aria_emax": ("lec_aria_emax", "don_aria_emax"),
+    "adu_aria_emax": ("don_aria_emax",),
 }
 
 
