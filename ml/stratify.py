@@ -33,11 +33,13 @@ def uncertainty_grids(settings: CohortSettings) -> dict:
 
 
 def validation_table(models: dict) -> pd.DataFrame:
-    """One row per model: held-out AUC, AUC with shuffled labels, Brier score, prevalence, sizes, and the audit:
-    "passed", or "FAILED" when the model is no better than its shuffled-label twin (see :func:`failed_audits`)."""
+    """One row per model: held-out AUC (and what it is measured on), AUC with shuffled labels, Brier score, prevalence,
+    sizes, and the audit: "passed", or "FAILED" when the model is no better than its shuffled-label twin (see
+    :func:`failed_audits`)."""
     return pd.DataFrame([{
         "model": task, "outcome": m.label, "AUC (held-out)": m.metrics["auc"], "AUC with shuffled labels": m.metrics["auc_shuffled"],
         "Brier": m.metrics["brier"], "prevalence": m.metrics["prevalence"],
+        "AUC measured on": m.metrics.get("auc_basis", "held-out labels"),
         "train/test patients": f"{m.metrics['n_train']}/{m.metrics['n_test']}",
         "audit": "passed" if audit_failure(m.metrics) is None else "FAILED (not used)"} for task, m in models.items()])
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ml.cohort import CohortSettings, simulate_cohort
-from ml.models import LGBM_PARAMS, TASKS
+from ml.models import TASKS, fit_classifier
 from qsp.engine.parameters import draw_parameter_sets
 
 
@@ -32,12 +32,11 @@ def ensemble(settings: CohortSettings, task: str | tuple[str, ...], n_draws: int
         # the same virtual patients and bootstrap samples for every draw: only the parameters differ
         cohort = simulate_cohort(settings, parameter_overrides=overrides)
         for t in tasks:
-            label, features = TASKS[t]
             row = []
             for b in range(n_boot):
                 rng = np.random.default_rng([seed, b])
                 sample = cohort.iloc[rng.integers(0, len(cohort), len(cohort))]
-                row.append(lgb.LGBMClassifier(random_state=seed + b, **LGBM_PARAMS).fit(sample[list(features)], sample[label]))
+                row.append(fit_classifier(sample, t, seed + b))
             grids[t].append(row)
     if isinstance(task, str):
         return grids[task], TASKS[task][1]
