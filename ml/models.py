@@ -95,16 +95,20 @@ def expected_labels(frame: pd.DataFrame, features, risk: np.ndarray) -> tuple[pd
 
 
 def expected_auc(risk: np.ndarray, p: np.ndarray) -> float:
-    """The AUC expected over events drawn with probability ``risk``, of the scores ``p``.
+    """The AUC expected over events drawn with probability ``risk``, of the scores ``p``: every pair of two different
+    patients, one drawn as an event and the other not, weighted by that chance (ties count half).
 
-    >>> round(expected_auc(np.array([0.9, 0.1]), np.array([0.8, 0.3])), 3)
-    0.9
+    >>> round(expected_auc(np.array([0.9, 0.1]), np.array([0.8, 0.3])), 3)  # 0.81 / (0.81 + 0.01)
+    0.988
     """
     risk = np.clip(np.asarray(risk, dtype=float), 0.0, 1.0)
-    if risk.sum() <= 0 or (1 - risk).sum() <= 0:
-        return math.nan
     p = np.asarray(p, dtype=float)
-    return float(roc_auc_score(np.r_[np.ones(len(p)), np.zeros(len(p))], np.r_[p, p], sample_weight=np.r_[risk, 1 - risk]))
+    total = risk.sum() * (1 - risk).sum()
+    self_pairs = float(np.sum(risk * (1 - risk)))  # a patient against itself: not a pair
+    if total - self_pairs <= 0:
+        return math.nan
+    weighted = roc_auc_score(np.r_[np.ones(len(p)), np.zeros(len(p))], np.r_[p, p], sample_weight=np.r_[risk, 1 - risk])
+    return float((weighted * total - 0.5 * self_pairs) / (total - self_pairs))
 
 
 def fit_classifier(frame: pd.DataFrame, task: str, seed: int, labels: np.ndarray | None = None) -> lgb.LGBMClassifier:

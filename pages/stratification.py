@@ -65,7 +65,7 @@ model = models[task]
 curves = model.metrics.get("curves", {})
 if curves:
     cols = st.columns(3)
-    cols[0].plotly_chart(roc_figure(curves, model.metrics["auc"]), key=P + "roc")
+    cols[0].plotly_chart(roc_figure(curves, model.metrics.get("auc_events", model.metrics["auc"])), key=P + "roc")  # the curve is on events
     cols[1].plotly_chart(precision_recall_figure(curves), key=P + "pr")
     cols[2].plotly_chart(calibration_figure(curves), key=P + "cal")
 st.subheader("Bias audit")

@@ -88,12 +88,21 @@ def _py(node, sym, hoist=None, emit=None) -> str:
     return emit(source) if emit is not None and node.getNumChildren() else source
 
 
+def _literal(value: float) -> str:
+    """A number as source; negative ones in parentheses (``-2.0 ** x`` would be ``-(2.0 ** x)``).
+
+    >>> _literal(2.0), _literal(-2.0)
+    ('2.0', '(-2.0)')
+    """
+    return f"({value!r})" if value < 0 else repr(value)
+
+
 def _py_node(node, sym, args: list[str]) -> str:
     """Source of one formula node given its children's sources."""
     t = node.getType()
     kids = [node.getChild(i) for i in range(node.getNumChildren())]
     if t in _NUMBERS:
-        return repr(float(node.getValue()))
+        return _literal(float(node.getValue()))
     if t == libsbml.AST_NAME:
         return sym(node.getName())
     if t == libsbml.AST_NAME_TIME:
@@ -171,7 +180,7 @@ class _Translator:
             return None
         value = _number(node)
         if value is not None:
-            return repr(value)
+            return _literal(value)
         model = self.model
         if _reads_time(node) or not all(n in model.parameters or n in model.compartments or n in self.constant_rules
                                         for n in _names(node)):

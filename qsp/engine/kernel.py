@@ -23,7 +23,10 @@ import importlib.util
 import logging
 import os
 import re
+import stat
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +119,38 @@ def compile_kernel(rates_source: str, n_moving: int, n_state: int):
     return fn, ks
 
 
+_LOAD_LOCK = threading.Lock()  # one thread writes and imports a kernel module at a time
+
+
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` belongs to this user and nobody else may write in it (numba's cache files are pickles:
+    code planted there would run)."""
+    info = folder.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _cached_file(folder: Path, name: str, text: str) -> Path | None:
+    """The kernel's file in a private ``folder``, written (atomically) unless it already holds exactly ``text``."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _private(folder):
+        log.warning("kernel cache %s is not private to this user: compiling in memory", folder)
+        return None
+    path = folder / f"{name}.py"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    return path
+
+
 def _load(source: str):
     """The kernel module: from a file in the kernel directory (numba caches its machine code beside it) or in memory."""
+    with _LOAD_LOCK:
+        return _load_locked(source)
+
+
+def _load_locked(source: str):
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"qsp_kernel_{digest}"
     if name in sys.modules:
@@ -126,14 +159,9 @@ def _load(source: str):
     path = None
     if folder is not None:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{name}.py"
-            if not path.exists():
-                tmp = folder / f".{name}.{os.getpid()}.tmp"
-                tmp.write_text(source.replace("CACHE = CACHED", "CACHE = True"))
-                os.replace(tmp, path)
+            path = _cached_file(folder, name, source.replace("CACHE = CACHED", "CACHE = True"))
         except OSError as exc:
-            log.info("kernel cache directory not writable (%s): compiling in memory", exc)
+            log.info("kernel cache directory not usable (%s): compiling in memory", exc)
             path = None
     if path is not None:
         spec = importlib.util.spec_from_file_location(name, path)

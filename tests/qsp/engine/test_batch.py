@@ -120,6 +120,32 @@ def test_a_generic_model_matches_roadrunner():
     np.testing.assert_allclose(run.values[0], reference, rtol=1e-5, atol=1e-8)
 
 
+POWERS = """
+model powers()
+  A = 2; B = 0.5; k = 1;
+  A' = -0.1 * A + 0.01 * (-2)^(k + 1);
+  B' = 0.05 * B^3 - 0.02 * B^4 + 0.01 * max(A, 1) * min(B, 1) + piecewise(0.01, !(A > 5), 0);
+end
+"""
+
+
+def test_negative_bases_powers_minimum_maximum_and_not_match_roadrunner():
+    """(-2)^(k + 1) is 4: written as ``-2.0 ** x`` Python would read -(2.0 ** x)."""
+    import roadrunner
+
+    sbml = antimony_to_sbml(POWERS)
+    batch = compile_batch(sbml)
+    assert batch is not None
+    rr = roadrunner.RoadRunner(sbml)
+    rr.integrator.relative_tolerance, rr.integrator.absolute_tolerance = 1e-10, 1e-12
+    times = np.array([0.0, 2.0, 5.0, 10.0])
+    rr.timeCourseSelections = ["time", "A", "B"]
+    reference = np.asarray(rr.simulate(times=times))[:, 1:]
+    run = simulate_batch(batch, batch.prepare({}, 1), batch.initial[:, None].copy(), times, ("A", "B"), rtol=1e-4, atol=1e-6)
+    assert not run.redo.any()
+    np.testing.assert_allclose(run.values[0], reference, rtol=1e-5, atol=1e-8)
+
+
 @pytest.mark.parametrize("text", [
     "model m()\n S = 1; k = 1; J: S -> ; k * S\n E: at (S < 0.5): k = 0\nend",  # a trigger on moving state
     "model m()\n S = 1; k = 1; J: S -> ; k * S\n E: at 2 after (time >= 1): k = 0\nend",  # a delay

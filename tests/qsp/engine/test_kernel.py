@@ -18,7 +18,12 @@ from qsp.engine.simulate import Engine
 from qsp.paths import ROOT
 from qsp.population.sampling import sample_population
 
-from .test_batch import GENERIC
+from .test_batch import GENERIC, POWERS
+
+
+def _module_name(rates_source: str) -> str:
+    """The module name a kernel is loaded under (a kernel is loaded once per process: tests unload it first)."""
+    return f"qsp_kernel_{hashlib.sha256(kernel.KernelSource(rates_source).source.encode()).hexdigest()[:20]}"
 
 
 def _random_state(batch, n: int, seed: int) -> np.ndarray:
@@ -52,6 +57,14 @@ def test_the_compiled_rates_of_a_generic_model_follow_its_piecewise_and_powers()
     np.testing.assert_allclose(batch.rates(0.0, y, P), batch._numpy_rates(0.0, y, P), rtol=1e-13)
 
 
+def test_the_compiled_rates_follow_negative_bases_integer_powers_minimum_maximum_and_not():
+    batch = BatchModel(antimony_to_sbml(POWERS))
+    assert batch.kernel() is not None and "_pow(" in batch.kernel()[1].source.split("def rates")[1]  # B^3, B^4
+    P = batch.prepare({"k": np.array([1.0, 2.0, 0.5])}, 3)
+    y = _random_state(batch, 3, 3) * 4  # A on both sides of 5 (the piecewise), B on both sides of 1 (the minimum)
+    np.testing.assert_allclose(batch.rates(0.0, y, P), batch._numpy_rates(0.0, y, P), rtol=1e-13)
+
+
 def test_source_with_anything_but_whitelisted_math_is_not_compiled():
     bad = "def _rates(t, y, P):\n    _t0 = __import__('os').system('true')\n    dy = np.empty((1, y.shape[1]))\n    dy[0] = _t0\n    return dy"
     with pytest.raises(ValueError, match="cannot compile"):
@@ -62,13 +75,35 @@ def test_source_with_anything_but_whitelisted_math_is_not_compiled():
 def test_without_a_writable_cache_the_kernel_is_compiled_in_memory(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    source = BatchModel(antimony_to_sbml(GENERIC.replace("k2 = 0.05", "k2 = 0.0501")))._rates_source  # a new kernel
+    source = BatchModel(antimony_to_sbml(GENERIC))._rates_source
     for value in ("off", str(blocker / "kernels")):
         monkeypatch.setenv("QSP_KERNEL_DIR", value)
-        sys.modules.pop(f"qsp_kernel_{hashlib.sha256(kernel.KernelSource(source).source.encode()).hexdigest()[:20]}", None)
+        sys.modules.pop(_module_name(source), None)
         compiled = kernel.compile_kernel(source, 3, 4)
         assert compiled is not None
     assert not (blocker / "kernels").exists() and blocker.read_text() == "not a directory"
+
+
+def test_a_cache_others_may_write_in_is_not_used(tmp_path, monkeypatch):
+    """Numba's cache files are pickles: a folder another user can write in could plant code, so it is not used."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("QSP_KERNEL_DIR", str(shared))
+    source = BatchModel(antimony_to_sbml(GENERIC))._rates_source
+    sys.modules.pop(_module_name(source), None)  # not loaded yet in this process
+    assert kernel.compile_kernel(source, 3, 4) is not None  # compiled in memory
+    assert list(shared.iterdir()) == []
+
+
+def test_a_cached_file_that_differs_from_the_source_is_rewritten(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSP_KERNEL_DIR", str(tmp_path))
+    source = BatchModel(antimony_to_sbml(GENERIC))._rates_source
+    name = _module_name(source)
+    sys.modules.pop(name, None)
+    (tmp_path / f"{name}.py").write_text("raise SystemExit('planted')\n")
+    assert kernel.compile_kernel(source, 3, 4) is not None
+    assert "planted" not in (tmp_path / f"{name}.py").read_text()
 
 
 def test_a_new_process_loads_the_cached_kernel_instead_of_compiling(tmp_path):

@@ -71,17 +71,21 @@ def test_treated_draws_integrated_together_give_the_per_draw_numbers(monkeypatch
     weeks = _relative_weeks(78.0, 13.0)
     draws = _simulate_untreated(twin, engine, patient.last_week + weeks, np.linspace(0.0, patient.last_week, 5))
     regimens = {"lecanemab": parse_regimen("lecanemab_q2w")}
-    calls, original = [], Engine.run_batch
+    from qsp.engine import simulate
 
-    def counting(self, patients, *args, **kwargs):
-        calls.append(len(patients))
-        return original(self, patients, *args, **kwargs)
+    calls, redone, original = [], [], simulate.simulate_batch
 
-    monkeypatch.setattr(Engine, "run_batch", counting)
+    def spying(model, P, y0, *args, **kwargs):
+        run = original(model, P, y0, *args, **kwargs)
+        calls.append(y0.shape[1])
+        redone.append(float(run.redo.mean()))
+        return run
+
+    monkeypatch.setattr(simulate, "simulate_batch", spying)
     batched, picks = forecast._simulate_regimens(twin, engine, draws, regimens, weeks, 100, np.random.default_rng(4))["lecanemab"]
     monkeypatch.setattr(forecast, "BATCH_MIN_PATIENTS", 10**9)
     single, picks_single = forecast._simulate_regimens(twin, engine, draws, regimens, weeks, 100, np.random.default_rng(4))["lecanemab"]
-    assert calls == [100]  # the batch was used once, for the 100 draws
+    assert calls == [100] and redone[0] < 0.1  # one batch of the 100 draws, integrated by the batch (not redone)
     assert np.array_equal(picks, picks_single)
     for name in (C.AMYLOID_CL, C.CDRSB, C.IADRS):
         j = C.OBSERVABLES.index(name)
