@@ -102,22 +102,26 @@ end
 """
 
 
-def test_a_generic_model_matches_roadrunner():
+def _assert_batch_matches_roadrunner(text: str, selections: list[str], times: np.ndarray, anchors=()) -> None:
+    """The batch integrates the Antimony model ``text`` to a tight roadrunner reference (no patient redone)."""
     import roadrunner
 
-    sbml = antimony_to_sbml(GENERIC)
+    sbml = antimony_to_sbml(text)
     batch = compile_batch(sbml)
     assert batch is not None
     rr = roadrunner.RoadRunner(sbml)
     rr.integrator.relative_tolerance, rr.integrator.absolute_tolerance = 1e-10, 1e-12
-    times = np.array([0.0, 1.0, 3.0, 5.0, 7.5, 10.0])
-    rr.timeCourseSelections = ["time", "[A]", "[B]", "D", "x"]
+    rr.timeCourseSelections = ["time", *selections]
     reference = np.asarray(rr.simulate(times=times))[:, 1:]
-    P = batch.prepare({}, 1)
-    run = simulate_batch(batch, P, batch.initial[:, None].copy(), times, ("A", "B", "D", "x"), anchors=[3.0, 7.5],
+    names = tuple(s.strip("[]") for s in selections)
+    run = simulate_batch(batch, batch.prepare({}, 1), batch.initial[:, None].copy(), times, names, anchors=anchors,
                          rtol=1e-4, atol=1e-6)
     assert not run.redo.any()
     np.testing.assert_allclose(run.values[0], reference, rtol=1e-5, atol=1e-8)
+
+
+def test_a_generic_model_matches_roadrunner():
+    _assert_batch_matches_roadrunner(GENERIC, ["[A]", "[B]", "D", "x"], np.array([0.0, 1.0, 3.0, 5.0, 7.5, 10.0]), [3.0, 7.5])
 
 
 POWERS = """
@@ -131,19 +135,7 @@ end
 
 def test_negative_bases_powers_minimum_maximum_and_not_match_roadrunner():
     """(-2)^(k + 1) is 4: written as ``-2.0 ** x`` Python would read -(2.0 ** x)."""
-    import roadrunner
-
-    sbml = antimony_to_sbml(POWERS)
-    batch = compile_batch(sbml)
-    assert batch is not None
-    rr = roadrunner.RoadRunner(sbml)
-    rr.integrator.relative_tolerance, rr.integrator.absolute_tolerance = 1e-10, 1e-12
-    times = np.array([0.0, 2.0, 5.0, 10.0])
-    rr.timeCourseSelections = ["time", "A", "B"]
-    reference = np.asarray(rr.simulate(times=times))[:, 1:]
-    run = simulate_batch(batch, batch.prepare({}, 1), batch.initial[:, None].copy(), times, ("A", "B"), rtol=1e-4, atol=1e-6)
-    assert not run.redo.any()
-    np.testing.assert_allclose(run.values[0], reference, rtol=1e-5, atol=1e-8)
+    _assert_batch_matches_roadrunner(POWERS, ["A", "B"], np.array([0.0, 2.0, 5.0, 10.0]))
 
 
 @pytest.mark.parametrize("text", [
