@@ -181,9 +181,14 @@ def validation_curves(y: np.ndarray, p: np.ndarray) -> dict:
 SUBGROUP_LABELS = {"sex": "sex", "age_band": "age", "apoe4_copies": "APOE4 copies"}  # how the audit's groups are named to users
 
 
-def subgroup_audit(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict:
-    """AUC, Brier score and calibration by sex, age band and APOE4, with warnings."""
-    overall = _auc(y, p)
+def subgroup_audit(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, risk: np.ndarray | None = None) -> dict:
+    """AUC, Brier score and calibration by sex, age band and APOE4, with warnings. With ``risk`` (the simulated
+    probability the labels were drawn from) the AUCs are the expected ones, as in the model's audit."""
+
+    def auc_of(mask=slice(None)):
+        return expected_auc(risk[mask], p[mask]) if risk is not None else _auc(y[mask], p[mask])
+
+    overall = auc_of()
     bands = pd.cut(frame["age"], [0, 65, 75, 200], labels=["<65", "65-74", ">=75"], right=False)
     groups = {"sex": frame["sex"] if "sex" in frame else frame["is_female"].map({1: "F", 0: "M"}),
               "age_band": bands.astype(str), "apoe4_copies": frame["apoe4_copies"].astype(int).astype(str)}
@@ -195,7 +200,7 @@ def subgroup_audit(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict:
         known = [lv for lv in order.get(name, []) if lv in present]
         for level in known + sorted(present - set(known), key=str):  # an unexpected level (a missing age) still shows
             mask = (values == level).to_numpy()
-            auc = _auc(y[mask], p[mask])
+            auc = auc_of(mask)
             entry = {"n": int(mask.sum()), "auc": auc, "brier": float(brier_score_loss(y[mask], p[mask])) if mask.any() else math.nan,
                      "mean_predicted": float(p[mask].mean()) if mask.any() else math.nan,
                      "observed_rate": float(y[mask].mean()) if mask.any() else math.nan}
@@ -262,7 +267,7 @@ def train_task(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedModel:
         + ([f"trained on {risk}, the probability the events were drawn from (expected labels)"] if risk else []),
         "shuffle_check_passed": bool(abs(auc_shuffled - 0.5) < 0.1) if not math.isnan(auc_shuffled) else False,
         "audit_margin_auc": AUDIT_MARGIN_AUC,
-        "subgroups": subgroup_audit(test, y, p),
+        "subgroups": subgroup_audit(test, y, p, test[risk].to_numpy() if risk else None),
         "curves": validation_curves(y, p),
         "importance": fitted.importance().to_dict(),
     }

@@ -42,6 +42,20 @@ def test_aria_is_learned_from_the_simulated_risk_not_only_the_drawn_events(cohor
     assert abs(m["auc_shuffled"] - 0.5) < 0.1
 
 
+def test_subgroup_aucs_are_the_expected_ones_when_the_risk_is_known():
+    from ml.models import expected_auc, subgroup_audit
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"age": rng.uniform(60, 85, 80), "is_female": rng.integers(0, 2, 80), "apoe4_copies": rng.integers(0, 3, 80)})
+    risk = rng.uniform(0.05, 0.6, 80)
+    p = np.clip(risk + rng.normal(0, 0.1, 80), 0.0, 1.0)
+    y = (rng.random(80) < risk).astype(int)
+    groups = subgroup_audit(frame, y, p, risk)["groups"]["apoe4_copies"]
+    for copies in ("0", "1", "2"):
+        mask = (frame["apoe4_copies"] == int(copies)).to_numpy()
+        assert groups[copies]["auc"] == pytest.approx(expected_auc(risk[mask], p[mask]))
+
+
 def test_cohort_has_counterfactual_labels_and_baseline_features(cohort):
     assert {"fast_progressor", "responder", "aria_e_event", "benefit_iadrs", "conc_week12_ug_per_ml"} <= set(cohort.columns)
     assert cohort["patient_id"].is_unique
