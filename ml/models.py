@@ -111,14 +111,20 @@ def expected_auc(risk: np.ndarray, p: np.ndarray) -> float:
     return float((weighted * total - 0.5 * self_pairs) / (total - self_pairs))
 
 
+def risk_column(label: str, frame: pd.DataFrame) -> str | None:
+    """The simulated probability behind ``label`` when ``frame`` has it (see :data:`RISK_COLUMNS`), else None."""
+    risk = RISK_COLUMNS.get(label)
+    return risk if risk in frame.columns else None
+
+
 def fit_classifier(frame: pd.DataFrame, task: str, seed: int, labels: np.ndarray | None = None) -> lgb.LGBMClassifier:
     """The task's LightGBM classifier on ``frame``: on the simulated risk when the cohort has it (see
     :data:`RISK_COLUMNS`), else on the labels; ``labels`` replaces the label (or risk) column (shuffle check)."""
     label, features = TASKS[task]
     features = [f for f in features if f in frame.columns]
-    risk = RISK_COLUMNS.get(label)
+    risk = risk_column(label, frame)
     model = lgb.LGBMClassifier(random_state=seed, **LGBM_PARAMS)
-    if risk in frame.columns:
+    if risk:
         X, y, w = expected_labels(frame, features, frame[risk].to_numpy() if labels is None else labels)
         return model.fit(X, y, sample_weight=w)
     return model.fit(frame[features], frame[label] if labels is None else labels)
@@ -236,7 +242,7 @@ def train_task(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedModel:
     leaks = check_no_leakage(train, test, features)
     if leaks:
         raise InvalidInput([f"leakage: {p}" for p in leaks])
-    risk = RISK_COLUMNS.get(label) if RISK_COLUMNS.get(label) in cohort.columns else None
+    risk = risk_column(label, cohort)
     fitted = TrainedModel(task, label, features, fit_classifier(train, task, seed))
     p = fitted.predict(test)
     y = test[label].to_numpy()
