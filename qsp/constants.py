@@ -97,6 +97,16 @@ MEASUREMENT_SD = {
     CDRSB: 0.7,
     MMSE: 1.5,
 }
+# Patient-level drift of a measured score, points per year from the trial's baseline visit (SD of a zero-mean
+# random slope; used when noise is on): differences between patients in how their scores move apart from the
+# disease (practice effects, informant and rater, mood, comorbid conditions), the random slope of the residual
+# in the mixed models these trials are analysed with. Unlike a rate of the disease, it is the same with and
+# without treatment, which is why a treated arm keeps the placebo arm's SD of change (TRAILBLAZER-ALZ 2: 10.3 in
+# both low/medium-tau arms). Calibrated to the SD-of-change targets (issue 13); MMSE has no such target: 0.
+SCORE_DRIFT_SD_PER_YEAR = {
+    IADRS: 2.5,
+    CDRSB: 0.4,
+}
 
 # ---------------------------------------------------------- thresholds
 AMYLOID_POSITIVE_CL = 24.1  # CL; also the "amyloid cleared" cut-point of TRAILBLAZER-ALZ 2

@@ -330,7 +330,11 @@ def simulate_chunk(job: _ChunkJob) -> dict:
         stop_noise = (
             rng.normal(0.0, C.MEASUREMENT_SD[C.AMYLOID_CL], len(stop_weeks)) if scenario.measurement_noise else np.zeros(len(stop_weeks))
         )
-        draws.append((noise, stop_noise, _dropout_weeks(rng, scenario.dropout_pct_per_year)))
+        dropout = _dropout_weeks(rng, scenario.dropout_pct_per_year)
+        if scenario.measurement_noise:  # drawn last: the other draws of a patient stay what they were
+            for name in CHANGE_ENDPOINTS:
+                noise[name] = noise[name] + rng.normal(0.0, C.SCORE_DRIFT_SD_PER_YEAR.get(name, 0.0)) * weeks / C.WEEKS_PER_YEAR
+        draws.append((noise, stop_noise, dropout))
     states = [baseline_state(p) for p in job.patients]
     if _batched(scenario, arm, engine):
         runs = engine.run_batch(job.patients, arm.regimen, days, states, [stop_noise for _, stop_noise, _ in draws])

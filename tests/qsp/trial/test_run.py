@@ -101,6 +101,23 @@ def test_noise_and_dropout_change_what_is_observed():
     assert out["n_observed"][-1] == int(week52["observed"].sum())
 
 
+def test_measured_scores_drift_per_patient_so_their_error_grows_with_time():
+    """Visit noise plus each patient's zero-mean drift (``SCORE_DRIFT_SD_PER_YEAR``): the error of a measured
+    change grows with time, is shared between a patient's visits, and has no mean."""
+    scenario = {**BASE, "n_per_arm": 400, "duration_weeks": 104, "assess_weeks": [12, 104],
+                "arms": BASE["arms"][:1], "measurement_noise": True}
+    rec = run_trial(scenario).records
+    for name in (C.IADRS, C.CDRSB):
+        error = (rec[f"{name}_measured"] - rec[name]).to_numpy().reshape(-1, 3)  # patients x (0, 12, 104 weeks)
+        change_error = error[:, 1:] - error[:, :1]
+        years = np.array([12, 104]) / C.WEEKS_PER_YEAR
+        expected = np.sqrt(2 * C.MEASUREMENT_SD[name] ** 2 + (C.SCORE_DRIFT_SD_PER_YEAR[name] * years) ** 2)
+        np.testing.assert_allclose(change_error.std(axis=0), expected, rtol=0.12)
+        drift = error[:, 2] - error[:, 1]  # the part of the late error that grew since week 12
+        assert np.corrcoef(drift, error[:, 2] - error[:, 0])[0, 1] > 0.6  # 0.5 with visit noise alone, ~0.7 with drift
+        assert abs(change_error[:, 1].mean()) < 3 * expected[1] / np.sqrt(len(error))
+
+
 def test_failed_patients_are_counted_not_dropped():
     """A fast-growing term (here a negative plateau: finite-time blow-up) makes CVODE fail."""
     from qsp.population.sampling import sample_population
