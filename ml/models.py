@@ -23,6 +23,7 @@ from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_sc
 from sklearn.model_selection import GroupShuffleSplit
 
 from ml.cohort import BASELINE_FEATURES, QSP_FEATURES
+from qsp import constants as C
 from qsp.errors import InvalidInput
 from qsp.provenance.record import data_sha256, package_versions
 
@@ -265,7 +266,7 @@ def train_task(cohort: pd.DataFrame, task: str, seed: int = 1) -> TrainedModel:
         "prevalence": float(cohort[label].mean()),
         "auc": score(p),
         "auc_events": _auc(y, p),
-        "auc_basis": f"expected over the simulated {risk}" if risk else "held-out labels",
+        "auc_basis": f"expected from the simulated risk ({C.LABELS.get(risk, risk)})" if risk else "held-out labels",
         "auc_shuffled": auc_shuffled,
         "brier": float(brier_score_loss(y, p)),
         "leakage_checks": ["split grouped by patient", "baseline-only features (no outcome-derived columns)",
