@@ -60,12 +60,13 @@ def pool_root() -> Path | None:
 
 
 def pool_key(engine: Engine, years: np.ndarray) -> str:
-    """sha256 of what a candidate's untreated history depends on (model, overrides, solver, mapping, grid)."""
+    """sha256 of what a candidate's untreated history depends on (model, overrides, IIV SDs, solver, mapping, grid)."""
     model = engine.model
     spec = {
         "format": POOL_FORMAT,
         "sbml_sha256": model.sha256,
         "overrides": sorted((k, repr(float(v))) for k, v in engine.overrides.items()),
+        "eta_sd": sorted((k, repr(float(v))) for k, v in engine.eta_sd.items()),  # parameters.csv, not the SBML
         "solver": model.solver.model_dump(mode="json"),
         "mapping": model.mapping.model_dump(mode="json") if model.mapping else None,
         "years": [repr(float(years[0])), repr(float(years[-1])), len(years)],

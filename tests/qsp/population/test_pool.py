@@ -63,3 +63,14 @@ def test_a_changed_model_keys_a_new_pool_and_overrides_stay_in_memory(own_pool):
 def test_pool_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("QSP_POOL_DIR", "off")
     assert pool.pool_root() is None
+
+
+def test_changed_between_patient_sds_key_a_new_pool(own_pool, monkeypatch):
+    """The IIV SDs live in parameters.csv, not in the SBML: editing them must not reuse the old patients."""
+    from qsp.engine import simulate
+
+    years = history_years()
+    before = pool.pool_key(Engine(), years)
+    wider = {**Engine().eta_sd, "eta_clin": 1.5}
+    monkeypatch.setattr(simulate, "iiv_sd", lambda: wider)
+    assert pool.pool_key(Engine(), years) != before
