@@ -26,6 +26,8 @@ from qsp.engine.parameters import parameter_table, write_readme_table
 from qsp.errors import InvalidInput
 from qsp.trial.calibration import evaluate_targets, load_targets
 
+INITIAL_STEP_LOG = math.log(1.1)
+
 
 class Stage(NamedTuple):
     """Parameters fitted together, to the calibration targets with these measures (in these scenarios)."""
@@ -132,7 +134,10 @@ def fit_stage(stage: str, start: dict[str, float], n_per_arm: int = 200, maxiter
         log(f"  {stage}: {value:8.3f}  " + " ".join(f"{n}={v:.4g}" for n, v in zip(names, np.exp(x))))
         return value
 
-    res = minimize(f, x0, method="Nelder-Mead", options={"maxiter": maxiter, "xatol": 0.01, "fatol": 0.05})
+    # first steps of 10% in every parameter (scipy's default steps are 5% of the log value: none for a value of 1)
+    simplex = np.vstack([x0, x0 + INITIAL_STEP_LOG * np.eye(len(x0))])
+    res = minimize(f, x0, method="Nelder-Mead",
+                   options={"maxiter": maxiter, "xatol": 0.01, "fatol": 0.05, "initial_simplex": simplex})
     out = {**start, **dict(zip(names, (float(v) for v in np.exp(res.x))))}
     out.update({k: float(np.mean([out[a] for a in src])) for k, src in DERIVED.items()})
     return out

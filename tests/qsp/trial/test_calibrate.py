@@ -55,6 +55,23 @@ def test_a_stage_runs_only_its_scenarios_and_finds_the_value_that_fits(monkeypat
     assert all(set(t["measure"]) == {"amyloid_cl_change", "amyloid_cleared_pct"} for t in seen)
 
 
+def test_a_parameter_at_one_is_moved_too(monkeypatch):
+    """scipy's default first step is 5% of the (log) value: none at all for a parameter whose value is 1."""
+    tried = []
+
+    def fake_evaluate(parameter_overrides, n_per_arm, measurement_noise, targets):
+        tried.append(parameter_overrides["clin_amy_weight"])
+        out = targets.copy()
+        out["difference"] = 3.0 * np.log(parameter_overrides["clin_amy_weight"] / 1.3) * out["tolerance"]
+        return out
+
+    monkeypatch.setattr(cal, "evaluate_targets", fake_evaluate)
+    start = {**cal.current_values(), "clin_amy_weight": 1.0}
+    out = cal.fit_stage("disease", start, maxiter=80, log=lambda _: None)
+    assert len(set(np.round(tried, 6))) > 3
+    assert out["clin_amy_weight"] == pytest.approx(1.3, rel=0.05)
+
+
 def test_bad_stage_and_sizes_are_refused_before_any_work(capsys):
     with pytest.raises(InvalidInput) as err:
         cal.calibrate(["aria", "nope"], n_per_arm=0)
