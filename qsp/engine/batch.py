@@ -425,6 +425,11 @@ class BatchModel:
                 self._kernel = compile_kernel(self._rates_source, self.n_moving, len(self.state))
             return self._kernel
 
+    def right_hand_side(self) -> str:
+        """Which right-hand side this process integrates with (recorded in a trial's provenance: the two
+        agree within rounding, so a re-run on the other one can differ in the last digits)."""
+        return "numpy" if self.kernel() is None else "numba kernel"
+
     def rates(self, t: float, y: np.ndarray, P: dict) -> np.ndarray:
         """(n_moving, n) rates of change: the compiled kernel when :meth:`prepare` gave one, else numpy."""
         rows = P.get(_KERNEL_ROWS)

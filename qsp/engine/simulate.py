@@ -164,6 +164,10 @@ class Engine:
         """Whether :meth:`run_batch` integrates treated patients together on this model."""
         return self.mapping is None and compile_batch(self.model.sbml) is not None
 
+    def batch_right_hand_side(self) -> str | None:
+        """The batch integrator's right-hand side in this process ("numba kernel" or "numpy"; None: no batching)."""
+        return compile_batch(self.model.sbml).right_hand_side() if self.batches else None
+
     def run_batch(self, patients: list, regimen: Regimen | None, days: np.ndarray, states: list,
                   stop_noise_cl: list | None = None) -> list[PatientRun]:
         """:meth:`run` for many patients on one regimen, integrated together when the model allows it.

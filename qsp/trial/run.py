@@ -158,6 +158,8 @@ def run_trial(
         enrichment=screening if enrolment_filter is not None else None,
         **({"enrolled_candidates": list(enrolled_candidates)} if enrolled_candidates is not None else {}),
         **({"population_pool": describe_pool(engine, history_years())} if population is None else {}),
+        # treated arms integrated together: which right-hand side did it (numbers agree within rounding)
+        batch_right_hand_side=sorted({r["batch_rhs"] for r in results if r.get("batch_rhs")}),
     )
     return TrialResult(scenario, summary, patients, records, provenance, screening, analysis)
 
@@ -336,7 +338,8 @@ def simulate_chunk(job: _ChunkJob) -> dict:
                 noise[name] = noise[name] + rng.normal(0.0, C.SCORE_DRIFT_SD_PER_YEAR.get(name, 0.0)) * weeks / C.WEEKS_PER_YEAR
         draws.append((noise, stop_noise, dropout))
     states = [baseline_state(p) for p in job.patients]
-    if _batched(scenario, arm, engine):
+    batched = _batched(scenario, arm, engine)
+    if batched:
         runs = engine.run_batch(job.patients, arm.regimen, days, states, [stop_noise for _, stop_noise, _ in draws])
     else:
         runs = [engine.run(p, arm.regimen, days, state=s, stop_noise_cl=z) for p, s, (_, z, _) in zip(job.patients, states, draws)]
@@ -358,7 +361,8 @@ def simulate_chunk(job: _ChunkJob) -> dict:
         })
     kept = n if job.keep_records is None else min(n, max(0, job.keep_records - job.start))
     endpoints = values[:, :, [col[name] for name in SUMMARY_OBSERVABLES]]
-    return {"values": values[:kept].copy(), "endpoints": endpoints, "measured": measured, "observed": observed, "patients": rows}
+    return {"values": values[:kept].copy(), "endpoints": endpoints, "measured": measured, "observed": observed, "patients": rows,
+            "batch_rhs": engine.batch_right_hand_side() if batched else None}
 
 
 def baseline_state(patient) -> tuple[float, float, float, float]:

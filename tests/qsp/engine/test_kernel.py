@@ -121,3 +121,28 @@ def test_a_new_process_loads_the_cached_kernel_instead_of_compiling(tmp_path):
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert first.stdout.strip() == "0" and second.stdout.strip() == "1"
     assert list(tmp_path.glob("qsp_kernel_*.py")) and list(tmp_path.glob("__pycache__/*.nbi"))
+
+
+def test_a_trial_records_which_right_hand_side_integrated_its_treated_arms(monkeypatch):
+    from qsp.engine import batch as batch_module
+    from qsp.provenance.rerun import rerun
+    from qsp.trial.run import BATCH_MIN_PER_ARM, run_trial
+
+    scenario = {"name": "rhs", "seed": 3, "n_per_arm": BATCH_MIN_PER_ARM, "duration_weeks": 12, "assess_weeks": [12],
+                "arms": [{"name": "placebo"}, {"name": "lecanemab", "regimen": "lecanemab_q2w"}]}
+    result = run_trial(scenario).to_json()
+    assert result["provenance"]["batch_right_hand_side"] == ["numba kernel"]
+    assert run_trial({**scenario, "n_per_arm": 5}).provenance["batch_right_hand_side"] == []  # small arms: roadrunner
+
+    # a process where numba is missing integrates with numpy: the record says so, and a re-run whose numbers
+    # differ names the cause
+    monkeypatch.setattr(batch_module, "compile_kernel", lambda *_: None)
+    batch_module.compile_batch.cache_clear()
+    try:
+        numpy_result = run_trial(scenario).to_json()
+        assert numpy_result["provenance"]["batch_right_hand_side"] == ["numpy"]
+        tampered = {**result, "arms": {**result["arms"], "lecanemab": {**result["arms"]["lecanemab"], "n": -1}}}
+        _, diffs = rerun(tampered)
+    finally:
+        batch_module.compile_batch.cache_clear()
+    assert any("numba kernel then and numpy now" in d for d in diffs), diffs
