@@ -84,7 +84,8 @@ def cmd_validate_targets(args) -> int:
 def cmd_calibrate(args) -> int:
 
     from qsp.trial.calibrate import calibrate  # lazy: CLI start-up time
-    values = calibrate(args.stage, n_per_arm=args.n_per_arm, maxiter=args.maxiter, write=args.write)
+    values = calibrate(args.stage, n_per_arm=args.n_per_arm, maxiter=args.maxiter, write=args.write,
+                       seeds=tuple(args.seed) if args.seed else (None,))
     print(json.dumps(values, indent=1))
     return EXIT_OK
 
@@ -121,5 +122,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--stage", action="append", help="stage(s) to run (default: all, in order)")
     p.add_argument("--n-per-arm", type=int, default=200)
     p.add_argument("--maxiter", type=int, default=40)
+    p.add_argument("--seed", type=int, action="append", help="fit at this seed instead of the scenarios' own; repeat to sum "
+                   "the objective over several seeds (a fit that holds beyond one draw of patients)")
     p.add_argument("--write", action="store_true", help="store the result in the model files")
     p.set_defaults(func=cmd_calibrate)

@@ -38,7 +38,7 @@ def test_a_stage_runs_only_its_scenarios_and_finds_the_value_that_fits(monkeypat
     truth = 0.8  # the gantenerumab removal rate at which the fake model meets both targets
     seen = []
 
-    def fake_evaluate(parameter_overrides, n_per_arm, measurement_noise, targets):
+    def fake_evaluate(parameter_overrides, n_per_arm, measurement_noise, targets, seed):
         seen.append(targets)
         out = targets.copy()
         out["model"] = out["value"] + 10.0 * np.log(parameter_overrides["gan_amy_kmax_per_yr"] / truth)
@@ -59,7 +59,7 @@ def test_a_parameter_at_one_is_moved_too(monkeypatch):
     """scipy's default first step is 5% of the (log) value: none at all for a parameter whose value is 1."""
     tried = []
 
-    def fake_evaluate(parameter_overrides, n_per_arm, measurement_noise, targets):
+    def fake_evaluate(parameter_overrides, n_per_arm, measurement_noise, targets, seed):
         tried.append(parameter_overrides["clin_amy_weight"])
         out = targets.copy()
         out["difference"] = 3.0 * np.log(parameter_overrides["clin_amy_weight"] / 1.3) * out["tolerance"]
@@ -70,6 +70,22 @@ def test_a_parameter_at_one_is_moved_too(monkeypatch):
     out = cal.fit_stage("disease", start, maxiter=80, log=lambda _: None)
     assert len(set(np.round(tried, 6))) > 3
     assert out["clin_amy_weight"] == pytest.approx(1.3, rel=0.05)
+
+
+def test_a_fit_over_several_seeds_balances_their_draws(monkeypatch):
+    optimum = {1: 0.7, 2: 0.9}  # where each seed's draw of patients meets the targets
+    seeds_run = []
+
+    def fake_evaluate(parameter_overrides, n_per_arm, measurement_noise, targets, seed):
+        seeds_run.append(seed)
+        out = targets.copy()
+        out["difference"] = np.log(parameter_overrides["gan_amy_kmax_per_yr"] / optimum[seed]) * out["tolerance"]
+        return out
+
+    monkeypatch.setattr(cal, "evaluate_targets", fake_evaluate)
+    out = cal.fit_stage("gantenerumab_potency", cal.current_values(), maxiter=80, log=lambda _: None, seeds=(1, 2))
+    assert out["gan_amy_kmax_per_yr"] == pytest.approx(np.sqrt(0.7 * 0.9), rel=0.02)
+    assert seeds_run.count(1) == seeds_run.count(2) > 1
 
 
 def test_bad_stage_and_sizes_are_refused_before_any_work(capsys):
