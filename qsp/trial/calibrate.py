@@ -40,8 +40,8 @@ class Stage(NamedTuple):
 # In order: the natural history and who is enrolled first, then each drug's plaque removal, the clinical
 # link, ARIA-E. A stage runs only the scenarios holding its targets.
 STAGES: dict[str, Stage] = {
-    "amyloid_natural_history": Stage(
-        ("amy_growth_per_yr", "amy_plateau_cl"),
+    "natural_history": Stage(
+        ("amy_growth_per_yr", "amy_plateau_cl", "tau_seed_suvr"),
         ("baseline_distribution.quantiles.amyloid_cl.p33", "baseline_distribution.quantiles.amyloid_cl.p67",
          "baseline_distribution.quantiles.years_since_amyloid_positive.p50"),
     ),

@@ -20,8 +20,6 @@ def table():
 # fails this test; a listed one that starts to pass is welcome (then remove it from here and from the Limits).
 KNOWN_MISSES = {
     ("clarity_ad", "enrolled", "baseline_distribution.pct.stage.mci"),  # MCI by diagnosis vs by CDR-SB < 4.5
-    # fitted (gantenerumab's removal) but not reached: 38% vs 27.4% +- 8 with the GRADUATE slowing and amyloid change kept
-    ("graduate", "gantenerumab", "amyloid_cleared_pct"),
 }
 
 
@@ -32,7 +30,7 @@ def _key(row) -> tuple[str, str, str]:
 def test_every_published_target_is_within_tolerance_except_the_documented_misses(table):
     failing = {_key(row) for _, row in table[~table["pass"]].iterrows()}
     assert failing <= KNOWN_MISSES, "new misses:\n" + format_report(table[[_key(r) in failing - KNOWN_MISSES for _, r in table.iterrows()]])
-    assert len(table) - len(failing) >= 51, "\n" + format_report(table)
+    assert len(table) - len(failing) >= 52, "\n" + format_report(table)
     assert {_key(row) for _, row in table.iterrows()} >= KNOWN_MISSES  # every listed miss is a real target row
 
 
