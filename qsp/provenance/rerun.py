@@ -138,7 +138,8 @@ def rerun(data: dict, patient_csv: str | Path | None = None) -> tuple[dict, list
     for key in keys:
         diffs.extend(differences(data.get(key), new.get(key), f"/{key}"))
     recorded, now = prov.get("batch_right_hand_side"), new["provenance"].get("batch_right_hand_side")
-    if diffs and recorded is not None and recorded != now:  # records older than 2026-12-03 do not say
+    readable = all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in (recorded, now))
+    if diffs and readable and recorded != now:  # records older than 2026-12-03 do not say
         diffs.append(f"note: the treated arms were integrated with {', '.join(recorded) or 'no batch'} then and "
                      f"{', '.join(now) or 'no batch'} now: these agree within rounding, not to the last digit")
     return new, diffs

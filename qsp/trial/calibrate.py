@@ -119,8 +119,9 @@ def fit_stage(stage: str, start: dict[str, float], n_per_arm: int = 200, maxiter
               seeds: tuple[int | None, ...] = (None,)) -> dict[str, float]:
     """Fit one stage's parameters, the others held at ``start``; returns all values.
 
-    Means are fitted without measurement noise (it does not change them and would add sampling
-    noise to the objective); % cleared and SDs of change, which noise does change, are fitted with it.
+    Stages whose targets are all means are fitted without measurement noise (it does not change them and
+    would add sampling noise to the objective); a stage with % cleared or SDs of change, which noise does
+    change, is fitted with the scenarios' noise on (the means in it too).
     ``seeds``: the objective is summed over runs at these seeds (None: the scenarios' own), so that the
     fit holds beyond one draw of patients.
     """
@@ -188,6 +189,9 @@ def calibrate(stages=None, n_per_arm: int = 200, maxiter: int = 40, write: bool 
     problems = [f"--stage: unknown calibration stage {stage!r}; known: {', '.join(STAGES)}" for stage in stages or () if stage not in STAGES]
     problems += [f"--{name.replace('_', '-')}: must be at least 1, got {value}"
                  for name, value in (("n_per_arm", n_per_arm), ("maxiter", maxiter)) if value < 1]
+    problems += [f"--seed: must be between 0 and 2**32 - 1, got {seed}" for seed in seeds if seed is not None and not 0 <= seed < 2**32]
+    if not seeds:
+        problems.append("--seed: at least one seed (None: the scenarios' own)")
     if problems:
         raise InvalidInput(problems)
     values = current_values()

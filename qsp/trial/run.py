@@ -9,6 +9,7 @@ aggregates endpoints. Patients whose simulation fails are counted per arm.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ from qsp.trial.endpoints import (
 from qsp.trial.scenario import Scenario, parse_scenario, scenario_to_dict
 
 NOISE_STREAM = 1_000_003  # separates the noise/dropout streams from the population stream
+DRIFT_STREAM = 1_000_033  # each patient's score drift: a stream of the patient, the same in every arm they are in
+
+
+def score_drift(seed: int, patient_id) -> dict[str, float]:
+    """A patient's drift of each measured score, points per year (see ``SCORE_DRIFT_SD_PER_YEAR``): a trait of the
+    patient, so the same in every arm of a paired trial and whatever else the run draws (dropout, stop rules)."""
+    key = int(hashlib.sha256(str(patient_id).encode()).hexdigest()[:15], 16)
+    rng = np.random.default_rng([seed, DRIFT_STREAM, key])
+    return {name: float(rng.normal(0.0, C.SCORE_DRIFT_SD_PER_YEAR.get(name, 0.0))) for name in CHANGE_ENDPOINTS}
 
 
 def _dropout_weeks(rng: np.random.Generator, pct_per_year: float) -> float:
@@ -332,11 +342,10 @@ def simulate_chunk(job: _ChunkJob) -> dict:
         stop_noise = (
             rng.normal(0.0, C.MEASUREMENT_SD[C.AMYLOID_CL], len(stop_weeks)) if scenario.measurement_noise else np.zeros(len(stop_weeks))
         )
-        dropout = _dropout_weeks(rng, scenario.dropout_pct_per_year)
-        if scenario.measurement_noise:  # drawn last: the other draws of a patient stay what they were
-            for name in CHANGE_ENDPOINTS:
-                noise[name] = noise[name] + rng.normal(0.0, C.SCORE_DRIFT_SD_PER_YEAR.get(name, 0.0)) * weeks / C.WEEKS_PER_YEAR
-        draws.append((noise, stop_noise, dropout))
+        if scenario.measurement_noise:
+            drift = score_drift(scenario.seed, job.patients[k][C.PATIENT_ID])
+            noise = {name: noise[name] + drift[name] * weeks / C.WEEKS_PER_YEAR for name in CHANGE_ENDPOINTS}
+        draws.append((noise, stop_noise, _dropout_weeks(rng, scenario.dropout_pct_per_year)))
     states = [baseline_state(p) for p in job.patients]
     batched = _batched(scenario, arm, engine)
     if batched:

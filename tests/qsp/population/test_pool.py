@@ -71,6 +71,7 @@ def test_changed_between_patient_sds_key_a_new_pool(own_pool, monkeypatch):
 
     years = history_years()
     before = pool.pool_key(Engine(), years)
-    wider = {**Engine().eta_sd, "eta_clin": 1.5}
+    sd = Engine().eta_sd
+    wider = {**sd, "eta_clin": 2 * sd["eta_clin"]}
     monkeypatch.setattr(simulate, "iiv_sd", lambda: wider)
     assert pool.pool_key(Engine(), years) != before

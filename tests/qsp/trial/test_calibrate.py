@@ -92,6 +92,10 @@ def test_bad_stage_and_sizes_are_refused_before_any_work(capsys):
     with pytest.raises(InvalidInput) as err:
         cal.calibrate(["aria", "nope"], n_per_arm=0)
     assert len(err.value.problems) == 2
+    with pytest.raises(InvalidInput, match="--seed"):
+        cal.calibrate(["aria"], seeds=(-1,))
+    with pytest.raises(InvalidInput, match="at least one seed"):
+        cal.calibrate(["aria"], seeds=())
     assert main(["calibrate", "--stage", "nope", "--maxiter", "0"]) == 2
     stderr = capsys.readouterr().err
     assert "unknown calibration stage 'nope'" in stderr and "--maxiter" in stderr and "Traceback" not in stderr

@@ -116,6 +116,30 @@ def test_measured_scores_drift_per_patient_so_their_error_grows_with_time():
         drift = error[:, 2] - error[:, 1]  # the part of the late error that grew since week 12
         assert np.corrcoef(drift, error[:, 2] - error[:, 0])[0, 1] > 0.6  # 0.5 with visit noise alone, ~0.7 with drift
         assert abs(change_error[:, 1].mean()) < 3 * expected[1] / np.sqrt(len(error))
+        assert error[:, 0].std() == pytest.approx(C.MEASUREMENT_SD[name], rel=0.12)  # no drift yet at baseline
+
+
+def test_a_patients_score_drift_is_theirs_whatever_the_arm_or_the_dropout(monkeypatch):
+    """Paired arms hold the same patients: each keeps one drift (a trait, not a draw of the arm), and switching
+    dropout on changes which visits are observed, not the measured values."""
+    from qsp.trial.run import score_drift
+
+    scenario = {**BASE, "n_per_arm": 20, "paired_arms": True, "measurement_noise": True, "arms": BASE["arms"][:2]}
+    with_dropout = run_trial({**scenario, "dropout_pct_per_year": 40}).records
+    for name in (C.IADRS, C.CDRSB):
+        monkeypatch.setitem(C.MEASUREMENT_SD, name, 0.0)  # visit noise off: what is left of the error is the drift
+    rec = run_trial(scenario).records
+    week52 = rec[rec["week"] == 52].set_index(["arm", C.PATIENT_ID])
+    error = week52[f"{C.IADRS}_measured"] - week52[C.IADRS]
+    assert error.abs().max() > 0.1
+    assert np.allclose(error.loc["placebo"], error.loc["donanemab"].reindex(error.loc["placebo"].index), atol=1e-9)
+    for pid, value in error.loc["placebo"].items():
+        assert value == pytest.approx(score_drift(BASE["seed"], pid)[C.IADRS] * 52 / C.WEEKS_PER_YEAR, abs=1e-9)
+    monkeypatch.undo()
+    again = run_trial(scenario).records
+    assert with_dropout[f"{C.IADRS}_measured"].equals(again[f"{C.IADRS}_measured"])
+    quiet = run_trial({**scenario, "measurement_noise": False}).records
+    assert quiet[f"{C.IADRS}_measured"].equals(quiet[C.IADRS])  # no noise, no drift
 
 
 def test_failed_patients_are_counted_not_dropped():
